@@ -1,0 +1,40 @@
+"""Backend discovery and choice."""
+
+from __future__ import annotations
+
+from unittest.mock import patch
+
+import pytest
+
+from custom_components.compact_ai.engine import runtime
+from custom_components.compact_ai.engine.errors import BackendUnavailableError
+
+
+def test_auto_prefers_onnxruntime_where_it_imports() -> None:
+    assert runtime.resolve_backend("auto") == "onnxruntime"
+    assert runtime.resolve_backend("ncnn") == "ncnn"
+
+
+def test_auto_falls_back_to_ncnn_without_onnxruntime() -> None:
+    with patch.object(runtime, "backend_importable", side_effect=lambda n: n == "ncnn"):
+        assert runtime.available_backends() == ("ncnn",)
+        assert runtime.resolve_backend("auto") == "ncnn"
+        with pytest.raises(BackendUnavailableError, match="onnxruntime cannot be imported"):
+            runtime.resolve_backend("onnxruntime")
+
+
+def test_no_backend_at_all() -> None:
+    with (
+        patch.object(runtime, "backend_importable", return_value=False),
+        pytest.raises(BackendUnavailableError, match="neither"),
+    ):
+        runtime.resolve_backend("auto")
+
+
+def test_unknown_backend_name() -> None:
+    with pytest.raises(BackendUnavailableError, match="unknown backend"):
+        runtime.resolve_backend("tensorrt")
+
+
+def test_backend_importable_reports_missing_module() -> None:
+    assert runtime.backend_importable("compact_ai_no_such_runtime") is False

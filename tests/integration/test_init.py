@@ -1,0 +1,69 @@
+"""Setting up, unloading and diagnosing the Compact AI entry in a real Home Assistant."""
+
+from __future__ import annotations
+
+from unittest.mock import patch
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.compact_ai.const import CONF_BACKEND, CONF_CAMERAS, CONF_TIER, DOMAIN
+from custom_components.compact_ai.engine.runtime import available_backends
+
+
+async def test_setup_and_unload(hass: HomeAssistant, camera_entity: str) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN, options={CONF_TIER: "accurate", CONF_CAMERAS: [camera_entity]}
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data.backend == available_backends()[0]
+
+    backend = hass.states.get("sensor.compact_ai_inference_backend")
+    assert backend is not None and backend.state == available_backends()[0]
+    assert hass.states.get("sensor.compact_ai_model_tier").state == "accurate"
+    registry = er.async_get(hass)
+    assert registry.async_get("sensor.compact_ai_inference_backend").entity_category == "diagnostic"
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+    assert device is not None and device.entry_type is dr.DeviceEntryType.SERVICE
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert hass.states.get("sensor.compact_ai_inference_backend").state == "unavailable"
+
+
+async def test_setup_fails_cleanly_when_backend_missing(hass: HomeAssistant) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, options={CONF_TIER: "fast", CONF_BACKEND: "onnxruntime"})
+    entry.add_to_hass(hass)
+    with patch(
+        "custom_components.compact_ai.engine.runtime.backend_importable", return_value=False
+    ):
+        assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert "onnxruntime" in (entry.reason or "")
+
+
+async def test_diagnostics_redacts_cameras(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, camera_entity: str
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN, options={CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]}
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["options"] == {CONF_TIER: "balanced", CONF_CAMERAS: "**REDACTED**"}
+    assert diagnostics["camera_count"] == 1
+    assert diagnostics["backend"] == entry.runtime_data.backend
+    assert camera_entity not in str(diagnostics)

@@ -1,0 +1,86 @@
+"""manifest.json and hacs.json hold exactly what hassfest and HACS accept.
+
+The allowed keys are written down from the validators' documented schemas: hassfest's
+``CUSTOM_INTEGRATION_MANIFEST_SCHEMA`` (script/hassfest/manifest.py) and HACS's
+``hacs.json`` and integration manifest requirements (hacs.xyz/docs/publish).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+INTEGRATION = ROOT / "custom_components" / "compact_ai"
+
+HASSFEST_KEYS = {
+    "domain", "name", "integration_type", "config_flow", "mqtt", "zeroconf", "ssdp",
+    "bluetooth", "homekit", "dhcp", "usb", "documentation", "issue_tracker", "quality_scale",
+    "requirements", "dependencies", "after_dependencies", "codeowners", "loggers", "disabled",
+    "iot_class", "single_config_entry", "import_executor", "version",
+}  # fmt: skip
+HASSFEST_REQUIRED = {"domain", "name", "documentation", "codeowners", "version"}
+HACS_MANIFEST_REQUIRED = {
+    "domain",
+    "documentation",
+    "issue_tracker",
+    "codeowners",
+    "name",
+    "version",
+}
+HACS_JSON_KEYS = {
+    "name", "content_in_root", "zip_release", "filename", "hide_default_branch", "country",
+    "homeassistant", "hacs", "persistent_directory", "render_readme",
+}  # fmt: skip
+IOT_CLASSES = {
+    "assumed_state", "calculated", "cloud_polling", "cloud_push", "local_polling", "local_push",
+}  # fmt: skip
+INTEGRATION_TYPES = {"device", "entity", "hardware", "helper", "hub", "service", "system"}
+
+
+def test_manifest_keys_and_values() -> None:
+    manifest = json.loads((INTEGRATION / "manifest.json").read_text())
+    assert set(manifest) <= HASSFEST_KEYS
+    assert set(manifest) >= HASSFEST_REQUIRED | HACS_MANIFEST_REQUIRED
+    assert manifest["domain"] == INTEGRATION.name
+    assert manifest["iot_class"] in IOT_CLASSES
+    assert manifest["integration_type"] == "service"
+    assert manifest["integration_type"] in INTEGRATION_TYPES
+    assert re.fullmatch(r"\d+\.\d+\.\d+", manifest["version"])
+    assert all(owner.startswith("@") for owner in manifest["codeowners"])
+    assert manifest["documentation"].startswith("https://")
+    assert manifest["issue_tracker"].startswith("https://")
+    # onnxruntime has no musl wheel: requiring it would break HA OS installs.
+    assert not any(req.startswith(("onnxruntime", "onnx")) for req in manifest["requirements"])
+    assert any(re.fullmatch(r"ncnn==[\d.]+", req) for req in manifest["requirements"])
+    # Keys are sorted the way hassfest writes them: domain, name, then alphabetical.
+    assert list(manifest)[:2] == ["domain", "name"]
+    assert list(manifest)[2:] == sorted(list(manifest)[2:])
+
+
+def test_hacs_json_keys() -> None:
+    hacs = json.loads((ROOT / "hacs.json").read_text())
+    assert set(hacs) <= HACS_JSON_KEYS
+    assert hacs["name"] == "Compact AI"
+    assert hacs["homeassistant"] == "2026.2.0"
+    assert hacs["render_readme"] is True
+
+
+def test_brand_icon() -> None:
+    with Image.open(INTEGRATION / "brand" / "icon.png") as icon:
+        assert icon.format == "PNG"
+        assert icon.size == (256, 256)
+
+
+def test_translations_have_the_same_keys() -> None:
+    def keys(tree: object, prefix: str = "") -> set[str]:
+        if not isinstance(tree, dict):
+            return {prefix}
+        return set().union(*(keys(value, f"{prefix}/{key}") for key, value in tree.items()))
+
+    english = json.loads((INTEGRATION / "translations" / "en.json").read_text())
+    chinese = json.loads((INTEGRATION / "translations" / "zh-Hans.json").read_text())
+    assert keys(english) == keys(chinese)

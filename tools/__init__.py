@@ -1,0 +1,1 @@
+"""Compact AI repository tools."""

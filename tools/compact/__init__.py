@@ -1,0 +1,1 @@
+"""Compact AI offline toolkit: import, prune, quantize, evaluate and pack models."""

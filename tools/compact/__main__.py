@@ -1,0 +1,5 @@
+"""Entry point for ``python -m tools.compact``."""
+
+from tools.compact.cli import main
+
+raise SystemExit(main())

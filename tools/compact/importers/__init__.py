@@ -1,0 +1,1 @@
+"""Importers turning pretrained source models into ONNX."""
