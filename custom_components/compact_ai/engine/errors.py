@@ -7,3 +7,11 @@ class EngineError(Exception):
 
 class BackendUnavailableError(EngineError):
     """The requested inference backend cannot be imported on this machine."""
+
+
+class ManifestError(EngineError):
+    """The model pack's manifest is missing, unreadable or does not follow the schema."""
+
+
+class ModelIntegrityError(EngineError):
+    """A model file is missing, truncated or does not match its sha256 in the manifest."""

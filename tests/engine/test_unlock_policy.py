@@ -1,0 +1,160 @@
+"""The unlock policy: k-of-n, unknown faces, ambiguity, liveness, presence, cooldown."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from custom_components.compact_ai.engine.unlock_policy import (
+    Decision,
+    FaceObservation,
+    Frame,
+    Reason,
+    UnlockDecider,
+    UnlockPolicy,
+    nonrigid_motion,
+)
+
+# BlazeFace order: right eye, left eye, nose, mouth, right ear, left ear (pixels).
+FACE = np.array([[80, 90], [120, 90], [100, 112], [100, 130], [62, 100], [138, 100]], float)
+
+
+def turned(amount: float) -> np.ndarray:
+    """Keypoints of the same head turned sideways: the nose and mouth move against the ears."""
+    points = FACE.copy()
+    points[2:4, 0] += amount * 40
+    points[4, 0] += amount * 20
+    points[5, 0] += amount * 20
+    return points
+
+
+def similar(
+    points: np.ndarray, scale: float, angle: float, shift: tuple[float, float]
+) -> np.ndarray:
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return scale * points @ rotation.T + np.array(shift)
+
+
+def policy(**changes: object) -> UnlockPolicy:
+    settings: dict[str, object] = {
+        "cameras": frozenset({"camera.door"}),
+        "authorized": frozenset({"alice"}),
+        "max_distance": 0.45,
+    }
+    settings.update(changes)
+    return UnlockPolicy(**settings)  # type: ignore[arg-type]
+
+
+def frame(t: float, *faces: FaceObservation, camera: str = "camera.door") -> Frame:
+    return Frame(camera=camera, timestamp=t, faces=faces)
+
+
+def alice(points: np.ndarray = FACE, distance: float = 0.3) -> FaceObservation:
+    return FaceObservation("alice", distance, False, points)
+
+
+def test_grants_after_two_live_frames() -> None:
+    decider = UnlockDecider(policy())
+    first = decider.observe(frame(0.0, alice(turned(0.0))))
+    assert first is not None and first.reason is Reason.WAITING_FOR_FRAMES and not first.final
+    second = decider.observe(frame(1.0, alice(turned(0.15))))
+    assert second == Decision(True, Reason.MATCHED, "camera.door", "alice", second.scores)
+    assert second.scores["frames"] == 2 and second.scores["motion"] > 0.03
+
+
+def test_static_photo_is_denied_even_when_moved_rigidly() -> None:
+    decider = UnlockDecider(policy())
+    decider.observe(frame(0.0, alice(FACE)))
+    moved = similar(FACE, 1.2, 0.2, (30.0, -12.0))  # the photo shifted, turned and brought closer
+    decision = decider.observe(frame(1.0, alice(moved)))
+    assert decision is not None and decision.reason is Reason.STATIC_FACE
+    assert not decision.granted
+
+
+def test_unknown_face_in_the_window_denies() -> None:
+    decider = UnlockDecider(policy())
+    stranger = FaceObservation(None, 0.8, False, turned(0.3))
+    decider.observe(frame(0.0, alice(turned(0.0)), stranger))
+    decision = decider.observe(frame(1.0, alice(turned(0.2))))
+    assert decision is not None and decision.reason is Reason.UNKNOWN_FACE
+
+
+def test_ambiguous_denies() -> None:
+    decider = UnlockDecider(policy())
+    decision = decider.observe(frame(0.0, FaceObservation("alice", 0.3, True, FACE)))
+    assert decision is not None and decision.reason is Reason.AMBIGUOUS and decision.final
+
+
+def test_person_not_authorized() -> None:
+    decider = UnlockDecider(policy())
+    decision = decider.observe(frame(0.0, FaceObservation("bob", 0.2, False, FACE)))
+    assert decision is not None and decision.reason is Reason.NOT_AUTHORIZED
+    assert decision.person == "bob"
+
+
+def test_distance_above_strict_threshold() -> None:
+    decider = UnlockDecider(policy(max_distance=0.35))
+    decision = decider.observe(frame(0.0, alice(distance=0.4)))
+    assert decision is not None and decision.reason is Reason.TOO_FAR
+    assert decision.scores == {"distance": 0.4, "limit": 0.35}
+
+
+def test_frames_outside_the_window_do_not_count() -> None:
+    decider = UnlockDecider(policy(window_s=5.0))
+    decider.observe(frame(0.0, alice(turned(0.0))))
+    decision = decider.observe(frame(6.0, alice(turned(0.2))))
+    assert decision is not None and decision.reason is Reason.WAITING_FOR_FRAMES
+
+
+def test_other_cameras_and_empty_frames_are_ignored() -> None:
+    decider = UnlockDecider(policy())
+    assert decider.observe(frame(0.0, alice(), camera="camera.garden")) is None
+    assert decider.observe(frame(0.0)) is None
+
+
+def test_cooldown_after_unlock() -> None:
+    decider = UnlockDecider(policy(cooldown_s=30.0))
+    decider.observe(frame(0.0, alice(turned(0.0))))
+    assert decider.observe(frame(1.0, alice(turned(0.2)))).granted  # type: ignore[union-attr]
+    decider.observe(frame(2.0, alice(turned(0.0))))
+    decision = decider.observe(frame(3.0, alice(turned(0.2))))
+    assert decision is not None and decision.reason is Reason.COOLDOWN
+    assert decision.scores["cooldown_left"] == pytest.approx(28.0)
+    decider.observe(frame(40.0, alice(turned(0.0))))
+    assert decider.observe(frame(41.0, alice(turned(0.2)))).granted  # type: ignore[union-attr]
+
+
+def test_presence_second_factor() -> None:
+    decider = UnlockDecider(policy(require_presence=True))
+    decider.observe(frame(0.0, alice(turned(0.0))), is_home=lambda person: False)
+    decision = decider.observe(frame(1.0, alice(turned(0.2))), is_home=lambda person: False)
+    assert decision is not None and decision.reason is Reason.PRESENCE_MISSING
+    decision = decider.observe(frame(2.0, alice(turned(0.0))), is_home=lambda p: p == "alice")
+    assert decision is not None and decision.granted
+
+
+def test_liveness_can_be_disabled() -> None:
+    decider = UnlockDecider(policy(require_liveness=False))
+    decider.observe(frame(0.0, alice(FACE)))
+    decision = decider.observe(frame(1.0, alice(FACE)))
+    assert decision is not None and decision.granted and "motion" not in decision.scores
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 3), (4, 3)])
+def test_invalid_k_of_n(k: int, n: int) -> None:
+    with pytest.raises(ValueError, match="k must be"):
+        policy(k=k, n=n)
+
+
+def test_invalid_distance() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        policy(max_distance=0.0)
+
+
+def test_nonrigid_motion_is_zero_for_similar_keypoints() -> None:
+    assert nonrigid_motion(FACE, similar(FACE, 0.7, -0.4, (5.0, 9.0))) == pytest.approx(
+        0.0, abs=1e-9
+    )
+    assert nonrigid_motion(FACE, turned(0.2)) > 0.05
+    degenerate = np.zeros((6, 2))
+    assert nonrigid_motion(degenerate, FACE) == 0.0
