@@ -15,3 +15,7 @@ class ManifestError(EngineError):
 
 class ModelIntegrityError(EngineError):
     """A model file is missing, truncated or does not match its sha256 in the manifest."""
+
+
+class ImageDecodeError(EngineError):
+    """Image bytes are empty, corrupt, truncated, too small or too large to decode safely."""
