@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from tools.compact.errors import ToolError
 
-COMMAND_MODULES: tuple[str, ...] = ("tools.compact.sources",)
+COMMAND_MODULES: tuple[str, ...] = ("tools.compact.sources", "tools.compact.reference")
 
 
 def build_parser() -> argparse.ArgumentParser:

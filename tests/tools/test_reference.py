@@ -1,0 +1,42 @@
+"""The reference pack: every source model imported, listed and sha256-pinned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+
+from custom_components.compact_ai.engine.pack import ModelPack
+from tools.compact.reference import REFERENCE_TIER, build_reference_pack, load_pack
+
+
+def test_reference_pack_holds_every_task(tmp_path: Path) -> None:
+    root = build_reference_pack(tmp_path / "pack")
+    pack = ModelPack.load(root)
+    models = pack.tiers[REFERENCE_TIER].models
+    assert set(models) == {
+        "face_detector",
+        "face_detector_full",
+        "face_embedder",
+        "speech_mel",
+        "speech_embedding",
+    }
+    assert models["face_detector"].config == {"variant": "short", "input_size": 128}
+    pack.verify(REFERENCE_TIER)
+    embedder = onnx.load_from_string(
+        pack.read_verified(models["face_embedder"].files["onnxruntime"][0])
+    )
+    assert [i.name for i in embedder.graph.input] == ["chip"]
+
+    # A second build with unchanged code reuses the pack; --force rebuilds identical bytes.
+    manifest = (root / "manifest.json").read_bytes()
+    mtime = (root / "manifest.json").stat().st_mtime_ns
+    assert build_reference_pack(root) == root
+    assert (root / "manifest.json").stat().st_mtime_ns == mtime
+    build_reference_pack(root, force=True)
+    assert (root / "manifest.json").read_bytes() == manifest
+
+
+def test_load_pack_with_explicit_folder(tmp_path: Path) -> None:
+    root = build_reference_pack(tmp_path / "pack")
+    assert load_pack("reference", root).root == root
