@@ -84,3 +84,15 @@ def test_translations_have_the_same_keys() -> None:
     english = json.loads((INTEGRATION / "translations" / "en.json").read_text())
     chinese = json.loads((INTEGRATION / "translations" / "zh-Hans.json").read_text())
     assert keys(english) == keys(chinese)
+
+
+def test_every_flow_error_is_translated() -> None:
+    source = (INTEGRATION / "config_flow.py").read_text()
+    used = set(re.findall(r'errors\[[A-Z_]+\] = "([a-z_]+)"', source))
+    used |= set(re.findall(r'dict\.fromkeys\(\w+, "([a-z_]+)"\)', source))
+    assert used >= {"camera_not_found", "lock_required"}
+    english = json.loads((INTEGRATION / "translations" / "en.json").read_text())
+    assert used <= set(english["options"]["error"])
+    config_errors = set(re.findall(r'"([a-z_]+)"', source.split("class CompactAIConfigFlow")[0]))
+    assert {"camera_not_found", "backend_unavailable"} <= set(english["config"]["error"])
+    assert config_errors  # the shared validator is defined before the config flow

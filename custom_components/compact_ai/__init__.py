@@ -12,6 +12,7 @@ from .const import BACKEND_AUTO, CONF_BACKEND, CONF_TIER, DEFAULT_TIER, DOMAIN
 from .data import CompactAIConfigEntry, CompactAIRuntime
 from .engine.errors import BackendUnavailableError
 from .engine.runtime import resolve_backend
+from .people import People
 
 PLATFORMS: list[Platform] = [Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -33,8 +34,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
             translation_key="backend_unavailable",
             translation_placeholders={"backend": choice},
         ) from err
+    people = People(hass)
+    await people.async_load()
     entry.runtime_data = CompactAIRuntime(
-        backend=backend, tier=entry.options.get(CONF_TIER, DEFAULT_TIER)
+        backend=backend, tier=entry.options.get(CONF_TIER, DEFAULT_TIER), people=people
     )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True

@@ -7,6 +7,7 @@ from typing import Any
 import voluptuous as vol
 from homeassistant.config_entries import (
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlowWithReload,
@@ -14,8 +15,12 @@ from homeassistant.config_entries import (
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     EntitySelector,
     EntitySelectorConfig,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
@@ -26,16 +31,39 @@ from .const import (
     BACKEND_CHOICES,
     CONF_BACKEND,
     CONF_CAMERAS,
+    CONF_COOLDOWN,
+    CONF_ENABLED,
+    CONF_FRAMES_REQUIRED,
+    CONF_FRAMES_WINDOW,
+    CONF_LIVENESS,
+    CONF_LOCK,
+    CONF_PEOPLE,
+    CONF_PRESENCE,
+    CONF_REQUIRE_PRESENCE,
+    CONF_SCAN_INTERVAL,
+    CONF_STRICT,
     CONF_TIER,
+    CONF_TRIGGERS,
+    CONF_UNLOCK,
+    CONF_UNLOCK_CAMERAS,
+    CONF_WINDOW_SECONDS,
     DEFAULT_TIER,
+    DEFAULT_UNLOCK,
     DOMAIN,
     TIERS,
 )
 from .engine.runtime import backend_importable
 
 
-def _settings_schema(defaults: dict[str, Any], *, advanced: bool) -> vol.Schema:
-    """Return the schema shared by the user step and the options flow."""
+def _number(low: int, high: int, unit: str | None = None) -> NumberSelector:
+    config = NumberSelectorConfig(min=low, max=high, step=1, mode=NumberSelectorMode.BOX)
+    if unit:
+        config["unit_of_measurement"] = unit
+    return NumberSelector(config)
+
+
+def _settings_schema(defaults: dict[str, Any], *, options: bool, advanced: bool) -> vol.Schema:
+    """Return the schema shared by the user step and the options' settings step."""
     fields: dict[Any, Any] = {
         vol.Required(CONF_TIER, default=defaults.get(CONF_TIER, DEFAULT_TIER)): SelectSelector(
             SelectSelectorConfig(
@@ -46,6 +74,13 @@ def _settings_schema(defaults: dict[str, Any], *, advanced: bool) -> vol.Schema:
             EntitySelectorConfig(domain=Platform.CAMERA, multiple=True)
         ),
     }
+    if options:
+        fields[vol.Optional(CONF_TRIGGERS, default=defaults.get(CONF_TRIGGERS, []))] = (
+            EntitySelector(EntitySelectorConfig(domain=Platform.BINARY_SENSOR, multiple=True))
+        )
+        fields[vol.Required(CONF_SCAN_INTERVAL, default=defaults.get(CONF_SCAN_INTERVAL, 0))] = (
+            _number(0, 3600, "s")
+        )
     if advanced:
         default_backend = defaults.get(CONF_BACKEND, BACKEND_AUTO)
         fields[vol.Required(CONF_BACKEND, default=default_backend)] = SelectSelector(
@@ -58,11 +93,17 @@ def _settings_schema(defaults: dict[str, Any], *, advanced: bool) -> vol.Schema:
     return vol.Schema(fields)
 
 
-def _validate(hass: HomeAssistant, user_input: dict[str, Any]) -> dict[str, str]:
+def _missing(hass: HomeAssistant, entity_ids: list[str]) -> bool:
+    return any(hass.states.get(entity_id) is None for entity_id in entity_ids)
+
+
+def _validate_settings(hass: HomeAssistant, user_input: dict[str, Any]) -> dict[str, str]:
     """Return form errors for settings that cannot work on this installation."""
     errors: dict[str, str] = {}
-    if any(hass.states.get(camera) is None for camera in user_input.get(CONF_CAMERAS, [])):
+    if _missing(hass, user_input.get(CONF_CAMERAS, [])):
         errors[CONF_CAMERAS] = "camera_not_found"
+    if _missing(hass, user_input.get(CONF_TRIGGERS, [])):
+        errors[CONF_TRIGGERS] = "entity_not_found"
     backend = user_input.get(CONF_BACKEND, BACKEND_AUTO)
     if backend != BACKEND_AUTO and not backend_importable(backend):
         errors[CONF_BACKEND] = "backend_unavailable"
@@ -78,13 +119,13 @@ class CompactAIConfigFlow(ConfigFlow, domain=DOMAIN):
         """Handle the only step of the initial setup."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = _validate(self.hass, user_input)
+            errors = _validate_settings(self.hass, user_input)
             if not errors:
                 return self.async_create_entry(title="Compact AI", data={}, options=user_input)
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(
-                _settings_schema({}, advanced=False), user_input
+                _settings_schema({}, options=False, advanced=False), user_input
             ),
             errors=errors,
         )
@@ -97,19 +138,127 @@ class CompactAIConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class CompactAIOptionsFlow(OptionsFlowWithReload):
-    """Change the tier, the cameras and (advanced) the inference backend."""
+    """Change the settings and the door unlock policy."""
+
+    def __init__(self) -> None:
+        """Start with no pending unlock policy."""
+        self._unlock: dict[str, Any] = {}
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Show and validate the settings form."""
+        """Offer the option pages."""
+        return self.async_show_menu(step_id="init", menu_options=["settings", "unlock"])
+
+    async def async_step_settings(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Tier, cameras, scan triggers and (advanced) the inference backend."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = _validate(self.hass, user_input)
+            errors = _validate_settings(self.hass, user_input)
             if not errors:
                 return self.async_create_entry(data={**self.config_entry.options, **user_input})
-        advanced = bool(self.show_advanced_options)
-        schema = _settings_schema(dict(self.config_entry.options), advanced=advanced)
+        schema = _settings_schema(
+            dict(self.config_entry.options), options=True, advanced=self.show_advanced_options
+        )
         return self.async_show_form(
-            step_id="init",
+            step_id="settings",
             data_schema=self.add_suggested_values_to_schema(schema, user_input),
             errors=errors,
         )
+
+    def _enrolled_people(self) -> list[str]:
+        entry = self.config_entry
+        if entry.state is not ConfigEntryState.LOADED:
+            return []
+        return sorted(person.name for person in entry.runtime_data.people.people.values())
+
+    async def async_step_unlock(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Set the door unlock policy (off until a lock, cameras and people are chosen)."""
+        current = {**DEFAULT_UNLOCK, **self.config_entry.options.get(CONF_UNLOCK, {})}
+        people = self._enrolled_people()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = self._validate_unlock(user_input)
+            if not errors:
+                self._unlock = {**current, **user_input}
+                if user_input[CONF_ENABLED] and user_input[CONF_REQUIRE_PRESENCE]:
+                    return await self.async_step_presence()
+                return self._save_unlock()
+        cameras = self.config_entry.options.get(CONF_CAMERAS, [])
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_ENABLED, default=current[CONF_ENABLED]): BooleanSelector(),
+                vol.Optional(CONF_LOCK): EntitySelector(EntitySelectorConfig(domain=Platform.LOCK)),
+                vol.Optional(CONF_UNLOCK_CAMERAS, default=[]): EntitySelector(
+                    EntitySelectorConfig(
+                        domain=Platform.CAMERA, multiple=True, include_entities=cameras
+                    )
+                ),
+                vol.Optional(CONF_PEOPLE, default=[]): SelectSelector(
+                    SelectSelectorConfig(options=people, multiple=True)
+                ),
+                vol.Required(CONF_FRAMES_REQUIRED): _number(1, 10),
+                vol.Required(CONF_FRAMES_WINDOW): _number(1, 10),
+                vol.Required(CONF_WINDOW_SECONDS): _number(1, 60, "s"),
+                vol.Required(CONF_STRICT): BooleanSelector(),
+                vol.Required(CONF_COOLDOWN): _number(0, 3600, "s"),
+                vol.Required(CONF_LIVENESS): BooleanSelector(),
+                vol.Required(CONF_REQUIRE_PRESENCE): BooleanSelector(),
+            }
+        )
+        return self.async_show_form(
+            step_id="unlock",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or current),
+            errors=errors,
+        )
+
+    def _validate_unlock(self, user_input: dict[str, Any]) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        if user_input[CONF_FRAMES_REQUIRED] > user_input[CONF_FRAMES_WINDOW]:
+            errors[CONF_FRAMES_REQUIRED] = "frames_required_too_high"
+        if not user_input[CONF_ENABLED]:
+            return errors
+        lock = user_input.get(CONF_LOCK)
+        if not lock:
+            errors[CONF_LOCK] = "lock_required"
+        elif _missing(self.hass, [lock]):
+            errors[CONF_LOCK] = "entity_not_found"
+        if not user_input.get(CONF_UNLOCK_CAMERAS):
+            errors[CONF_UNLOCK_CAMERAS] = "cameras_required"
+        if not user_input.get(CONF_PEOPLE):
+            errors[CONF_PEOPLE] = "people_required"
+        return errors
+
+    async def async_step_presence(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Pick the phone (device tracker or person) that must be home for each person."""
+        people: list[str] = self._unlock[CONF_PEOPLE]
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            missing = [name for name in people if _missing(self.hass, [user_input[name]])]
+            if not missing:
+                self._unlock[CONF_PRESENCE] = {name: user_input[name] for name in people}
+                return self._save_unlock()
+            errors = dict.fromkeys(missing, "entity_not_found")
+        current = self.config_entry.options.get(CONF_UNLOCK, {}).get(CONF_PRESENCE, {})
+        schema = vol.Schema(
+            {
+                vol.Required(name): EntitySelector(
+                    EntitySelectorConfig(domain=[Platform.DEVICE_TRACKER, "person"])
+                )
+                for name in people
+            }
+        )
+        return self.async_show_form(
+            step_id="presence",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or current),
+            errors=errors,
+        )
+
+    def _save_unlock(self) -> ConfigFlowResult:
+        unlock = {
+            key: int(value) if isinstance(value, float) else value
+            for key, value in self._unlock.items()
+        }
+        return self.async_create_entry(data={**self.config_entry.options, CONF_UNLOCK: unlock})

@@ -9,9 +9,37 @@ DOMAIN: Final = "compact_ai"
 CONF_TIER: Final = "tier"
 CONF_CAMERAS: Final = "cameras"
 CONF_BACKEND: Final = "backend"
+CONF_TRIGGERS: Final = "triggers"
+CONF_SCAN_INTERVAL: Final = "scan_interval"
+CONF_UNLOCK: Final = "unlock"
+
+# Keys of the unlock policy (stored under options[CONF_UNLOCK]).
+CONF_ENABLED: Final = "enabled"
+CONF_LOCK: Final = "lock"
+CONF_UNLOCK_CAMERAS: Final = "unlock_cameras"
+CONF_PEOPLE: Final = "people"
+CONF_FRAMES_REQUIRED: Final = "frames_required"
+CONF_FRAMES_WINDOW: Final = "frames_window"
+CONF_WINDOW_SECONDS: Final = "window_seconds"
+CONF_STRICT: Final = "strict"
+CONF_COOLDOWN: Final = "cooldown"
+CONF_LIVENESS: Final = "liveness"
+CONF_REQUIRE_PRESENCE: Final = "require_presence"
+CONF_PRESENCE: Final = "presence"
 
 TIERS: Final = ("accurate", "balanced", "fast")
 DEFAULT_TIER: Final = "balanced"
 
 BACKEND_AUTO: Final = "auto"
 BACKEND_CHOICES: Final = (BACKEND_AUTO, "onnxruntime", "ncnn")
+
+DEFAULT_UNLOCK: Final = {
+    CONF_ENABLED: False,
+    CONF_FRAMES_REQUIRED: 2,
+    CONF_FRAMES_WINDOW: 3,
+    CONF_WINDOW_SECONDS: 5,
+    CONF_STRICT: False,
+    CONF_COOLDOWN: 30,
+    CONF_LIVENESS: True,
+    CONF_REQUIRE_PRESENCE: False,
+}

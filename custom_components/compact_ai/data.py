@@ -6,13 +6,16 @@ from dataclasses import dataclass
 
 from homeassistant.config_entries import ConfigEntry
 
+from .people import People
+
 
 @dataclass(slots=True)
 class CompactAIRuntime:
-    """What a loaded entry holds: the resolved backend and the chosen tier."""
+    """What a loaded entry holds: the resolved backend, the tier and the enrolled people."""
 
     backend: str
     tier: str
+    people: People
 
 
 type CompactAIConfigEntry = ConfigEntry[CompactAIRuntime]

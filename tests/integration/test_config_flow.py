@@ -5,12 +5,32 @@ from __future__ import annotations
 from unittest.mock import patch
 
 import pytest
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.compact_ai.const import CONF_BACKEND, CONF_CAMERAS, CONF_TIER, DOMAIN
+from custom_components.compact_ai.const import (
+    CONF_BACKEND,
+    CONF_CAMERAS,
+    CONF_COOLDOWN,
+    CONF_ENABLED,
+    CONF_FRAMES_REQUIRED,
+    CONF_FRAMES_WINDOW,
+    CONF_LIVENESS,
+    CONF_LOCK,
+    CONF_PEOPLE,
+    CONF_PRESENCE,
+    CONF_REQUIRE_PRESENCE,
+    CONF_SCAN_INTERVAL,
+    CONF_STRICT,
+    CONF_TIER,
+    CONF_TRIGGERS,
+    CONF_UNLOCK,
+    CONF_UNLOCK_CAMERAS,
+    CONF_WINDOW_SECONDS,
+    DOMAIN,
+)
 
 
 async def test_user_step_creates_entry(hass: HomeAssistant, camera_entity: str) -> None:
@@ -64,6 +84,17 @@ async def test_single_entry_only(hass: HomeAssistant) -> None:
     assert result["reason"] == "single_instance_allowed"
 
 
+async def open_step(
+    hass: HomeAssistant, entry: MockConfigEntry, step: str, *, advanced: bool = False
+) -> ConfigFlowResult:
+    result = await hass.config_entries.options.async_init(
+        entry.entry_id, context={"show_advanced_options": advanced}
+    )
+    return await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": step}
+    )
+
+
 @pytest.fixture
 async def loaded_entry(hass: HomeAssistant, camera_entity: str) -> MockConfigEntry:
     entry = MockConfigEntry(
@@ -79,8 +110,10 @@ async def test_options_flow_changes_tier_and_reloads(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, camera_entity: str
 ) -> None:
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["settings", "unlock"]
+    result = await open_step(hass, loaded_entry, "settings")
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "init"
     assert CONF_BACKEND not in result["data_schema"].schema
 
     result = await hass.config_entries.options.async_configure(
@@ -100,7 +133,7 @@ async def test_options_flow_removed_camera_shows_error(
     assert await hass.config_entries.async_remove(camera_entry.entry_id)
     await hass.async_block_till_done()
 
-    result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    result = await open_step(hass, loaded_entry, "settings")
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]}
     )
@@ -119,9 +152,7 @@ async def test_options_flow_removed_camera_shows_error(
 async def test_options_flow_advanced_backend(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    result = await hass.config_entries.options.async_init(
-        loaded_entry.entry_id, context={"show_advanced_options": True}
-    )
+    result = await open_step(hass, loaded_entry, "settings", advanced=True)
     assert CONF_BACKEND in result["data_schema"].schema
 
     result = await hass.config_entries.options.async_configure(
@@ -136,9 +167,7 @@ async def test_options_flow_advanced_backend(
 async def test_options_flow_rejects_missing_backend(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    result = await hass.config_entries.options.async_init(
-        loaded_entry.entry_id, context={"show_advanced_options": True}
-    )
+    result = await open_step(hass, loaded_entry, "settings", advanced=True)
     # Simulate an install (HA OS, musl) where onnxruntime has no wheel.
     with patch(
         "custom_components.compact_ai.config_flow.backend_importable",
@@ -150,3 +179,138 @@ async def test_options_flow_rejects_missing_backend(
         )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_BACKEND: "backend_unavailable"}
+
+
+UNLOCK_FORM = {
+    CONF_FRAMES_REQUIRED: 2,
+    CONF_FRAMES_WINDOW: 3,
+    CONF_WINDOW_SECONDS: 5,
+    CONF_STRICT: False,
+    CONF_COOLDOWN: 30,
+    CONF_LIVENESS: True,
+    CONF_REQUIRE_PRESENCE: False,
+}
+
+
+def enroll(entry: MockConfigEntry, *names: str) -> None:
+    for name in names:
+        entry.runtime_data.people.add_samples(name, [([0.0] * 128, "")])
+
+
+async def test_unlock_policy_saved(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, camera_entity: str, door_lock: str
+) -> None:
+    enroll(loaded_entry, "Alice", "Bob")
+    result = await open_step(hass, loaded_entry, "unlock")
+    assert result["step_id"] == "unlock"
+    people = result["data_schema"].schema[CONF_PEOPLE].config["options"]
+    assert people == ["Alice", "Bob"]
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            **UNLOCK_FORM,
+            CONF_ENABLED: True,
+            CONF_LOCK: door_lock,
+            CONF_UNLOCK_CAMERAS: [camera_entity],
+            CONF_PEOPLE: ["Alice"],
+            CONF_FRAMES_REQUIRED: 3.0,
+        },
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    unlock = loaded_entry.options[CONF_UNLOCK]
+    assert unlock[CONF_LOCK] == door_lock
+    assert unlock[CONF_PEOPLE] == ["Alice"]
+    assert unlock[CONF_FRAMES_REQUIRED] == 3 and isinstance(unlock[CONF_FRAMES_REQUIRED], int)
+    assert loaded_entry.options[CONF_TIER] == "balanced"
+
+
+async def test_unlock_policy_errors(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, camera_entity: str
+) -> None:
+    enroll(loaded_entry, "Alice")
+    result = await open_step(hass, loaded_entry, "unlock")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**UNLOCK_FORM, CONF_ENABLED: True, CONF_FRAMES_REQUIRED: 4}
+    )
+    assert result["errors"] == {
+        CONF_FRAMES_REQUIRED: "frames_required_too_high",
+        CONF_LOCK: "lock_required",
+        CONF_UNLOCK_CAMERAS: "cameras_required",
+        CONF_PEOPLE: "people_required",
+    }
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            **UNLOCK_FORM,
+            CONF_ENABLED: True,
+            CONF_LOCK: "lock.gone",
+            CONF_UNLOCK_CAMERAS: [camera_entity],
+            CONF_PEOPLE: ["Alice"],
+        },
+    )
+    assert result["errors"] == {CONF_LOCK: "entity_not_found"}
+    assert CONF_UNLOCK not in loaded_entry.options
+
+
+async def test_unlock_policy_disabled_needs_nothing(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    result = await open_step(hass, loaded_entry, "unlock")
+    assert result["data_schema"].schema[CONF_PEOPLE].config["options"] == []
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**UNLOCK_FORM, CONF_ENABLED: False}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert loaded_entry.options[CONF_UNLOCK][CONF_ENABLED] is False
+
+
+async def test_unlock_policy_with_presence(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, camera_entity: str, door_lock: str
+) -> None:
+    enroll(loaded_entry, "Alice")
+    hass.states.async_set("device_tracker.alice_phone", "home")
+    result = await open_step(hass, loaded_entry, "unlock")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            **UNLOCK_FORM,
+            CONF_ENABLED: True,
+            CONF_LOCK: door_lock,
+            CONF_UNLOCK_CAMERAS: [camera_entity],
+            CONF_PEOPLE: ["Alice"],
+            CONF_REQUIRE_PRESENCE: True,
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "presence"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"Alice": "device_tracker.gone"}
+    )
+    assert result["errors"] == {"Alice": "entity_not_found"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"Alice": "device_tracker.alice_phone"}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert loaded_entry.options[CONF_UNLOCK][CONF_PRESENCE] == {
+        "Alice": "device_tracker.alice_phone"
+    }
+
+
+async def test_unlock_step_when_entry_not_loaded(hass: HomeAssistant) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, options={CONF_TIER: "balanced", CONF_CAMERAS: []})
+    entry.add_to_hass(hass)
+    result = await open_step(hass, entry, "unlock")
+    assert result["data_schema"].schema[CONF_PEOPLE].config["options"] == []
+
+
+async def test_settings_unknown_trigger(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
+    result = await open_step(hass, loaded_entry, "settings")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_TIER: "balanced", CONF_TRIGGERS: ["binary_sensor.doorbell"], CONF_SCAN_INTERVAL: 0},
+    )
+    assert result["errors"] == {CONF_TRIGGERS: "entity_not_found"}
