@@ -1,0 +1,225 @@
+"""A tiny Home Assistant REST client for scripts/develop and scripts/check_develop.py.
+
+Standard library only, loopback only. Not copied into config/: it is imported from here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, cast
+
+# The owner that scripts/develop creates on a fresh config/.
+USERNAME = "dev"
+PASSWORD = "dev"
+PHOTO_NAME = "astronaut.png"
+CAMERA_NAME = "Front door"
+
+
+class HAError(RuntimeError):
+    """A request that did not answer what was expected."""
+
+
+def _check_loopback(url: str) -> None:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if not (host == "localhost" or host.startswith("127.") or host == "::1"):
+        raise HAError(
+            f"refusing to talk to {host!r}: these scripts only use the loopback interface"
+        )
+
+
+class HomeAssistant:
+    """Talk to one Home Assistant instance over its REST API."""
+
+    def __init__(self, base_url: str) -> None:
+        _check_loopback(base_url)
+        self.base_url = base_url.rstrip("/")
+        self.client_id = self.base_url + "/"
+        self.token: str | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        form: dict[str, str] | None = None,
+        auth: bool = True,
+        timeout: float = 30,
+    ) -> tuple[int, bytes, str]:
+        """Return (status, body, content type); HTTP errors are returned, not raised."""
+        headers: dict[str, str] = {}
+        data: bytes | None = None
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if auth and self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        req = urllib.request.Request(
+            self.base_url + path, data=data, method=method, headers=headers
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, resp.read(), resp.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as err:
+            return err.code, err.read(), err.headers.get("Content-Type", "")
+
+    def json(
+        self, method: str, path: str, body: Any = None, *, expect: int = 200, **kw: Any
+    ) -> Any:
+        """Send a request and return its JSON answer; raise HAError on another status."""
+        status, raw, _ = self.request(method, path, body, **kw)
+        if status != expect:
+            raise HAError(f"{method} {path} answered {status} (expected {expect}): {raw[:500]!r}")
+        return json.loads(raw) if raw else None
+
+    def answers(self) -> bool:
+        """Return whether the HTTP server is up (no auth needed).
+
+        /auth/providers answers 200, or 400 `onboarding_required` until the owner exists.
+        """
+        try:
+            status, _, _ = self.request("GET", "/auth/providers", auth=False, timeout=5)
+        except OSError:
+            return False
+        return status in (200, 400)
+
+    def wait_until_answers(self, timeout: float, alive: Any = None) -> None:
+        """Poll until the HTTP server answers; `alive()` returning False aborts early."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.answers():
+                return
+            if alive is not None and not alive():
+                raise HAError("Home Assistant exited before its API answered")
+            time.sleep(1)
+        raise HAError(f"Home Assistant's API did not answer within {timeout:.0f} s")
+
+    # -- auth ------------------------------------------------------------------------------
+    def _exchange_code(self, code: str) -> None:
+        tokens = self.json(
+            "POST",
+            "/auth/token",
+            form={"grant_type": "authorization_code", "code": code, "client_id": self.client_id},
+            auth=False,
+        )
+        self.token = tokens["access_token"]
+
+    def onboarding_pending(self) -> bool:
+        """Return whether the owner user still has to be created."""
+        status, raw, _ = self.request("GET", "/api/onboarding", auth=False)
+        if status == 404:  # the onboarding views are only registered while onboarding
+            return False
+        if status != 200:
+            raise HAError(f"GET /api/onboarding answered {status}: {raw[:300]!r}")
+        steps = {step["step"]: step["done"] for step in json.loads(raw)}
+        return not steps.get("user", True)
+
+    def create_owner(self, username: str = USERNAME, password: str = PASSWORD) -> None:
+        """Do onboarding's user step and log in with the auth code it returns."""
+        answer = self.json(
+            "POST",
+            "/api/onboarding/users",
+            {
+                "client_id": self.client_id,
+                "name": username,
+                "username": username,
+                "password": password,
+                "language": "en",
+            },
+            auth=False,
+        )
+        self._exchange_code(answer["auth_code"])
+
+    def login(self, username: str = USERNAME, password: str = PASSWORD) -> None:
+        """Log in through the login flow, as the frontend does."""
+        flow = self.json(
+            "POST",
+            "/auth/login_flow",
+            {
+                "client_id": self.client_id,
+                "handler": ["homeassistant", None],
+                "redirect_uri": self.client_id,
+            },
+            auth=False,
+        )
+        result = self.json(
+            "POST",
+            f"/auth/login_flow/{flow['flow_id']}",
+            {"client_id": self.client_id, "username": username, "password": password},
+            auth=False,
+        )
+        if result.get("type") != "create_entry":
+            raise HAError(f"login as {username!r} failed: {result}")
+        self._exchange_code(result["result"])
+
+    # -- helpers ---------------------------------------------------------------------------
+    def wait_running(self, timeout: float) -> None:
+        """Wait until Home Assistant has finished starting."""
+        deadline = time.monotonic() + timeout
+        state = "?"
+        while time.monotonic() < deadline:
+            state = self.json("GET", "/api/config").get("state", "?")
+            if state == "RUNNING":
+                return
+            time.sleep(1)
+        raise HAError(f"Home Assistant is still {state} after {timeout:.0f} s")
+
+    def state(self, entity_id: str) -> dict[str, Any] | None:
+        """Return an entity's state object, None if it does not exist."""
+        status, raw, _ = self.request("GET", f"/api/states/{entity_id}")
+        if status == 404:
+            return None
+        if status != 200:
+            raise HAError(f"GET /api/states/{entity_id} answered {status}: {raw[:300]!r}")
+        return cast(dict[str, Any], json.loads(raw))
+
+    def states(self) -> list[dict[str, Any]]:
+        """Return all state objects."""
+        return cast(list[dict[str, Any]], self.json("GET", "/api/states"))
+
+    def entries(self, domain: str) -> list[dict[str, Any]]:
+        """Return the config entries of a domain."""
+        entries = self.json("GET", f"/api/config/config_entries/entry?domain={domain}")
+        return cast(list[dict[str, Any]], entries)
+
+    def start_flow(self, handler: str) -> dict[str, Any]:
+        """Start a config flow, as Settings > Add integration does."""
+        flow = self.json(
+            "POST",
+            "/api/config/config_entries/flow",
+            {"handler": handler, "show_advanced_options": False},
+        )
+        return cast(dict[str, Any], flow)
+
+    def continue_flow(self, flow_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Submit a config flow's form."""
+        result = self.json("POST", f"/api/config/config_entries/flow/{flow_id}", data)
+        return cast(dict[str, Any], result)
+
+    def ensure_local_file_camera(self, photo: str, name: str = CAMERA_NAME) -> None:
+        """Make sure a loaded local_file entry shows `photo`.
+
+        local_file has no YAML platform any more (config entries only), so the camera is made
+        through its config flow, as a user would in Settings > Devices & services.
+        """
+        for entry in self.entries("local_file"):
+            if entry["title"] != name:
+                continue
+            if entry["state"] == "loaded":
+                return
+            # e.g. setup_error because config/ was wiped: start again from the flow.
+            self.json("DELETE", f"/api/config/config_entries/entry/{entry['entry_id']}")
+        flow = self.start_flow("local_file")
+        if flow.get("type") != "form":
+            raise HAError(f"local_file flow did not show a form: {flow}")
+        result = self.continue_flow(flow["flow_id"], {"name": name, "file_path": photo})
+        if result.get("type") != "create_entry":
+            raise HAError(f"local_file flow did not create an entry: {result}")
