@@ -14,7 +14,13 @@ from collections.abc import Sequence
 
 from tools.compact.errors import ToolError
 
-COMMAND_MODULES: tuple[str, ...] = ("tools.compact.sources", "tools.compact.reference")
+COMMAND_MODULES: tuple[str, ...] = (
+    "tools.compact.sources",
+    "tools.compact.reference",
+    "tools.compact.pairs",
+    "tools.compact.verify",
+    "tools.compact.identify",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

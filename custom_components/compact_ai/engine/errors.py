@@ -19,3 +19,11 @@ class ModelIntegrityError(EngineError):
 
 class ImageDecodeError(EngineError):
     """Image bytes are empty, corrupt, truncated, too small or too large to decode safely."""
+
+
+class AudioFormatError(EngineError):
+    """Audio bytes are not a WAV file the engine can decode (non-PCM, corrupt, truncated)."""
+
+
+class InferenceError(EngineError):
+    """The inference backend cannot load or run a model (bad file, unsupported layer)."""

@@ -1,0 +1,138 @@
+"""``make-pairs``: a deterministic LFW-style pairs file from a folder of identities.
+
+Format (as LFW's ``pairsDevTrain.txt``): the first line is N, then N same-person lines
+``name i j`` and N different-person lines ``name1 i name2 j``; image ``i`` of ``name`` is
+``DIR/name/name_<i:04d>.jpg``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+from tools.compact.errors import ToolError
+
+_NUMBERED = re.compile(r"^(?P<name>.+)_(?P<index>\d{4})\.jpg$")
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """Two images (name, index) and whether they show the same person."""
+
+    first: tuple[str, int]
+    second: tuple[str, int]
+
+    @property
+    def same(self) -> bool:
+        """Return whether both images are of the same person."""
+        return self.first[0] == self.second[0]
+
+    def paths(self, images: Path) -> tuple[Path, Path]:
+        """Return the two image paths under ``images``."""
+        return image_path(images, *self.first), image_path(images, *self.second)
+
+    def line(self) -> str:
+        """Return the pair as a line of a pairs file."""
+        if self.same:
+            return f"{self.first[0]}\t{self.first[1]}\t{self.second[1]}"
+        return f"{self.first[0]}\t{self.first[1]}\t{self.second[0]}\t{self.second[1]}"
+
+
+def image_path(images: Path, name: str, index: int) -> Path:
+    """Return the LFW path of image ``index`` of ``name``."""
+    return images / name / f"{name}_{index:04d}.jpg"
+
+
+def read_pairs(path: Path) -> list[Pair]:
+    """Parse a pairs file (the header line of counts is skipped)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise ToolError(f"{path}: {err}") from err
+    pairs = []
+    for number, line in enumerate(lines[1:], start=2):
+        fields = line.split()
+        try:
+            if len(fields) == 3:
+                pairs.append(Pair((fields[0], int(fields[1])), (fields[0], int(fields[2]))))
+            elif len(fields) == 4:
+                pairs.append(Pair((fields[0], int(fields[1])), (fields[2], int(fields[3]))))
+            elif fields:
+                raise ValueError("expected 3 or 4 fields")
+        except ValueError as err:
+            raise ToolError(f"{path}:{number}: {err}") from err
+    if not pairs:
+        raise ToolError(f"{path}: no pairs")
+    return pairs
+
+
+def _identities(images: Path) -> dict[str, list[int]]:
+    """Return each identity's image indices (files named ``<name>_<NNNN>.jpg``), sorted."""
+    found: dict[str, list[int]] = {}
+    for folder in sorted(p for p in images.iterdir() if p.is_dir()):
+        for file in sorted(folder.iterdir()):
+            match = _NUMBERED.match(file.name)
+            if match and match["name"] == folder.name:
+                found.setdefault(folder.name, []).append(int(match["index"]))
+    return found
+
+
+def make_pairs(images: Path, per_class: int, seed: int = 0) -> list[Pair]:
+    """Return up to ``per_class`` same-person then as many different-person pairs."""
+    identities = _identities(images)
+    if len(identities) < 2:
+        raise ToolError(f"{images}: needs at least two identity folders of <name>_NNNN.jpg")
+    rng = np.random.default_rng(seed)
+    same = [
+        Pair((name, i), (name, j))
+        for name, indices in identities.items()
+        for i, j in combinations(indices, 2)
+    ]
+    chosen = sorted(rng.permutation(len(same))[:per_class])
+    same_pairs = [same[k] for k in chosen]
+    names = sorted(identities)
+    different: set[Pair] = set()
+    for _ in range(per_class * 20):  # bounded: small folders may not have enough pairs
+        if len(different) == len(same_pairs):
+            break
+        a, b = sorted(rng.choice(len(names), size=2, replace=False))
+        first = (names[a], int(rng.choice(identities[names[a]])))
+        different.add(Pair(first, (names[b], int(rng.choice(identities[names[b]])))))
+    return same_pairs + sorted(different, key=lambda p: (p.first, p.second))
+
+
+def write_pairs(path: Path, pairs: list[Pair]) -> None:
+    """Write ``pairs`` (same-person first) in the LFW format."""
+    count = sum(pair.same for pair in pairs)
+    text = "\n".join([str(count), *(pair.line() for pair in pairs)]) + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def _run(args: argparse.Namespace) -> int:
+    pairs = make_pairs(args.images, args.pairs_per_class, args.seed)
+    write_pairs(args.out, pairs)
+    same = sum(pair.same for pair in pairs)
+    print(f"{args.out}: {same} same-person and {len(pairs) - same} different-person pairs")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``make-pairs`` subcommand."""
+    parser = subparsers.add_parser(
+        "make-pairs", help="write a deterministic LFW-style pairs file from DIR/<name>/*.jpg"
+    )
+    parser.add_argument("--images", type=Path, required=True, help="DIR/<name>/<name>_NNNN.jpg")
+    parser.add_argument("--out", type=Path, required=True, help="pairs file to write")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--pairs-per-class",
+        type=int,
+        default=300,
+        help="same-person pairs, and as many different-person pairs (default 300)",
+    )
+    parser.set_defaults(func=_run)
