@@ -186,6 +186,19 @@ def test_group_photo_full_range_finds_every_face(pipelines: dict[str, FacePipeli
     assert len(pipelines["short"].detect(image)) < 6
 
 
+def test_near_and_far_detectors_together(pipelines: dict[str, FacePipeline]) -> None:
+    from custom_components.compact_ai.engine.recognizer import FaceRecognizer
+    from tools.compact.reference import load_pack
+
+    both = FaceRecognizer.load(load_pack("reference"), "reference", "onnxruntime").pipeline
+    group = _photo("t1.jpg")
+    assert len(both.detect(group)) == len(pipelines["full"].detect(group)) == 6
+    close_up = _photo("Tom_Hanks_54745.png")  # a 112 px crop only the short range model finds
+    assert pipelines["full"].detect(close_up) == []
+    assert len(both.detect(close_up)) == len(pipelines["short"].detect(close_up)) == 1
+    assert len(both.detect(_photo("astronaut.png"))) == 1  # the same face, merged once
+
+
 @pytest.mark.parametrize("name", ["coffee.png", "chelsea.png"])
 def test_no_human_face(pipelines: dict[str, FacePipeline], name: str) -> None:
     for pipeline in pipelines.values():
@@ -227,7 +240,7 @@ def test_bad_bytes_raise_a_decode_error(pipelines: dict[str, FacePipeline]) -> N
 
 def test_max_faces_keeps_the_best(pipelines: dict[str, FacePipeline]) -> None:
     full = pipelines["full"]
-    limited = FacePipeline(full._detector, full._embedder, full.config, max_faces=2)
+    limited = FacePipeline(full._detectors[0][0], full._embedder, full.config, max_faces=2)
     image = _photo("t1.jpg")
     best = sorted(d.score for d in full.detect(image))[-2:]
     assert sorted(d.score for d in limited.detect(image)) == best

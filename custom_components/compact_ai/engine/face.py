@@ -21,6 +21,7 @@ from .face_detector import (
     Detection,
     DetectorConfig,
     letterbox,
+    merge_detections,
     postprocess,
     ssd_anchors,
 )
@@ -63,19 +64,31 @@ class FacePipeline:
         embedder: InferenceModel,
         config: DetectorConfig = SHORT_RANGE,
         max_faces: int = MAX_FACES,
+        *,
+        far_detector: tuple[InferenceModel, DetectorConfig] | None = None,
     ) -> None:
-        """Use loaded ``detector`` and ``embedder`` models with the detector's ``config``."""
-        self._detector = detector
+        """Use loaded ``detector`` and ``embedder`` models with the detector's ``config``.
+
+        With ``far_detector`` (the full-range model), both detectors run and their faces are
+        merged: short range finds close-ups, full range finds faces at doorway distance.
+        """
+        self._detectors = [(detector, config, ssd_anchors(config))]
+        if far_detector is not None:
+            far_model, far_config = far_detector
+            self._detectors.append((far_model, far_config, ssd_anchors(far_config)))
         self._embedder = embedder
         self.config = config
         self.max_faces = max_faces
-        self._anchors = ssd_anchors(config)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Return up to ``max_faces`` detections in ``image`` (H, W, 3) uint8, best first."""
-        tensor, box = letterbox(image, self.config.input_size)
-        outputs = self._detector.run({DETECTOR_INPUT: tensor})
-        return postprocess(outputs, self._anchors, box, self.config)[: self.max_faces]
+        found: list[Detection] = []
+        for model, config, anchors in self._detectors:
+            tensor, box = letterbox(image, config.input_size)
+            found += postprocess(model.run({DETECTOR_INPUT: tensor}), anchors, box, config)
+        if len(self._detectors) > 1:
+            found = merge_detections(found, self.config.iou_threshold)
+        return found[: self.max_faces]
 
     def embed(self, chip: np.ndarray) -> np.ndarray:
         """Return the (128,) float32 embedding of one aligned chip (150, 150, 3) uint8."""

@@ -195,3 +195,14 @@ def postprocess(
         )
         for c, p, s in zip(corners, points, scores, strict=True)
     ]
+
+
+def merge_detections(detections: list[Detection], iou_threshold: float) -> list[Detection]:
+    """Merge the detections of several detectors: best score first, overlaps dropped."""
+    kept: list[Detection] = []
+    for detection in sorted(detections, key=lambda d: -d.score):
+        box = np.asarray(detection.box)
+        if kept and np.any(_iou(box, np.asarray([k.box for k in kept])) > iou_threshold):
+            continue
+        kept.append(detection)
+    return kept
