@@ -2,25 +2,55 @@
 
 from __future__ import annotations
 
-from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+import logging
+from datetime import timedelta
+from typing import Any
+
+from homeassistant.const import STATE_ON, Platform
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryError
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, issue_registry as ir
+from homeassistant.helpers.event import async_track_state_change_event, async_track_time_interval
 from homeassistant.helpers.typing import ConfigType
 
-from .const import BACKEND_AUTO, CONF_BACKEND, CONF_TIER, DEFAULT_TIER, DOMAIN
+from .const import (
+    BACKEND_AUTO,
+    CONF_BACKEND,
+    CONF_CAMERAS,
+    CONF_SCAN_INTERVAL,
+    CONF_TIER,
+    CONF_TRIGGERS,
+    CONF_UNLOCK,
+    DEFAULT_TIER,
+    DOMAIN,
+)
 from .data import CompactAIConfigEntry, CompactAIRuntime
-from .engine.errors import BackendUnavailableError
+from .door import door_from_options
+from .engine.errors import BackendUnavailableError, ManifestError, ModelIntegrityError
+from .engine.pack import DEFAULT_PACK_DIR, ModelPack
+from .engine.recognizer import FaceRecognizer
 from .engine.runtime import resolve_backend
 from .people import People
+from .recognition import FaceManager, ScanReport
+from .services import async_setup_services
 
-PLATFORMS: list[Platform] = [Platform.SENSOR]
+_LOGGER = logging.getLogger(__name__)
+
+PLATFORMS: list[Platform] = [Platform.EVENT, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+ISSUE_MODELS = "models_unusable"
+PACK_DIR = DEFAULT_PACK_DIR
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Set up the integration-wide parts (services) once."""
+    """Register the services once for the whole integration."""
+    async_setup_services(hass)
     return True
+
+
+def _load_recognizer(tier: str, backend: str) -> FaceRecognizer:
+    """Read the pack and load the tier's face models (runs in an executor)."""
+    return FaceRecognizer.load(ModelPack.load(PACK_DIR), tier, backend)
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) -> bool:
@@ -34,13 +64,94 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
             translation_key="backend_unavailable",
             translation_placeholders={"backend": choice},
         ) from err
+    tier = entry.options.get(CONF_TIER, DEFAULT_TIER)
     people = People(hass)
     await people.async_load()
+
+    recognizer: FaceRecognizer | None = None
+    model_error: str | None = None
+    try:
+        recognizer = await hass.async_add_executor_job(_load_recognizer, tier, backend)
+    except (ManifestError, ModelIntegrityError) as err:
+        model_error = str(err)
+        _LOGGER.error("The %s models cannot be used: %s", tier, err)
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            ISSUE_MODELS,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_MODELS,
+            translation_placeholders={"tier": tier, "error": model_error},
+        )
+    else:
+        ir.async_delete_issue(hass, DOMAIN, ISSUE_MODELS)
+
+    faces = FaceManager(hass, recognizer, people)
+    await faces.async_reembed_if_needed()
+    faces.sync_gallery()
+    door = None
+    if recognizer is not None:
+        door = door_from_options(
+            hass,
+            entry.options.get(CONF_UNLOCK, {}),
+            recognizer.threshold,
+            recognizer.strict_threshold,
+        )
     entry.runtime_data = CompactAIRuntime(
-        backend=backend, tier=entry.options.get(CONF_TIER, DEFAULT_TIER), people=people
+        backend=backend,
+        tier=tier,
+        people=people,
+        faces=faces,
+        door=door,
+        model_error=model_error,
     )
+    if door is not None:
+        entry.async_on_unload(faces.async_add_listener(_door_listener(hass, entry)))
+    _track_scan_triggers(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+def _door_listener(hass: HomeAssistant, entry: CompactAIConfigEntry) -> Any:
+    @callback
+    def handle(report: ScanReport) -> None:
+        door = entry.runtime_data.door
+        if door is not None and report.scan is not None:
+            entry.async_create_background_task(
+                hass, door.async_handle(report), "compact_ai door decision"
+            )
+
+    return handle
+
+
+def _track_scan_triggers(hass: HomeAssistant, entry: CompactAIConfigEntry) -> None:
+    """Scan the cameras when a trigger turns on and, if set, at an interval."""
+    cameras: list[str] = entry.options.get(CONF_CAMERAS, [])
+    if not cameras:
+        return
+    faces = entry.runtime_data.faces
+
+    def scan_all() -> None:
+        for camera in cameras:
+            entry.async_create_background_task(
+                hass, faces.async_scan(camera), f"compact_ai scan {camera}"
+            )
+
+    @callback
+    def on_trigger(event: Event[EventStateChangedData]) -> None:
+        new, old = event.data["new_state"], event.data["old_state"]
+        if new is not None and new.state == STATE_ON and (old is None or old.state != STATE_ON):
+            scan_all()
+
+    if triggers := entry.options.get(CONF_TRIGGERS, []):
+        entry.async_on_unload(async_track_state_change_event(hass, triggers, on_trigger))
+    if interval := int(entry.options.get(CONF_SCAN_INTERVAL, 0)):
+        entry.async_on_unload(
+            async_track_time_interval(
+                hass, lambda _now: scan_all(), timedelta(seconds=interval), cancel_on_shutdown=True
+            )
+        )
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) -> bool:

@@ -6,16 +6,21 @@ from dataclasses import dataclass
 
 from homeassistant.config_entries import ConfigEntry
 
+from .door import DoorController
 from .people import People
+from .recognition import FaceManager
 
 
 @dataclass(slots=True)
 class CompactAIRuntime:
-    """What a loaded entry holds: the resolved backend, the tier and the enrolled people."""
+    """What a loaded entry holds."""
 
     backend: str
     tier: str
     people: People
+    faces: FaceManager
+    door: DoorController | None
+    model_error: str | None
 
 
 type CompactAIConfigEntry = ConfigEntry[CompactAIRuntime]

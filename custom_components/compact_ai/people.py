@@ -66,7 +66,7 @@ def person_id_for(name: str) -> str:
 class _PeopleStore(Store[dict[str, Any]]):
     """The storage file, with a migration hook for future versions."""
 
-    async def _async_migrate_func(  # type: ignore[override]
+    async def _async_migrate_func(
         self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
     ) -> dict[str, Any]:
         """Migrate stored data written by an older version of the integration."""

@@ -1,4 +1,4 @@
-"""Sensors of Compact AI."""
+"""Sensors of Compact AI: who each camera saw last, inference time, backend and tier."""
 
 from __future__ import annotations
 
@@ -9,15 +9,22 @@ from homeassistant.components.sensor import (
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
+    SensorStateClass,
 )
-from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EntityCategory, UnitOfTime
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import TIERS
+from .const import CONF_CAMERAS, TIERS
 from .data import CompactAIConfigEntry, CompactAIRuntime
+from .engine.gallery import MatchStatus
 from .engine.runtime import BACKENDS
-from .entity import CompactAIEntity
+from .entity import CompactAIEntity, camera_device, service_device
+from .recognition import ScanReport
+
+NO_FACE = "no_face"
+UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +52,16 @@ SENSORS: tuple[CompactAISensorDescription, ...] = (
         value_fn=lambda runtime: runtime.tier,
     ),
 )
+LAST_PERSON = SensorEntityDescription(key="last_person", translation_key="last_person")
+INFERENCE_TIME = SensorEntityDescription(
+    key="inference_time",
+    translation_key="inference_time",
+    device_class=SensorDeviceClass.DURATION,
+    native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+    state_class=SensorStateClass.MEASUREMENT,
+    suggested_display_precision=0,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
 
 
 async def async_setup_entry(
@@ -53,22 +70,66 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the sensors of a config entry."""
-    async_add_entities(CompactAISensor(entry, description) for description in SENSORS)
+    device = service_device(entry)
+    entities: list[SensorEntity] = [
+        RuntimeSensor(entry, description, device) for description in SENSORS
+    ]
+    for camera in entry.options.get(CONF_CAMERAS, []):
+        camera_info = camera_device(hass, entry, camera)
+        entities.append(ScanSensor(entry, LAST_PERSON, camera_info, camera))
+        entities.append(ScanSensor(entry, INFERENCE_TIME, camera_info, camera))
+    async_add_entities(entities)
 
 
-class CompactAISensor(CompactAIEntity, SensorEntity):
+class RuntimeSensor(CompactAIEntity, SensorEntity):
     """A diagnostic sensor of the integration."""
 
     entity_description: CompactAISensorDescription
-
-    def __init__(
-        self, entry: CompactAIConfigEntry, description: CompactAISensorDescription
-    ) -> None:
-        """Keep the entry whose runtime data the sensor shows."""
-        super().__init__(entry, description)
-        self._entry = entry
 
     @property
     def native_value(self) -> str:
         """Return the current value."""
         return self.entity_description.value_fn(self._entry.runtime_data)
+
+
+class ScanSensor(CompactAIEntity, SensorEntity):
+    """What the last scan of one camera found, or how long it took."""
+
+    def __init__(
+        self,
+        entry: CompactAIConfigEntry,
+        description: SensorEntityDescription,
+        device: DeviceInfo,
+        camera: str,
+    ) -> None:
+        """Follow the scans of ``camera``."""
+        super().__init__(entry, description, device, camera)
+        self._camera = camera
+
+    @property
+    def available(self) -> bool:
+        """Available while the models are usable."""
+        return self._entry.runtime_data.faces.available
+
+    @property
+    def native_value(self) -> str | float | None:
+        """Return the person (or unknown / no face) or the inference time of the last scan."""
+        report = self._entry.runtime_data.faces.last_report(self._camera)
+        if report is None or report.scan is None:
+            return None
+        if self.entity_description.key == INFERENCE_TIME.key:
+            return round(report.scan.inference_ms, 1)
+        recognitions = report.scan.recognitions
+        if not recognitions:
+            return NO_FACE
+        known = [r.match.person for r in recognitions if r.match.status is MatchStatus.MATCH]
+        return known[0] if known else UNKNOWN
+
+    async def async_added_to_hass(self) -> None:
+        """Subscribe to scan reports."""
+        self.async_on_remove(self._entry.runtime_data.faces.async_add_listener(self._on_report))
+
+    @callback
+    def _on_report(self, report: ScanReport) -> None:
+        if report.camera == self._camera:
+            self.async_write_ha_state()

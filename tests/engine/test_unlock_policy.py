@@ -158,3 +158,9 @@ def test_nonrigid_motion_is_zero_for_similar_keypoints() -> None:
     assert nonrigid_motion(FACE, turned(0.2)) > 0.05
     degenerate = np.zeros((6, 2))
     assert nonrigid_motion(degenerate, FACE) == 0.0
+
+
+def test_ambiguous_face_without_a_person_is_ambiguous_not_unknown() -> None:
+    decider = UnlockDecider(policy())
+    decision = decider.observe(frame(0.0, FaceObservation(None, 0.3, True, FACE)))
+    assert decision is not None and decision.reason is Reason.AMBIGUOUS

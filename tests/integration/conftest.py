@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
+from PIL import Image, ImageFilter
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from tools.compact.sources import source_path
@@ -61,3 +64,50 @@ async def door_lock(hass: HomeAssistant) -> str:
     await hass.async_block_till_done()
     assert hass.states.get("lock.front_door").state == "locked"
     return "lock.front_door"
+
+
+@pytest.fixture(scope="session")
+def dev_pack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pack whose three tiers are the reference models (until the compressed pack ships)."""
+    from tools.compact.pack_writer import read_manifest, write_manifest
+    from tools.compact.reference import build_reference_pack
+
+    reference = build_reference_pack()
+    root = tmp_path_factory.mktemp("pack")
+    (root / "reference").symlink_to(reference / "reference")
+    manifest = read_manifest(reference)
+    models = manifest["tiers"]["reference"]["models"]
+    manifest["tiers"] = {
+        tier: {"description": "reference models", "models": models}
+        for tier in ("accurate", "balanced", "fast")
+    }
+    write_manifest(root, manifest)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def use_dev_pack(dev_pack_dir: Path) -> Iterator[None]:
+    with patch("custom_components.compact_ai.PACK_DIR", dev_pack_dir):
+        yield
+
+
+@pytest.fixture
+def photo_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """Real photos (and edited copies) in a folder Home Assistant may read."""
+    astronaut = Image.open(source_path("astronaut.png")).convert("RGB")
+    astronaut.save(tmp_path / "astronaut.jpg", quality=95)
+    astronaut.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "mirrored.jpg")
+    astronaut.filter(ImageFilter.GaussianBlur(3)).save(tmp_path / "blurred.jpg")
+    astronaut.resize((64, 64)).save(tmp_path / "tiny.jpg")
+    width, height = astronaut.size
+    astronaut.resize((int(width * 1.25), height)).save(tmp_path / "turned.jpg", quality=95)
+    Image.open(source_path("Tom_Hanks_54745.png")).convert("RGB").save(tmp_path / "hanks.jpg")
+    face = astronaut.crop((120, 30, 330, 240))
+    pair = Image.new("RGB", (420, 210))
+    pair.paste(face, (0, 0))
+    pair.paste(face.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (210, 0))
+    pair.save(tmp_path / "pair.jpg", quality=95)
+    Image.open(source_path("coffee.png")).convert("RGB").save(tmp_path / "coffee.jpg")
+    (tmp_path / "not_an_image.jpg").write_text("hello")
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    return tmp_path

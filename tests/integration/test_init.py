@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from unittest.mock import patch
 
 from homeassistant.config_entries import ConfigEntryState
@@ -13,8 +14,16 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.compact_ai.const import CONF_BACKEND, CONF_CAMERAS, CONF_TIER, DOMAIN
+from custom_components.compact_ai.const import (
+    CONF_BACKEND,
+    CONF_CAMERAS,
+    CONF_TIER,
+    CONF_UNLOCK,
+    DOMAIN,
+)
 from custom_components.compact_ai.engine.runtime import available_backends
+
+from .common import call
 
 
 async def test_setup_and_unload(hass: HomeAssistant, camera_entity: str) -> None:
@@ -52,18 +61,33 @@ async def test_setup_fails_cleanly_when_backend_missing(hass: HomeAssistant) -> 
     assert "onnxruntime" in (entry.reason or "")
 
 
-async def test_diagnostics_redacts_cameras(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator, camera_entity: str
+async def test_diagnostics_redacts_people_and_devices(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    camera_entity: str,
+    door_lock: str,
+    photo_dir: Path,
 ) -> None:
+    unlock = {"enabled": True, "lock": door_lock, "unlock_cameras": [camera_entity]}
+    unlock |= {"people": ["Eileen"]}
     entry = MockConfigEntry(
-        domain=DOMAIN, options={CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]}
+        domain=DOMAIN,
+        options={CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity], CONF_UNLOCK: unlock},
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
+    await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
-    assert diagnostics["options"] == {CONF_TIER: "balanced", CONF_CAMERAS: "**REDACTED**"}
+    assert diagnostics["options"][CONF_CAMERAS] == "**REDACTED**"
+    assert diagnostics["options"][CONF_UNLOCK]["people"] == "**REDACTED**"
+    assert diagnostics["options"][CONF_UNLOCK]["lock"] == "**REDACTED**"
     assert diagnostics["camera_count"] == 1
+    assert diagnostics["people_count"] == 1 and diagnostics["sample_count"] == 1
     assert diagnostics["backend"] == entry.runtime_data.backend
-    assert camera_entity not in str(diagnostics)
+    assert diagnostics["models_loaded"] is True and diagnostics["unlock_enabled"] is True
+    text = str(diagnostics)
+    assert camera_entity not in text and "Eileen" not in text and door_lock not in text
+    embedding = entry.runtime_data.people.people["eileen"].samples[0].embedding
+    assert str(round(embedding[0], 6))[:6] not in text

@@ -44,7 +44,7 @@ class Reason(StrEnum):
 class FaceObservation:
     """One face of one frame, as recognition saw it."""
 
-    person: str | None  # None: unknown face
+    person: str | None  # None: unknown (or ambiguous) face
     distance: float
     ambiguous: bool
     keypoints: NDArray[np.float64]  # (K, 2) pixel positions, K >= 3
@@ -145,10 +145,10 @@ class UnlockDecider:
     ) -> Decision:
         policy = self.policy
         faces = [face for f in recent for face in f.faces]
-        if any(face.person is None for face in faces):
-            return self._deny(frame, Reason.UNKNOWN_FACE)
         if any(face.ambiguous for face in faces):
             return self._deny(frame, Reason.AMBIGUOUS)
+        if any(face.person is None for face in faces):
+            return self._deny(frame, Reason.UNKNOWN_FACE)
         best = min(frame.faces, key=lambda face: face.distance)
         person = best.person
         if person not in policy.authorized:

@@ -1,0 +1,90 @@
+"""Event entities: faces recognized on each camera, and door unlock decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.event import EventEntity, EventEntityDescription
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .const import CONF_CAMERAS
+from .data import CompactAIConfigEntry
+from .door import EVENT_DENIED, EVENT_GRANTED
+from .engine.gallery import MatchStatus
+from .entity import CompactAIEntity, camera_device, service_device
+from .recognition import ScanReport
+
+EVENT_RECOGNIZED = "recognized"
+EVENT_UNKNOWN = "unknown"
+
+FACE_EVENT = EventEntityDescription(
+    key="face", translation_key="face", event_types=[EVENT_RECOGNIZED, EVENT_UNKNOWN]
+)
+DOOR_EVENT = EventEntityDescription(
+    key="door", translation_key="door", event_types=[EVENT_GRANTED, EVENT_DENIED]
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: CompactAIConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a face event per camera and, when unlocking is set up, the door event."""
+    entities: list[EventEntity] = [
+        FaceEvent(entry, FACE_EVENT, camera_device(hass, entry, camera), camera)
+        for camera in entry.options.get(CONF_CAMERAS, [])
+    ]
+    if entry.runtime_data.door is not None:
+        entities.append(DoorEvent(entry, DOOR_EVENT, service_device(entry)))
+    async_add_entities(entities)
+
+
+class FaceEvent(CompactAIEntity, EventEntity):
+    """Fires ``recognized`` or ``unknown`` for every face a scan of the camera finds."""
+
+    def __init__(
+        self,
+        entry: CompactAIConfigEntry,
+        description: EventEntityDescription,
+        device: Any,
+        camera: str,
+    ) -> None:
+        """Listen to the scans of ``camera``."""
+        super().__init__(entry, description, device, camera)
+        self._camera = camera
+
+    @property
+    def available(self) -> bool:
+        """Available while the models are usable."""
+        return self._entry.runtime_data.faces.available
+
+    async def async_added_to_hass(self) -> None:
+        """Subscribe to scan reports."""
+        self.async_on_remove(self._entry.runtime_data.faces.async_add_listener(self._on_report))
+
+    @callback
+    def _on_report(self, report: ScanReport) -> None:
+        if report.camera != self._camera or report.scan is None:
+            return
+        for face in report.faces():
+            known = face["status"] == MatchStatus.MATCH
+            self._trigger_event(EVENT_RECOGNIZED if known else EVENT_UNKNOWN, face)
+        if report.scan.recognitions:
+            self.async_write_ha_state()
+
+
+class DoorEvent(CompactAIEntity, EventEntity):
+    """Fires ``unlock_granted`` or ``unlock_denied`` with the person, reason and scores."""
+
+    async def async_added_to_hass(self) -> None:
+        """Subscribe to door decisions."""
+        door = self._entry.runtime_data.door
+        assert door is not None
+        door.async_add_listener(self._on_decision)
+
+    @callback
+    def _on_decision(self, event_type: str, data: dict[str, Any]) -> None:
+        self._trigger_event(event_type, data)
+        self.async_write_ha_state()

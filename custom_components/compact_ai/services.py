@@ -1,0 +1,179 @@
+"""Services: enroll and delete people, list them, and scan cameras on demand."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import ATTR_ENTITY_ID
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+
+from .const import CONF_CAMERAS, DOMAIN
+from .data import CompactAIConfigEntry
+from .people import MAX_NAME_LENGTH, PeopleError
+from .recognition import MAX_IMAGE_BYTES
+
+ATTR_NAME = "name"
+ATTR_CAMERA = "camera"
+ATTR_FILES = "files"
+ATTR_SNAPSHOTS = "snapshots"
+ATTR_INTERVAL = "interval"
+
+SERVICE_ENROLL_FACE = "enroll_face"
+SERVICE_ENROLL_NEGATIVE = "enroll_negative"
+SERVICE_DELETE_PERSON = "delete_person"
+SERVICE_LIST_PEOPLE = "list_people"
+SERVICE_SCAN = "scan"
+
+NAME = vol.All(cv.string, vol.Length(min=1, max=MAX_NAME_LENGTH))
+ENROLL_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_NAME): NAME,
+        vol.Optional(ATTR_CAMERA): cv.entity_domain("camera"),
+        vol.Optional(ATTR_FILES): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(ATTR_SNAPSHOTS, default=3): vol.All(vol.Coerce(int), vol.Range(1, 10)),
+        vol.Optional(ATTR_INTERVAL, default=1.0): vol.All(
+            vol.Coerce(float), vol.Range(min=0, max=10)
+        ),
+    }
+)
+DELETE_SCHEMA = vol.Schema({vol.Required(ATTR_NAME): NAME})
+SCAN_SCHEMA = vol.Schema({vol.Optional(ATTR_ENTITY_ID): cv.entity_ids})
+
+
+def _error(key: str, **placeholders: str) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+    )
+
+
+def _entry(hass: HomeAssistant) -> CompactAIConfigEntry:
+    entries = hass.config_entries.async_loaded_entries(DOMAIN)
+    if not entries:
+        raise _error("not_loaded")
+    entry: CompactAIConfigEntry = entries[0]
+    if entry.state is not ConfigEntryState.LOADED or not entry.runtime_data.faces.available:
+        raise _error("models_unavailable", error=entry.runtime_data.model_error or "")
+    return entry
+
+
+def _read_file(path: str) -> bytes:
+    with Path(path).open("rb") as handle:
+        return handle.read(MAX_IMAGE_BYTES + 1)
+
+
+async def _images(
+    hass: HomeAssistant, entry: CompactAIConfigEntry, call: ServiceCall
+) -> list[tuple[str, bytes]]:
+    """Return (source, bytes) of the snapshots or files a call names."""
+    camera: str | None = call.data.get(ATTR_CAMERA)
+    files: list[str] = call.data.get(ATTR_FILES, [])
+    if bool(camera) == bool(files):
+        raise _error("camera_or_files")
+    images: list[tuple[str, bytes]] = []
+    if camera:
+        if hass.states.get(camera) is None:
+            raise _error("camera_not_found", camera=camera)
+        for index in range(call.data[ATTR_SNAPSHOTS]):
+            if index:
+                await asyncio.sleep(call.data[ATTR_INTERVAL])
+            try:
+                images.append(
+                    (f"snapshot {index + 1}", await entry.runtime_data.faces.async_snapshot(camera))
+                )
+            except HomeAssistantError as err:
+                raise _error("camera_unavailable", camera=camera) from err
+        return images
+    for path in files:
+        if not hass.config.is_allowed_path(path):
+            raise _error("path_not_allowed", path=path)
+        try:
+            images.append((path, await hass.async_add_executor_job(_read_file, path)))
+        except OSError as err:
+            raise _error("file_unreadable", path=path) from err
+    return images
+
+
+async def _enroll(call: ServiceCall, *, negative: bool) -> ServiceResponse:
+    hass = call.hass
+    entry = _entry(hass)
+    images = await _images(hass, entry, call)
+    try:
+        result = await entry.runtime_data.faces.async_enroll(
+            call.data[ATTR_NAME], images, negative=negative
+        )
+    except PeopleError as err:
+        raise _error(err.key, **err.placeholders) from err
+    if not result["enrolled"]:
+        reasons = ", ".join(sorted({item["reason"] for item in result["rejected"]}))
+        raise _error("nothing_enrolled", reasons=reasons)
+    return result
+
+
+async def _enroll_face(call: ServiceCall) -> ServiceResponse:
+    return await _enroll(call, negative=False)
+
+
+async def _enroll_negative(call: ServiceCall) -> ServiceResponse:
+    return await _enroll(call, negative=True)
+
+
+async def _delete_person(call: ServiceCall) -> ServiceResponse:
+    entry = _entry(call.hass)
+    try:
+        name = await entry.runtime_data.faces.async_delete(call.data[ATTR_NAME])
+    except PeopleError as err:
+        raise _error(err.key, **err.placeholders) from err
+    return {"deleted": name}
+
+
+async def _list_people(call: ServiceCall) -> ServiceResponse:
+    entry = _entry(call.hass)
+    people: list[Any] = entry.runtime_data.faces.list_people()
+    return {"people": people}
+
+
+async def _scan(call: ServiceCall) -> ServiceResponse:
+    entry = _entry(call.hass)
+    configured: list[str] = entry.options.get(CONF_CAMERAS, [])
+    cameras: list[str] = call.data.get(ATTR_ENTITY_ID) or configured
+    if not cameras:
+        raise _error("no_cameras")
+    if unknown := [camera for camera in cameras if camera not in configured]:
+        raise _error("camera_not_configured", camera=", ".join(unknown))
+    reports = await asyncio.gather(*(entry.runtime_data.faces.async_scan(c) for c in cameras))
+    results: dict[str, Any] = {}
+    for report in reports:
+        results[report.camera] = {"faces": report.faces(), "error": report.error}
+    return {"cameras": results}
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the integration's services."""
+    hass.services.async_register(
+        DOMAIN, SERVICE_ENROLL_FACE, _enroll_face, ENROLL_SCHEMA, SupportsResponse.OPTIONAL
+    )
+    hass.services.async_register(
+        DOMAIN, SERVICE_ENROLL_NEGATIVE, _enroll_negative, ENROLL_SCHEMA, SupportsResponse.OPTIONAL
+    )
+    hass.services.async_register(
+        DOMAIN, SERVICE_DELETE_PERSON, _delete_person, DELETE_SCHEMA, SupportsResponse.OPTIONAL
+    )
+    hass.services.async_register(
+        DOMAIN, SERVICE_LIST_PEOPLE, _list_people, vol.Schema({}), SupportsResponse.ONLY
+    )
+    hass.services.async_register(
+        DOMAIN, SERVICE_SCAN, _scan, SCAN_SCHEMA, SupportsResponse.OPTIONAL
+    )

@@ -1,0 +1,192 @@
+"""Door unlock by face in a real Home Assistant: a template lock, real models and photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from homeassistant.core import Event, HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER, CONF_UNLOCK, DOMAIN
+
+from .common import CAMERA, call, show
+
+DOOR_EVENT = "event.compact_ai_door_unlock"
+
+
+def unlock_options(lock: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "lock": lock,
+        "unlock_cameras": [CAMERA],
+        "people": ["Eileen"],
+        "frames_required": 2,
+        "frames_window": 3,
+        "window_seconds": 5,
+        "strict": False,
+        "cooldown": 30,
+        "liveness": True,
+        "require_presence": False,
+        **changes,
+    }
+
+
+@pytest.fixture
+def logbook(hass: HomeAssistant) -> list[Event]:
+    entries: list[Event] = []
+    hass.bus.async_listen("logbook_entry", entries.append)
+    return entries
+
+
+async def setup_door(
+    hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path, **changes: Any
+) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        options={
+            CONF_TIER: "balanced",
+            CONF_CAMERAS: [camera_entity],
+            CONF_UNLOCK: unlock_options(door_lock, **changes),
+        },
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
+    return entry
+
+
+async def scan(hass: HomeAssistant, photo: Path) -> None:
+    await show(hass, photo)
+    await call(hass, "scan")
+    await hass.async_block_till_done()
+
+
+def door_event(hass: HomeAssistant) -> dict[str, Any]:
+    state = hass.states.get(DOOR_EVENT)
+    assert state is not None
+    return dict(state.attributes)
+
+
+async def test_unlock_granted_after_two_live_frames(
+    hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path, logbook: list[Event]
+) -> None:
+    await setup_door(hass, camera_entity, door_lock, photo_dir)
+    await scan(hass, photo_dir / "astronaut.jpg")
+    assert hass.states.get(door_lock).state == "locked"  # one frame is not enough
+    await scan(hass, photo_dir / "turned.jpg")  # the head turned: the face moved like a face
+    assert hass.states.get(door_lock).state == "unlocked"
+    event = door_event(hass)
+    assert event["event_type"] == "unlock_granted"
+    assert event["person"] == "Eileen" and event["reason"] == "matched"
+    assert event["scores"]["frames"] == 2 and event["scores"]["motion"] > 0.03
+    assert logbook[-1].data["message"] == "unlock granted for Eileen (matched)"
+
+
+async def test_static_photo_is_denied(
+    hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path, logbook: list[Event]
+) -> None:
+    await setup_door(hass, camera_entity, door_lock, photo_dir)
+    await scan(hass, photo_dir / "astronaut.jpg")
+    await scan(hass, photo_dir / "astronaut.jpg")
+    assert hass.states.get(door_lock).state == "locked"
+    event = door_event(hass)
+    assert event["event_type"] == "unlock_denied" and event["reason"] == "static_face"
+    assert "static_face" in logbook[-1].data["message"]
+
+
+async def test_unknown_face_is_denied(
+    hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path
+) -> None:
+    await setup_door(hass, camera_entity, door_lock, photo_dir)
+    await scan(hass, photo_dir / "hanks.jpg")
+    assert door_event(hass)["reason"] == "unknown_face"
+    await scan(hass, photo_dir / "astronaut.jpg")
+    await scan(hass, photo_dir / "turned.jpg")  # the stranger is still in the window: 2 of 3
+    assert hass.states.get(door_lock).state == "locked"
+
+
+async def test_person_not_authorized(
+    hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path
+) -> None:
+    await setup_door(hass, camera_entity, door_lock, photo_dir)
+    await call(hass, "enroll_face", name="Tom", files=[str(photo_dir / "hanks.jpg")])
+    await scan(hass, photo_dir / "hanks.jpg")
+    event = door_event(hass)
+    assert event["reason"] == "not_authorized" and event["person"] == "Tom"
+    assert hass.states.get(door_lock).state == "locked"
+
+
+async def test_ambiguous_is_denied(
+    hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path
+) -> None:
+    await setup_door(hass, camera_entity, door_lock, photo_dir)
+    await call(hass, "enroll_face", name="Twin", files=[str(photo_dir / "astronaut.jpg")])
+    await scan(hass, photo_dir / "astronaut.jpg")
+    assert door_event(hass)["reason"] == "ambiguous"
+
+
+async def test_cooldown_after_an_unlock(
+    hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path
+) -> None:
+    await setup_door(hass, camera_entity, door_lock, photo_dir)
+    await scan(hass, photo_dir / "astronaut.jpg")
+    await scan(hass, photo_dir / "turned.jpg")
+    assert hass.states.get(door_lock).state == "unlocked"
+    await hass.services.async_call("lock", "lock", {"entity_id": door_lock}, blocking=True)
+    await scan(hass, photo_dir / "astronaut.jpg")
+    await scan(hass, photo_dir / "turned.jpg")
+    assert hass.states.get(door_lock).state == "locked"
+    assert door_event(hass)["reason"] == "cooldown"
+
+
+async def test_lock_unavailable_is_reported(
+    hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path
+) -> None:
+    await setup_door(hass, camera_entity, door_lock, photo_dir)
+    hass.states.async_set(door_lock, "unavailable")  # inject the failure
+    await scan(hass, photo_dir / "astronaut.jpg")
+    await scan(hass, photo_dir / "turned.jpg")
+    event = door_event(hass)
+    assert event["event_type"] == "unlock_denied"
+    assert event["reason"] == "lock_failed" and event["error"] == "lock_unavailable"
+
+
+async def test_presence_second_factor(
+    hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path
+) -> None:
+    hass.states.async_set("device_tracker.eileen_phone", "not_home")
+    await setup_door(
+        hass,
+        camera_entity,
+        door_lock,
+        photo_dir,
+        require_presence=True,
+        presence={"Eileen": "device_tracker.eileen_phone"},
+    )
+    await scan(hass, photo_dir / "astronaut.jpg")
+    await scan(hass, photo_dir / "turned.jpg")
+    assert door_event(hass)["reason"] == "presence_missing"
+    hass.states.async_set("device_tracker.eileen_phone", "home")
+    await scan(hass, photo_dir / "astronaut.jpg")
+    assert hass.states.get(door_lock).state == "unlocked"
+
+
+async def test_no_door_entity_while_unlock_is_off(
+    hass: HomeAssistant, camera_entity: str, door_lock: str
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        options={
+            CONF_TIER: "balanced",
+            CONF_CAMERAS: [camera_entity],
+            CONF_UNLOCK: unlock_options(door_lock, enabled=False),
+        },
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(DOOR_EVENT) is None
+    assert entry.runtime_data.door is None

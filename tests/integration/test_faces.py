@@ -1,0 +1,237 @@
+"""Face recognition and enrollment in a real Home Assistant with real models and photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER, DOMAIN
+
+from .common import CAMERA, call, show
+
+
+@pytest.fixture
+async def entry(hass: HomeAssistant, camera_entity: str) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN, options={CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]}
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+async def test_enroll_from_files_and_recognize(
+    hass: HomeAssistant, entry: MockConfigEntry, photo_dir: Path
+) -> None:
+    result = await call(
+        hass,
+        "enroll_face",
+        name="  Eileen   Collins ",
+        files=[str(photo_dir / "astronaut.jpg"), str(photo_dir / "coffee.jpg")],
+    )
+    assert result["person"] == "Eileen Collins"
+    assert result["enrolled"] == 1
+    assert result["rejected"] == [{"source": str(photo_dir / "coffee.jpg"), "reason": "no_face"}]
+    assert await call(hass, "list_people") == {
+        "people": [{"name": "Eileen Collins", "samples": 1, "negatives": 0}]
+    }
+
+    events: list[Event] = []
+    hass.bus.async_listen("state_changed", events.append)
+    await show(hass, photo_dir / "mirrored.jpg")
+    response = await call(hass, "scan")
+    (face,) = response["cameras"][CAMERA]["faces"]
+    assert face["person"] == "Eileen Collins" and face["status"] == "match"
+    assert 0 <= face["distance"] < 0.6
+    assert "embedding" not in str(response)
+    await hass.async_block_till_done()
+    event = hass.states.get("event.front_door_faces_face")
+    assert event is not None
+    assert event.attributes["event_type"] == "recognized"
+    assert event.attributes["person"] == "Eileen Collins"
+    assert hass.states.get("sensor.front_door_faces_last_person").state == "Eileen Collins"
+    assert float(hass.states.get("sensor.front_door_faces_inference_time").state) > 0
+
+    await show(hass, photo_dir / "hanks.jpg")
+    response = await call(hass, "scan", entity_id=[CAMERA])
+    (face,) = response["cameras"][CAMERA]["faces"]
+    assert face["person"] is None and face["status"] == "unknown"
+    await hass.async_block_till_done()
+    assert hass.states.get("event.front_door_faces_face").attributes["event_type"] == "unknown"
+    assert hass.states.get("sensor.front_door_faces_last_person").state == "unknown"
+
+
+async def test_enroll_from_camera(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    result = await call(hass, "enroll_face", name="Eileen", camera=CAMERA, snapshots=2, interval=0)
+    assert result == {"person": "Eileen", "enrolled": 2, "rejected": []}
+
+
+@pytest.mark.parametrize(
+    ("photo", "reason"),
+    [
+        ("pair.jpg", "many_faces"),
+        ("coffee.jpg", "no_face"),
+        ("blurred.jpg", "blurry"),
+        ("tiny.jpg", "no_face|too_small"),
+        ("not_an_image.jpg", "bad_image"),
+    ],
+)
+async def test_quality_gate_rejects(
+    hass: HomeAssistant, entry: MockConfigEntry, photo_dir: Path, photo: str, reason: str
+) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / photo)])
+    assert err.value.translation_key == "nothing_enrolled"
+    assert err.value.translation_placeholders["reasons"] in reason.split("|")
+    assert await call(hass, "list_people") == {"people": []}
+
+
+async def test_negative_blocks_a_match(
+    hass: HomeAssistant, entry: MockConfigEntry, photo_dir: Path
+) -> None:
+    await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
+    await call(hass, "enroll_negative", name="Eileen", files=[str(photo_dir / "mirrored.jpg")])
+    await show(hass, photo_dir / "mirrored.jpg")
+    response = await call(hass, "scan")
+    (face,) = response["cameras"][CAMERA]["faces"]
+    assert face["status"] == "unknown"
+
+
+async def test_delete_person(hass: HomeAssistant, entry: MockConfigEntry, photo_dir: Path) -> None:
+    await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
+    assert await call(hass, "delete_person", name="eileen") == {"deleted": "Eileen"}
+    assert await call(hass, "list_people") == {"people": []}
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "delete_person", name="Eileen")
+    assert err.value.translation_key == "person_not_found"
+
+
+async def test_people_survive_a_restart(
+    hass: HomeAssistant, entry: MockConfigEntry, photo_dir: Path, hass_storage: dict[str, Any]
+) -> None:
+    await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
+    stored = hass_storage["compact_ai.people"]
+    assert stored["version"] == 1
+    assert len(stored["data"]["people"]["eileen"]["samples"][0]["embedding"]) == 128
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await show(hass, photo_dir / "mirrored.jpg")
+    response = await call(hass, "scan")
+    assert response["cameras"][CAMERA]["faces"][0]["person"] == "Eileen"
+
+
+async def test_embeddings_recomputed_when_the_embedder_changes(
+    hass: HomeAssistant, entry: MockConfigEntry, photo_dir: Path, hass_storage: dict[str, Any]
+) -> None:
+    await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
+    people = entry.runtime_data.people
+    original = list(people.people["eileen"].samples[0].embedding)
+    # As if the embeddings came from another tier's embedder: they must be recomputed
+    # from the kept chips, never mixed.
+    people.people["eileen"].samples[0].embedding = [0.0] * 128
+    people.embedder = "another-embedder"
+    await people.async_save()
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    samples = entry.runtime_data.people.people["eileen"].samples
+    # Recomputed from the stored JPEG chip: the same face, a hair's breadth away.
+    assert np.linalg.norm(np.subtract(samples[0].embedding, original)) < 0.03
+    assert entry.runtime_data.people.embedder == entry.runtime_data.faces.recognizer.embedder_id
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"name": "Eileen"}, "camera_or_files"),
+        ({"name": "Eileen", "camera": CAMERA, "files": ["/x.jpg"]}, "camera_or_files"),
+        ({"name": "Eileen", "camera": "camera.gone"}, "camera_not_found"),
+        ({"name": "Eileen", "files": ["/etc/passwd"]}, "path_not_allowed"),
+        ({"name": "!!!", "files": ["{photos}/astronaut.jpg"]}, "invalid_name"),
+        ({"name": "Eileen", "files": ["{photos}/missing.jpg"]}, "file_unreadable"),
+    ],
+)
+async def test_enroll_bad_requests(
+    hass: HomeAssistant, entry: MockConfigEntry, photo_dir: Path, data: dict[str, Any], key: str
+) -> None:
+    if "files" in data:
+        data = {**data, "files": [f.format(photos=photo_dir) for f in data["files"]]}
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "enroll_face", **data)
+    assert err.value.translation_key == key
+    assert await call(hass, "list_people") == {"people": []}
+
+
+async def test_person_cap(hass: HomeAssistant, entry: MockConfigEntry, photo_dir: Path) -> None:
+    files = [str(photo_dir / "astronaut.jpg")] * 10
+    await call(hass, "enroll_face", name="Eileen", files=files)
+    await call(hass, "enroll_face", name="Eileen", files=files)
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "enroll_face", name="Eileen", files=files[:1])
+    assert err.value.translation_key == "person_full"
+    assert (await call(hass, "list_people"))["people"][0]["samples"] == 20
+
+
+async def test_scan_bad_camera_content(
+    hass: HomeAssistant, entry: MockConfigEntry, photo_dir: Path
+) -> None:
+    await show(hass, photo_dir / "not_an_image.jpg")
+    response = await call(hass, "scan")
+    assert response["cameras"][CAMERA] == {"faces": [], "error": "bad_image"}
+    gone = photo_dir / "gone.jpg"
+    gone.write_bytes((photo_dir / "astronaut.jpg").read_bytes())
+    await show(hass, gone)
+    gone.unlink()
+    response = await call(hass, "scan")
+    assert response["cameras"][CAMERA]["error"] == "camera_unavailable"
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "scan", entity_id=["camera.garden"])
+    assert err.value.translation_key == "camera_not_configured"
+
+
+async def test_several_faces_in_one_frame(
+    hass: HomeAssistant, entry: MockConfigEntry, photo_dir: Path
+) -> None:
+    await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
+    await show(hass, photo_dir / "pair.jpg")
+    response = await call(hass, "scan")
+    faces = response["cameras"][CAMERA]["faces"]
+    assert [face["person"] for face in faces] == ["Eileen", "Eileen"]
+
+
+async def test_tampered_models_make_entities_unavailable(
+    hass: HomeAssistant, camera_entity: str, dev_pack_dir: Path, tmp_path: Path
+) -> None:
+    from unittest.mock import patch
+
+    broken = tmp_path / "pack"
+    broken.mkdir()
+    (broken / "manifest.json").write_text((dev_pack_dir / "manifest.json").read_text())
+    (broken / "reference").mkdir()
+    for path in (dev_pack_dir / "reference").iterdir():
+        (broken / "reference" / path.name).write_bytes(path.read_bytes())
+    (broken / "reference" / "face_embedder.onnx").write_bytes(b"tampered")
+
+    entry = MockConfigEntry(
+        domain=DOMAIN, options={CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]}
+    )
+    entry.add_to_hass(hass)
+    with patch("custom_components.compact_ai.PACK_DIR", broken):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+    assert hass.states.get("event.front_door_faces_face").state == "unavailable"
+    assert hass.states.get("sensor.front_door_faces_last_person").state == "unavailable"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, "models_unusable")
+    assert issue is not None and "face_embedder.onnx" in issue.translation_placeholders["error"]
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "scan")
+    assert err.value.translation_key == "models_unavailable"
