@@ -57,7 +57,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
     """Set up Compact AI from a config entry."""
     choice = entry.options.get(CONF_BACKEND, BACKEND_AUTO)
     try:
-        backend = resolve_backend(choice)
+        backend = await hass.async_add_executor_job(resolve_backend, choice)
     except BackendUnavailableError as err:
         raise ConfigEntryError(
             translation_domain=DOMAIN,

@@ -97,7 +97,7 @@ def _missing(hass: HomeAssistant, entity_ids: list[str]) -> bool:
     return any(hass.states.get(entity_id) is None for entity_id in entity_ids)
 
 
-def _validate_settings(hass: HomeAssistant, user_input: dict[str, Any]) -> dict[str, str]:
+async def _validate_settings(hass: HomeAssistant, user_input: dict[str, Any]) -> dict[str, str]:
     """Return form errors for settings that cannot work on this installation."""
     errors: dict[str, str] = {}
     if _missing(hass, user_input.get(CONF_CAMERAS, [])):
@@ -105,7 +105,9 @@ def _validate_settings(hass: HomeAssistant, user_input: dict[str, Any]) -> dict[
     if _missing(hass, user_input.get(CONF_TRIGGERS, [])):
         errors[CONF_TRIGGERS] = "entity_not_found"
     backend = user_input.get(CONF_BACKEND, BACKEND_AUTO)
-    if backend != BACKEND_AUTO and not backend_importable(backend):
+    if backend != BACKEND_AUTO and not await hass.async_add_executor_job(
+        backend_importable, backend
+    ):
         errors[CONF_BACKEND] = "backend_unavailable"
     return errors
 
@@ -119,7 +121,7 @@ class CompactAIConfigFlow(ConfigFlow, domain=DOMAIN):
         """Handle the only step of the initial setup."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = _validate_settings(self.hass, user_input)
+            errors = await _validate_settings(self.hass, user_input)
             if not errors:
                 return self.async_create_entry(title="Compact AI", data={}, options=user_input)
         return self.async_show_form(
@@ -154,7 +156,7 @@ class CompactAIOptionsFlow(OptionsFlowWithReload):
         """Tier, cameras, scan triggers and (advanced) the inference backend."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = _validate_settings(self.hass, user_input)
+            errors = await _validate_settings(self.hass, user_input)
             if not errors:
                 return self.async_create_entry(data={**self.config_entry.options, **user_input})
         schema = _settings_schema(

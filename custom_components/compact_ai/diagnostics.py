@@ -42,7 +42,7 @@ async def async_get_config_entry_diagnostics(
         "options": async_redact_data(dict(entry.options), TO_REDACT),
         "camera_count": len(entry.options.get(CONF_CAMERAS, [])),
         "backend": runtime.backend,
-        "available_backends": list(available_backends()),
+        "available_backends": list(await hass.async_add_executor_job(available_backends)),
         "tier": runtime.tier,
         "models_loaded": recognizer is not None,
         "model_error": runtime.model_error,

@@ -7,12 +7,33 @@ from pathlib import Path
 from unittest.mock import patch
 
 import pytest
+from homeassistant import block_async_io
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from PIL import Image, ImageFilter
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from tools.compact.sources import source_path
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_calls(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail a test in which Compact AI did blocking I/O inside the event loop.
+
+    Home Assistant's own detection, including the file reads it leaves out in tests.
+    """
+    with patch.object(block_async_io, "_IN_TESTS", False):
+        block_async_io.enable()
+    try:
+        yield
+    finally:
+        for call in block_async_io._BLOCKED_CALLS.calls:
+            setattr(call.object, call.function, call.original_func)
+        block_async_io._BLOCKED_CALLS.calls.clear()
+    records = [*caplog.get_records("setup"), *caplog.get_records("call")]
+    ours = "by custom integration 'compact_ai'"
+    blocking = [r.getMessage() for r in records if ours in r.getMessage()]
+    assert not blocking, blocking
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tools.compact.pairs",
     "tools.compact.verify",
     "tools.compact.identify",
+    "tools.compact.bench_backends",
+    "tools.compact.musl_wheels",
 )
 
 

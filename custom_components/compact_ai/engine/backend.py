@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import BackendUnavailableError, ManifestError
 from .pack import ModelEntry, ModelPack
-from .runtime import BACKENDS, NCNN, ONNXRUNTIME
+from .runtime import BACKENDS, ONNXRUNTIME
 
 
 class InferenceModel(Protocol):
@@ -112,6 +112,8 @@ def load_model(
     """Load ``entry``'s files for ``backend`` (sha256-verified) with ``threads`` threads."""
     if backend not in BACKENDS:
         raise BackendUnavailableError(f"unknown backend {backend!r}")
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
     where = f"tiers.{entry.tier}.models.{entry.task}"
     name = f"{entry.tier}/{entry.task}"
     files = entry.files.get(backend)
@@ -126,7 +128,6 @@ def load_model(
             raise ManifestError(f"{where}.files.{backend}: expected one .onnx file")
         (model,) = data.values()
         return OnnxruntimeModel(model, name=name, outputs=outputs, threads=threads)
-    assert backend == NCNN
     from .backend_ncnn import NcnnModel, NcnnOptions
 
     by_suffix = {path.rsplit(".", 1)[-1]: blob for path, blob in data.items()}
