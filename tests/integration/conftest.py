@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from unittest.mock import patch
@@ -13,7 +15,25 @@ from homeassistant.setup import async_setup_component
 from PIL import Image, ImageFilter
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.compact_ai.engine.runtime import backend_importable
 from tools.compact.sources import source_path
+
+
+@pytest.fixture(autouse=True)
+def simulated_musl_install(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """With COMPACT_AI_SIMULATE_MUSL=1, onnxruntime and onnx cannot be imported (as on HA OS).
+
+    scripts/test runs the Home Assistant tests a second time this way, so no code path of
+    the integration secretly needs onnxruntime or onnx: everything runs on ncnn.
+    """
+    if not os.environ.get("COMPACT_AI_SIMULATE_MUSL"):
+        yield
+        return
+    for module in ("onnxruntime", "onnx"):
+        monkeypatch.setitem(sys.modules, module, None)
+    backend_importable.cache_clear()
+    yield
+    backend_importable.cache_clear()
 
 
 @pytest.fixture(autouse=True)
