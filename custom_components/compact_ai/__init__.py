@@ -132,7 +132,8 @@ def _track_scan_triggers(hass: HomeAssistant, entry: CompactAIConfigEntry) -> No
         return
     faces = entry.runtime_data.faces
 
-    def scan_all() -> None:
+    @callback
+    def scan_all(*_: Any) -> None:
         for camera in cameras:
             entry.async_create_background_task(
                 hass, faces.async_scan(camera), f"compact_ai scan {camera}"
@@ -149,7 +150,7 @@ def _track_scan_triggers(hass: HomeAssistant, entry: CompactAIConfigEntry) -> No
     if interval := int(entry.options.get(CONF_SCAN_INTERVAL, 0)):
         entry.async_on_unload(
             async_track_time_interval(
-                hass, lambda _now: scan_all(), timedelta(seconds=interval), cancel_on_shutdown=True
+                hass, scan_all, timedelta(seconds=interval), cancel_on_shutdown=True
             )
         )
 

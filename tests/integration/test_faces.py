@@ -236,3 +236,49 @@ async def test_tampered_models_make_entities_unavailable(
     with pytest.raises(ServiceValidationError) as err:
         await call(hass, "scan")
     assert err.value.translation_key == "models_unavailable"
+
+
+async def test_doorbell_trigger_and_interval_start_scans(
+    hass: HomeAssistant, camera_entity: str, photo_dir: Path
+) -> None:
+    from datetime import timedelta
+
+    from homeassistant.util import dt as dt_util
+    from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+    hass.states.async_set("binary_sensor.doorbell", "off")
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        options={
+            CONF_TIER: "balanced",
+            CONF_CAMERAS: [camera_entity],
+            "triggers": ["binary_sensor.doorbell"],
+            "scan_interval": 60,
+        },
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get("event.front_door_faces_face").state == "unknown"  # never fired
+    fired: list[Event] = []
+    hass.bus.async_listen(
+        "state_changed",
+        lambda e: fired.append(e) if e.data["entity_id"] == "event.front_door_faces_face" else None,
+    )
+
+    hass.states.async_set("binary_sensor.doorbell", "on")
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert len(fired) == 1
+    assert fired[0].data["new_state"].attributes["event_type"] == "unknown"  # nobody enrolled
+
+    hass.states.async_set("binary_sensor.doorbell", "on", {"still": "pressed"})
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert len(fired) == 1  # still on: no new scan
+
+    report = entry.runtime_data.faces.last_report(camera_entity)
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=61))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.runtime_data.faces.last_report(camera_entity) is not report  # periodic scan
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
