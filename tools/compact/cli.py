@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tools.compact.identify",
     "tools.compact.bench_backends",
     "tools.compact.musl_wheels",
+    "tools.compact.regressions",
 )
 
 

@@ -1,0 +1,45 @@
+"""The regression check compares metrics with committed floors and ceilings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tools.compact.errors import ToolError
+from tools.compact.regressions import THRESHOLDS, check_regressions, compare
+
+
+def test_compare_flags_each_broken_limit() -> None:
+    check = {"min": {"accuracy": 0.98, "top1": 0.9}, "max": {"far": 0.01}}
+    lines = compare("x", {"accuracy": 0.97, "top1": 0.95, "far": 0.02}, check)
+    assert [line.split()[0] for line in lines] == ["FAIL", "ok", "FAIL"]
+    assert compare("x", {}, {"min": {"accuracy": 0.5}})[0].startswith("FAIL")
+
+
+def test_committed_thresholds_are_well_formed() -> None:
+    checks = json.loads(THRESHOLDS.read_text())["checks"]
+    assert checks and all(check["argv"] for check in checks)
+    assert all(set(check) <= {"name", "argv", "json", "min", "max"} for check in checks)
+
+
+def test_check_runs_commands_and_fails_on_regression(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pairs = tmp_path / "evaldata" / "faces"
+    for name in ("ann", "bob"):
+        (pairs / name).mkdir(parents=True)
+        for i in (1, 2):
+            (pairs / name / f"{name}_{i:04d}.jpg").write_bytes(b"")
+    thresholds = tmp_path / "thresholds.json"
+    make_pairs = ["make-pairs", "--images", "{evaldata}/faces", "--out", "{work}/p.txt"]
+    thresholds.write_text(
+        json.dumps({"checks": [{"name": "pairs", "argv": make_pairs, "json": False}]})
+    )
+    assert check_regressions(thresholds, tmp_path / "evaldata") == 0
+
+    broken = [{"name": "bad", "argv": ["verify", "--pairs", "{work}/none.txt", "--images", "x"]}]
+    thresholds.write_text(json.dumps({"checks": broken}))
+    with pytest.raises(ToolError, match="bad: exit"):
+        check_regressions(thresholds, tmp_path / "evaldata")
