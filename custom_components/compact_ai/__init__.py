@@ -13,6 +13,7 @@ from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.event import async_track_state_change_event, async_track_time_interval
 from homeassistant.helpers.typing import ConfigType
 
+from . import const
 from .const import (
     BACKEND_AUTO,
     CONF_BACKEND,
@@ -27,7 +28,7 @@ from .const import (
 from .data import CompactAIConfigEntry, CompactAIRuntime
 from .door import door_from_options
 from .engine.errors import BackendUnavailableError, ManifestError, ModelIntegrityError
-from .engine.pack import DEFAULT_PACK_DIR, ModelPack
+from .engine.pack import ModelPack
 from .engine.recognizer import FaceRecognizer
 from .engine.runtime import resolve_backend
 from .people import People
@@ -39,7 +40,6 @@ _LOGGER = logging.getLogger(__name__)
 PLATFORMS: list[Platform] = [Platform.EVENT, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 ISSUE_MODELS = "models_unusable"
-PACK_DIR = DEFAULT_PACK_DIR
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -50,7 +50,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 def _load_recognizer(tier: str, backend: str) -> FaceRecognizer:
     """Read the pack and load the tier's face models (runs in an executor)."""
-    return FaceRecognizer.load(ModelPack.load(PACK_DIR), tier, backend)
+    return FaceRecognizer.load(ModelPack.load(const.PACK_DIR), tier, backend)
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) -> bool:

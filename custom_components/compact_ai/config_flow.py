@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import voluptuous as vol
+from homeassistant.components.camera import async_get_image
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigEntryState,
@@ -14,6 +15,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.selector import (
     BooleanSelector,
     EntitySelector,
@@ -52,7 +54,8 @@ from .const import (
     DOMAIN,
     TIERS,
 )
-from .engine.runtime import backend_importable
+from .engine.runtime import backend_importable, resolve_backend
+from .tiers import benchmark, tier_summary
 
 
 def _number(low: int, high: int, unit: str | None = None) -> NumberSelector:
@@ -130,6 +133,9 @@ class CompactAIConfigFlow(ConfigFlow, domain=DOMAIN):
                 _settings_schema({}, options=False, advanced=False), user_input
             ),
             errors=errors,
+            description_placeholders={
+                "tiers": await self.hass.async_add_executor_job(tier_summary)
+            },
         )
 
     @staticmethod
@@ -148,7 +154,9 @@ class CompactAIOptionsFlow(OptionsFlowWithReload):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Offer the option pages."""
-        return self.async_show_menu(step_id="init", menu_options=["settings", "unlock"])
+        return self.async_show_menu(
+            step_id="init", menu_options=["settings", "unlock", "benchmark"]
+        )
 
     async def async_step_settings(
         self, user_input: dict[str, Any] | None = None
@@ -166,6 +174,46 @@ class CompactAIOptionsFlow(OptionsFlowWithReload):
             step_id="settings",
             data_schema=self.add_suggested_values_to_schema(schema, user_input),
             errors=errors,
+            description_placeholders={
+                "tiers": await self.hass.async_add_executor_job(tier_summary)
+            },
+        )
+
+    async def async_step_benchmark(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Time every tier on this machine with a real snapshot, then let the user pick."""
+        if user_input is not None:
+            return self.async_create_entry(data={**self.config_entry.options, **user_input})
+        entry = self.config_entry
+        backend = (
+            entry.runtime_data.backend
+            if entry.state is ConfigEntryState.LOADED
+            else await self.hass.async_add_executor_job(resolve_backend, BACKEND_AUTO)
+        )
+        frame = None
+        for camera in entry.options.get(CONF_CAMERAS, []):
+            try:
+                frame = (await async_get_image(self.hass, camera, timeout=10)).content
+                break
+            except HomeAssistantError:
+                continue
+        results = await self.hass.async_add_executor_job(benchmark, backend, frame)
+        table = "\n".join(f"- {tier}: {text}" for tier, text in results.items())
+        current = entry.options.get(CONF_TIER, DEFAULT_TIER)
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_TIER, default=current): SelectSelector(
+                    SelectSelectorConfig(
+                        options=list(TIERS), translation_key=CONF_TIER, mode=SelectSelectorMode.LIST
+                    )
+                )
+            }
+        )
+        return self.async_show_form(
+            step_id="benchmark",
+            data_schema=schema,
+            description_placeholders={"results": table, "backend": backend},
         )
 
     def _enrolled_people(self) -> list[str]:

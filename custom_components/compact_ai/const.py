@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Final
 
 DOMAIN: Final = "compact_ai"
+# The shipped model pack (read at call time as const.PACK_DIR, so tests can point elsewhere).
+PACK_DIR: Path = Path(__file__).resolve().parent / "models"
 
 CONF_TIER: Final = "tier"
 CONF_CAMERAS: Final = "cameras"

@@ -128,7 +128,7 @@ def dev_pack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def use_dev_pack(dev_pack_dir: Path) -> Iterator[None]:
-    with patch("custom_components.compact_ai.PACK_DIR", dev_pack_dir):
+    with patch("custom_components.compact_ai.const.PACK_DIR", dev_pack_dir):
         yield
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from unittest.mock import patch
 
 import pytest
@@ -111,7 +112,7 @@ async def test_options_flow_changes_tier_and_reloads(
 ) -> None:
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["settings", "unlock"]
+    assert result["menu_options"] == ["settings", "unlock", "benchmark"]
     result = await open_step(hass, loaded_entry, "settings")
     assert result["type"] is FlowResultType.FORM
     assert CONF_BACKEND not in result["data_schema"].schema
@@ -314,3 +315,44 @@ async def test_settings_unknown_trigger(hass: HomeAssistant, loaded_entry: MockC
         {CONF_TIER: "balanced", CONF_TRIGGERS: ["binary_sensor.doorbell"], CONF_SCAN_INTERVAL: 0},
     )
     assert result["errors"] == {CONF_TRIGGERS: "entity_not_found"}
+
+
+async def test_user_step_describes_the_tiers(hass: HomeAssistant) -> None:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    lines = result["description_placeholders"]["tiers"].splitlines()
+    assert [line.split(":")[0] for line in lines] == ["- accurate", "- balanced", "- fast"]
+
+
+async def test_tier_summary_without_a_pack(hass: HomeAssistant, tmp_path: Path) -> None:
+    with patch("custom_components.compact_ai.const.PACK_DIR", tmp_path):
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert "cannot be read" in result["description_placeholders"]["tiers"]
+
+
+async def test_benchmark_times_every_tier_then_sets_the_tier(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    result = await open_step(hass, loaded_entry, "benchmark")
+    assert result["step_id"] == "benchmark"
+    rows = result["description_placeholders"]["results"].splitlines()
+    assert len(rows) == 3
+    assert all("ms per frame (1 faces)" in row for row in rows)  # the astronaut, on each tier
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_TIER: "fast"}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert loaded_entry.options[CONF_TIER] == "fast"
+    assert loaded_entry.options[CONF_CAMERAS]  # the rest is kept
+
+
+async def test_benchmark_without_cameras_or_loaded_entry(
+    hass: HomeAssistant, camera_entity: str
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN, options={CONF_TIER: "balanced", CONF_CAMERAS: ["camera.gone"]}
+    )
+    entry.add_to_hass(hass)
+    result = await open_step(hass, entry, "benchmark")
+    rows = result["description_placeholders"]["results"].splitlines()
+    assert all("(0 faces)" in row for row in rows)  # a blank frame: detector time only

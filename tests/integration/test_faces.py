@@ -226,7 +226,7 @@ async def test_tampered_models_make_entities_unavailable(
         domain=DOMAIN, options={CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]}
     )
     entry.add_to_hass(hass)
-    with patch("custom_components.compact_ai.PACK_DIR", broken):
+    with patch("custom_components.compact_ai.const.PACK_DIR", broken):
         assert await hass.config_entries.async_setup(entry.entry_id)
         await hass.async_block_till_done()
     assert hass.states.get("event.front_door_faces_face").state == "unavailable"
