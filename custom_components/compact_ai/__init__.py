@@ -95,7 +95,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
         door = door_from_options(
             hass,
             entry.options.get(CONF_UNLOCK, {}),
-            recognizer.threshold,
+            recognizer.unlock_threshold,
             recognizer.strict_threshold,
         )
     entry.runtime_data = CompactAIRuntime(

@@ -107,31 +107,6 @@ async def door_lock(hass: HomeAssistant) -> str:
     return "lock.front_door"
 
 
-@pytest.fixture(scope="session")
-def dev_pack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A pack whose three tiers are the reference models (until the compressed pack ships)."""
-    from tools.compact.pack_writer import read_manifest, write_manifest
-    from tools.compact.reference import build_reference_pack
-
-    reference = build_reference_pack()
-    root = tmp_path_factory.mktemp("pack")
-    (root / "reference").symlink_to(reference / "reference")
-    manifest = read_manifest(reference)
-    models = manifest["tiers"]["reference"]["models"]
-    manifest["tiers"] = {
-        tier: {"description": "reference models", "models": models}
-        for tier in ("accurate", "balanced", "fast")
-    }
-    write_manifest(root, manifest)
-    return root
-
-
-@pytest.fixture(autouse=True)
-def use_dev_pack(dev_pack_dir: Path) -> Iterator[None]:
-    with patch("custom_components.compact_ai.const.PACK_DIR", dev_pack_dir):
-        yield
-
-
 @pytest.fixture
 def photo_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
     """Real photos (and edited copies) in a folder Home Assistant may read."""

@@ -144,8 +144,8 @@ async def test_embeddings_recomputed_when_the_embedder_changes(
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
     samples = entry.runtime_data.people.people["eileen"].samples
-    # Recomputed from the stored JPEG chip: the same face, a hair's breadth away.
-    assert np.linalg.norm(np.subtract(samples[0].embedding, original)) < 0.03
+    # Recomputed from the stored JPEG chip: the same face, far inside the 0.5 threshold.
+    assert np.linalg.norm(np.subtract(samples[0].embedding, original)) < 0.06
     assert entry.runtime_data.people.embedder == entry.runtime_data.faces.recognizer.embedder_id
 
 
@@ -209,18 +209,17 @@ async def test_several_faces_in_one_frame(
 
 
 async def test_tampered_models_make_entities_unavailable(
-    hass: HomeAssistant, camera_entity: str, dev_pack_dir: Path, tmp_path: Path
+    hass: HomeAssistant, camera_entity: str, tmp_path: Path
 ) -> None:
+    import shutil
     from unittest.mock import patch
 
-    broken = tmp_path / "pack"
-    broken.mkdir()
-    (broken / "manifest.json").write_text((dev_pack_dir / "manifest.json").read_text())
-    (broken / "reference").mkdir()
-    for path in (dev_pack_dir / "reference").iterdir():
-        (broken / "reference" / path.name).write_bytes(path.read_bytes())
-    for name in ("face_embedder.onnx", "face_embedder.bin"):  # whichever backend runs
-        (broken / "reference" / name).write_bytes(b"tampered")
+    from custom_components.compact_ai.const import PACK_DIR
+
+    broken = shutil.copytree(PACK_DIR, tmp_path / "pack")
+    for embedder in broken.glob("*/face_embedder.*"):  # whichever backend runs
+        if embedder.suffix != ".param":
+            embedder.write_bytes(b"tampered")
 
     entry = MockConfigEntry(
         domain=DOMAIN, options={CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]}

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tools.compact.bench_backends",
     "tools.compact.musl_wheels",
     "tools.compact.regressions",
+    "tools.compact.build_pack",
 )
 
 

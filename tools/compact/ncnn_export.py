@@ -215,7 +215,11 @@ def _shape_arg(shapes: FixedShapes) -> str:
 
 
 def _run_pnnx(
-    model: onnx.ModelProto, shapes: FixedShapes, alt_shapes: FixedShapes, work: Path
+    model: onnx.ModelProto,
+    shapes: FixedShapes,
+    alt_shapes: FixedShapes,
+    work: Path,
+    fp16: bool = False,
 ) -> None:
     onnx.save(model, work / "model.onnx")
     outputs = {
@@ -227,7 +231,8 @@ def _run_pnnx(
         "ncnnbin": "model.ncnn.bin",
         "ncnnpy": "model_ncnn.py",
     }
-    command = [str(pnnx_binary()), "model.onnx", f"inputshape={_shape_arg(shapes)}", "fp16=0"]
+    command = [str(pnnx_binary()), "model.onnx", f"inputshape={_shape_arg(shapes)}"]
+    command.append(f"fp16={int(fp16)}")
     if alt_shapes != shapes:
         command.append(f"inputshape2={_shape_arg(alt_shapes)}")
     command += [f"{key}={value}" for key, value in outputs.items()]
@@ -296,6 +301,7 @@ def export_ncnn(
     *,
     alt_shapes: Shapes | None = None,
     seed: int = 0,
+    fp16: bool = False,
 ) -> tuple[Path, Path]:
     """Convert ``onnx_path`` to ``out_dir/<stem>.param`` and ``.bin``; return both paths.
 
@@ -310,7 +316,7 @@ def export_ncnn(
     config = io_config(model, shapes, alt)
     with tempfile.TemporaryDirectory(prefix="pnnx_") as tmp:
         work = Path(tmp)
-        _run_pnnx(prepare_for_pnnx(model, shapes, alt), shapes, alt, work)
+        _run_pnnx(prepare_for_pnnx(model, shapes, alt), shapes, alt, work, fp16)
         param = (work / "model.ncnn.param").read_bytes()
         weights = (work / "model.ncnn.bin").read_bytes()
         unknown = unknown_layers(param)

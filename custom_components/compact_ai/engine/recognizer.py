@@ -29,7 +29,8 @@ from .pack import ModelPack
 DETECTOR_TASK: Final = "face_detector"
 FAR_DETECTOR_TASK: Final = "face_detector_full"
 EMBEDDER_TASK: Final = "face_embedder"
-STRICT_FACTOR: Final = 0.85  # strict matching when the tier does not calibrate its own
+UNLOCK_FACTOR: Final = 0.8  # unlock distance when the tier does not calibrate its own
+STRICT_FACTOR: Final = 0.9  # the "strict matching" option: tighter than the unlock distance
 
 
 class Rejection(StrEnum):
@@ -113,13 +114,18 @@ class FaceRecognizer:
         *,
         embedder_id: str,
         threshold: float = DLIB_THRESHOLD,
-        strict_threshold: float | None = None,
+        unlock_threshold: float | None = None,
     ) -> None:
-        """Use ``pipeline``; ``embedder_id`` names the embedder (its file's sha256)."""
+        """Use ``pipeline``; ``embedder_id`` names the embedder (its file's sha256).
+
+        ``threshold`` names a face in events; the door uses ``unlock_threshold`` (calibrated
+        so that no impostor of the held-out set is accepted), or a stricter one on request.
+        """
         self.pipeline = pipeline
         self.embedder_id = embedder_id
         self.threshold = threshold
-        self.strict_threshold = strict_threshold or threshold * STRICT_FACTOR
+        self.unlock_threshold = unlock_threshold or threshold * UNLOCK_FACTOR
+        self.strict_threshold = self.unlock_threshold * STRICT_FACTOR
         self.gallery = Gallery(threshold)
 
     @classmethod
@@ -143,7 +149,7 @@ class FaceRecognizer:
             pipeline,
             embedder_id=embedder_entry.files[backend][-1].sha256,
             threshold=float(config.get("threshold", DLIB_THRESHOLD)),
-            strict_threshold=config.get("strict_threshold"),
+            unlock_threshold=config.get("unlock_threshold"),
         )
 
     def set_people(

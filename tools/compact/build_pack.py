@@ -1,0 +1,578 @@
+"""``build-pack``: compress the reference models into the shipped accurate / balanced / fast tiers.
+
+Steps, all deterministic for the same sources and seed:
+
+1. Calibration chips from the photos of the first 30 % of identities (by sorted folder name);
+   evaluation chips from the other 70 %. The chips come from the engine's own detector and
+   aligner, so the evaluation measures exactly what the integration computes.
+2. Face embedder candidates: the reference net and structured prunings of it at several FLOPs
+   targets (dependency groups, calibration-only reconstruction).
+3. Per candidate: int8 for onnxruntime where it is faster; ncnn files (fp16 weights) from the
+   same graph; latency on both backends (1 thread); verification accuracy on held-out pairs;
+   identification TAR/FAR with half the held-out people as impostors.
+4. Tiers chosen by fixed rules (:func:`choose_tiers`); thresholds calibrated per tier.
+5. The pack (``custom_components/compact_ai/models``), ``docs/model-report.md`` and a Pareto plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from custom_components.compact_ai.engine.backend import tensor_specs
+from custom_components.compact_ai.engine.backend_ncnn import NcnnModel, NcnnOptions
+from custom_components.compact_ai.engine.backend_onnxruntime import OnnxruntimeModel
+from custom_components.compact_ai.engine.gallery import Gallery, MatchStatus
+from tools.compact.errors import ToolError
+from tools.compact.paths import EVALDATA_DIR, PACK_DIR, REPO_ROOT
+from tools.compact.verify import best_threshold, cross_validated_accuracy, threshold_at_far
+
+TIERS = ("accurate", "balanced", "fast")
+MAX_PACK_BYTES = 30 * 1024 * 1024
+EMBEDDER = "face_embedder"
+FAR_DETECTOR = "face_detector_full"
+SHARED_TASKS = ("face_detector", "face_detector_full", "speech_mel", "speech_embedding")
+MEL_INPUT = "serving_default_input:0"
+DEFAULT_TARGETS = (1.0, 0.6, 0.4, 0.28)
+NCNN_OPTIONS = {"use_winograd_convolution": False}
+TIMING_RUNS = 25
+PAIRS_PER_CLASS = 1500
+
+
+@dataclass
+class Candidate:
+    """One face-embedder variant and what it measured."""
+
+    name: str
+    flops_target: float
+    fp32: onnx.ModelProto
+    int8: onnx.ModelProto | None = None
+    onnx_bytes: bytes = b""
+    param: bytes = b""
+    weights: bytes = b""
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        """Bytes shipped for both backends."""
+        return len(self.onnx_bytes) + len(self.param) + len(self.weights)
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    num = (a * b).sum(axis=1)
+    return float(np.min(num / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))))
+
+
+def _embed(model: Any, chips: np.ndarray) -> np.ndarray:
+    return np.concatenate(
+        [model.run({"chip": chips[i : i + 16]})[0] for i in range(0, len(chips), 16)]
+    )
+
+
+def _fastest_ms(run: Any, runs: int = TIMING_RUNS) -> float:
+    """Best-of-``runs`` wall time: on a shared machine the fastest run is the one not slowed."""
+    run()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1000)
+    return min(times)
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """Held-out chips with their identities, and the pairs drawn from them."""
+
+    chips: np.ndarray
+    people: list[str]
+    pairs: list[tuple[int, int, bool]]
+
+
+def make_eval_set(chips: np.ndarray, people: list[str], seed: int) -> EvalSet:
+    """Draw same/different pairs from held-out chips (deterministic)."""
+    rng = np.random.default_rng(seed)
+    by_person: dict[str, list[int]] = {}
+    for index, person in enumerate(people):
+        by_person.setdefault(person, []).append(index)
+    names = sorted(p for p, idx in by_person.items() if len(idx) >= 2)
+    possible = sum(len(by_person[n]) * (len(by_person[n]) - 1) // 2 for n in names)
+    per_class = min(PAIRS_PER_CLASS, possible)
+    same: set[tuple[int, int, bool]] = set()
+    different: set[tuple[int, int, bool]] = set()
+    while len(same) < per_class:
+        person = names[rng.integers(len(names))]
+        i, j = sorted(rng.choice(by_person[person], 2, replace=False).tolist())
+        same.add((i, j, True))
+    while len(different) < per_class:
+        a, b = rng.choice(len(names), 2, replace=False)
+        i = int(rng.choice(by_person[names[a]]))
+        j = int(rng.choice(by_person[names[b]]))
+        different.add((min(i, j), max(i, j), False))
+    return EvalSet(chips, people, sorted(same) + sorted(different))
+
+
+def verification(embeddings: np.ndarray, eval_set: EvalSet) -> dict[str, float]:
+    """Accuracy (10-fold best threshold) and calibrated thresholds from the held-out pairs."""
+    i, j, same = (np.array(column) for column in zip(*eval_set.pairs, strict=True))
+    distances = np.linalg.norm(embeddings[i] - embeddings[j], axis=1)
+    same = same.astype(bool)
+    return {
+        "lfw_accuracy": round(cross_validated_accuracy(distances, same), 4),
+        "best_threshold": round(best_threshold(distances, same), 4),
+        "threshold_far_0_1": round(threshold_at_far(distances, same, 0.001), 4),
+    }
+
+
+def identification(
+    embeddings: np.ndarray, people: list[str], threshold: float, enroll: int = 3
+) -> dict[str, float]:
+    """TAR/FAR with ``enroll`` faces per person for half the people; the rest are impostors."""
+    names = sorted(set(people))
+    known = set(names[: len(names) // 2])
+    gallery = Gallery(threshold)
+    seen: dict[str, int] = {}
+    probes = []
+    for index, person in enumerate(people):
+        if person in known and seen.get(person, 0) < enroll:
+            gallery.add(person, embeddings[index])
+            seen[person] = seen.get(person, 0) + 1
+        else:
+            probes.append(index)
+    accepted_right = accepted_impostor = known_probes = impostor_probes = 0
+    for index in probes:
+        match = gallery.match(embeddings[index])
+        if people[index] in known:
+            known_probes += 1
+            accepted_right += match.status is MatchStatus.MATCH and match.person == people[index]
+        else:
+            impostor_probes += 1
+            accepted_impostor += match.status is MatchStatus.MATCH
+    return {
+        "tar": round(accepted_right / max(known_probes, 1), 4),
+        "far": round(accepted_impostor / max(impostor_probes, 1), 4),
+    }
+
+
+def unlock_threshold(embeddings: np.ndarray, people: list[str], start: float) -> float:
+    """Return the largest threshold (step 0.01, at most ``start``) accepting no impostor."""
+    threshold = start
+    while threshold > 0.2 and identification(embeddings, people, threshold)["far"] > 0:
+        threshold -= 0.01
+    return round(threshold - 0.02, 2)  # a margin below the last accepted impostor
+
+
+def choose_tiers(
+    candidates: list[Candidate], budget: int | None = None, backend: str = "onnxruntime"
+) -> dict[str, Candidate]:
+    """Apply the fixed tier rules to ``candidates``.
+
+    accurate = best accuracy within ``budget`` bytes; balanced = fastest within 0.5 pt of it;
+    fast = fastest within 1.5 pt. A tier whose pick would break the budget reuses a model
+    already chosen (no extra bytes). Speed is the ms per face on ``backend``.
+    """
+    key = f"ms_per_face_{backend}"
+    limit = budget if budget is not None else sum(c.size for c in candidates)
+    fitting = [c for c in candidates if c.size <= limit]
+    if not fitting:
+        raise ToolError(f"no face embedder fits {limit:,d} bytes")
+    accurate = max(fitting, key=lambda c: (c.metrics["lfw_accuracy"], -c.metrics[key]))
+    best = accurate.metrics["lfw_accuracy"]
+    chosen = {"accurate": accurate}
+    for tier, loss in (("balanced", 0.005), ("fast", 0.015)):
+        used = {id(c): c for c in chosen.values()}
+        spare = limit - sum(c.size for c in used.values())
+        near = [
+            c
+            for c in candidates
+            if best - c.metrics["lfw_accuracy"] <= loss + 1e-9
+            and (id(c) in used or c.size <= spare)
+        ]
+        chosen[tier] = min(near, key=lambda c: (c.metrics[key], -c.metrics["lfw_accuracy"]))
+    return chosen
+
+
+def _chips(paths: list[Path], chipper: Any) -> tuple[np.ndarray, list[str]]:
+    from PIL import Image
+
+    chips, people = [], []
+    for path in paths:
+        found = chipper.chips(np.asarray(Image.open(path).convert("RGB")), 1)
+        if found:
+            chips.append(found[0])
+            people.append(path.parent.name)
+    return np.stack(chips).transpose(0, 3, 1, 2).astype(np.float32), people
+
+
+class Builder:
+    """Builds candidates and measures them against one held-out set."""
+
+    def __init__(self, evaldata: Path, seed: int, progress: bool) -> None:
+        """Prepare calibration and evaluation chips from ``evaldata/faces``."""
+        from tools.compact.calibration import FaceChipper, face_chips, files, split_by_identity
+        from tools.compact.reference import build_reference_pack
+
+        self.reference = build_reference_pack() / "reference"
+        self.seed = seed
+        self.progress = progress
+        photos = files(evaldata / "faces", (".jpg",))
+        calibrate, held_out = split_by_identity(photos)
+        chipper = FaceChipper()
+        self.calibration = face_chips(
+            calibrate, per_image=2, jitter=0.05, limit=128, chipper=chipper
+        )
+        chips, people = _chips(held_out, chipper)
+        self.eval_set = make_eval_set(chips, people, seed)
+        self.timing_chip = chips[:1]
+        self.calibration_identities = len({p.parent for p in calibrate})
+        self.held_out_identities = len(set(people))
+
+    def feeds(self) -> list[dict[str, np.ndarray]]:
+        """Calibration batches for the embedder's input."""
+        from tools.compact.calibration import batches
+
+        return batches("chip", self.calibration, 8)
+
+    def measure_onnx(self, model: onnx.ModelProto) -> tuple[dict[str, float], np.ndarray, float]:
+        """Accuracy metrics, embeddings and 1-thread ms per face of an ONNX embedder."""
+        runner = OnnxruntimeModel(model.SerializeToString(), name="candidate")
+        embeddings = _embed(runner, self.eval_set.chips)
+        ms = _fastest_ms(lambda: runner.run({"chip": self.timing_chip}))
+        return verification(embeddings, self.eval_set), embeddings, ms
+
+    def finish(self, candidate: Candidate) -> Candidate:
+        """Quantize where it pays, export ncnn, and measure both backends."""
+        from tools.compact.measure import flops, parameter_count
+        from tools.compact.ncnn_export import export_ncnn, io_config
+        from tools.compact.quantize import decide, preprocess, quantize_int8
+
+        fp32 = candidate.fp32
+        prepared = preprocess(fp32)
+        int8 = quantize_int8(prepared, self.feeds())
+        decision = decide(prepared, int8, {"chip": self.timing_chip}, prefer_size=True)
+        shipped = int8 if decision.keep_int8 else fp32
+        candidate.onnx_bytes = shipped.SerializeToString()
+        verify, embeddings, ort_ms = self.measure_onnx(shipped)
+        with tempfile.TemporaryDirectory(prefix="candidate_") as tmp:
+            path = Path(tmp) / "face_embedder.onnx"
+            onnx.save(fp32, path)
+            param, weights = export_ncnn(path, Path(tmp), fp16=True)
+            candidate.param, candidate.weights = param.read_bytes(), weights.read_bytes()
+        io = io_config(fp32)
+        candidate.config = {**io, "ncnn": dict(NCNN_OPTIONS)}
+        ncnn = NcnnModel(
+            candidate.param,
+            candidate.weights,
+            name=candidate.name,
+            inputs=tensor_specs(io, "inputs", candidate.name),
+            outputs=tensor_specs(io, "outputs", candidate.name),
+            options=NcnnOptions.from_config(NCNN_OPTIONS),
+        )
+        ncnn_embeddings = _embed(ncnn, self.eval_set.chips)
+        ncnn_ms = _fastest_ms(lambda: ncnn.run({"chip": self.timing_chip}))
+        threshold = verify["threshold_far_0_1"]
+        candidate.metrics = {
+            **verify,
+            "lfw_accuracy_ncnn": verification(ncnn_embeddings, self.eval_set)["lfw_accuracy"],
+            "ms_per_face_onnxruntime": round(ort_ms, 2),
+            "ms_per_face_ncnn": round(ncnn_ms, 2),
+            "flops": flops(fp32, {"chip": self.timing_chip}),
+            "parameters": parameter_count(fp32),
+            "int8": decision.reason,
+            "backend_cosine": round(_cosine(embeddings, ncnn_embeddings), 6),
+            **identification(embeddings, self.eval_set.people, threshold),
+            "unlock_threshold": unlock_threshold(embeddings, self.eval_set.people, threshold),
+        }
+        candidate.int8 = int8 if decision.keep_int8 else None
+        return candidate
+
+    def baseline_plain_int8(self, model: onnx.ModelProto) -> dict[str, float]:
+        """Onnxruntime's quantize_static defaults on the unpruned embedder."""
+        from tools.compact.quantize import preprocess, quantize_int8
+
+        plain = quantize_int8(preprocess(model), self.feeds(), plain=True)
+        verify, _, ms = self.measure_onnx(plain)
+        return {"lfw_accuracy": verify["lfw_accuracy"], "ms_per_face_onnxruntime": round(ms, 2)}
+
+
+def _shared_models(root: Path, reference: Path) -> dict[str, dict[str, Any]]:
+    """Detectors and speech models for every tier: ONNX as imported, ncnn with fp16 weights."""
+    from tools.compact.ncnn_export import export_ncnn, io_config
+
+    folder = root / "shared"
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = {}
+    for task in SHARED_TASKS:
+        source = reference / f"{task}.onnx"
+        shapes = {MEL_INPUT: [1, 16000]} if task == "speech_mel" else None
+        alt = {MEL_INPUT: [1, 1760]} if task == "speech_mel" else None
+        shutil.copyfile(source, folder / f"{task}.onnx")
+        param, weights = export_ncnn(source, folder, shapes, alt_shapes=alt, fp16=True)
+        model = onnx.load(source)
+        config = io_config(model, shapes, alt)
+        if task.startswith("face_detector"):
+            variant = "full" if task.endswith("full") else "short"
+            config.update(variant=variant, input_size=192 if variant == "full" else 128)
+        entries[task] = {
+            "files": {"onnxruntime": [folder / f"{task}.onnx"], "ncnn": [param, weights]},
+            "config": config,
+        }
+    return entries
+
+
+def write_pack(
+    root: Path,
+    tiers: dict[str, Candidate],
+    shared: dict[str, dict[str, Any]],
+    about: dict[str, Any],
+) -> None:
+    """Write the embedder files of the chosen candidates and the manifest."""
+    from tools.compact.pack_writer import add_model
+
+    for tier, candidate in tiers.items():
+        folder = root / candidate.name
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = [folder / f"face_embedder.{ext}" for ext in ("onnx", "param", "bin")]
+        for path, data in zip(
+            paths, (candidate.onnx_bytes, candidate.param, candidate.weights), strict=True
+        ):
+            path.write_bytes(data)
+        metrics = {**candidate.metrics, **about}
+        config = {
+            **candidate.config,
+            "threshold": candidate.metrics["threshold_far_0_1"],
+            "unlock_threshold": candidate.metrics["unlock_threshold"],
+        }
+        add_model(
+            root,
+            tier,
+            EMBEDDER,
+            {"onnxruntime": paths[:1], "ncnn": paths[1:]},
+            config=config,
+            metrics=metrics,
+            description=f"face embedder {candidate.name}",
+        )
+        for task, entry in shared.items():
+            if tier == "fast" and task == FAR_DETECTOR:
+                continue  # fast scans with the near (doorbell-distance) detector only
+            add_model(root, tier, task, entry["files"], config=entry["config"], metrics=about)
+
+
+def pack_bytes(root: Path) -> int:
+    """Total size of every file the manifest lists (each file once)."""
+    manifest = json.loads((root / "manifest.json").read_text())
+    seen = {
+        file["path"]: file["size"]
+        for tier in manifest["tiers"].values()
+        for entry in tier["models"].values()
+        for files in entry["files"].values()
+        for file in files
+    }
+    return sum(seen.values())
+
+
+def build(
+    out: Path, evaldata: Path, targets: tuple[float, ...], seed: int, progress: bool
+) -> dict[str, Any]:
+    """Run the whole pipeline into ``out``; return the report data."""
+    from tools.compact.prune import analyze, prune
+
+    if not (evaldata / "faces").is_dir():
+        raise ToolError(f"{evaldata}/faces: calibration and evaluation photos are needed")
+    builder = Builder(evaldata, seed, progress)
+    reference = onnx.load(builder.reference / "face_embedder.onnx")
+    feeds = builder.feeds()
+    analysis = analyze(reference, feeds, feeds[:4], progress=progress)
+    candidates = []
+    for target in targets:
+        started = time.perf_counter()
+        if target >= 1.0:
+            model = reference
+        else:
+            model = prune(
+                reference, feeds, target, analysis=analysis, seed=seed, progress=progress
+            ).model
+        candidate = builder.finish(Candidate(f"embedder_{round(target * 100):03d}", target, model))
+        candidate.metrics["build_seconds"] = round(time.perf_counter() - started, 1)
+        candidates.append(candidate)
+        print(f"{candidate.name}: {json.dumps(candidate.metrics, sort_keys=True)}", flush=True)
+    fp32_verify, _, fp32_ms = builder.measure_onnx(reference)
+    baselines = {
+        "fp32 reference": {
+            "lfw_accuracy": fp32_verify["lfw_accuracy"],
+            "ms_per_face_onnxruntime": round(fp32_ms, 2),
+        },
+        "plain int8": builder.baseline_plain_int8(reference),
+    }
+    staging = Path(tempfile.mkdtemp(prefix="pack_"))
+    shared = _shared_models(staging, builder.reference)
+    shared_bytes = sum(
+        p.stat().st_size for entry in shared.values() for ps in entry["files"].values() for p in ps
+    )
+    tiers = choose_tiers(candidates, MAX_PACK_BYTES - shared_bytes)
+    about = {
+        "measured_on": platform.processor() or platform.machine(),
+        "evaluation": f"{builder.held_out_identities} held-out LFW identities "
+        f"({len(builder.eval_set.people)} faces, {len(builder.eval_set.pairs)} pairs); "
+        f"calibration on {builder.calibration_identities} other identities",
+    }
+    write_pack(staging, tiers, shared, about)
+    total = pack_bytes(staging)
+    if total > MAX_PACK_BYTES:
+        raise ToolError(f"the pack is {total:,d} bytes, over the {MAX_PACK_BYTES:,d} limit")
+    for old in [out / "manifest.json", out / "shared", *out.glob("embedder_*")]:
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink(missing_ok=True)
+    shutil.copytree(staging, out, dirs_exist_ok=True)  # other folders (command sets) stay
+    shutil.rmtree(staging)
+    return {
+        "candidates": candidates,
+        "tiers": tiers,
+        "baselines": baselines,
+        "bytes": total,
+        "about": about,
+    }
+
+
+def pareto_plot(path: Path, report: dict[str, Any]) -> None:
+    """Draw latency (onnxruntime, 1 thread) against accuracy for every candidate and baseline."""
+    from PIL import Image, ImageDraw
+
+    width, height, margin = 720, 420, 60
+    points = [
+        (c.name, c.metrics["ms_per_face_onnxruntime"], c.metrics["lfw_accuracy"])
+        for c in report["candidates"]
+    ]
+    points += [
+        (name, m["ms_per_face_onnxruntime"], m["lfw_accuracy"])
+        for name, m in report["baselines"].items()
+    ]
+    xs, ys = [p[1] for p in points], [p[2] for p in points]
+    x0, x1 = 0.0, max(xs) * 1.1
+    y0, y1 = min(ys) - 0.005, max(ys) + 0.003
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return (
+            margin + (x - x0) / (x1 - x0) * (width - 2 * margin),
+            height - margin - (y - y0) / (y1 - y0) * (height - 2 * margin),
+        )
+
+    image = Image.new("RGB", (width, height), "white")
+    pen = ImageDraw.Draw(image)
+    pen.line([at(x0, y0), at(x1, y0)], fill="black")
+    pen.line([at(x0, y0), at(x0, y1)], fill="black")
+    pen.text((width / 2 - 90, height - 30), "ms per face (onnxruntime, 1 thread)", fill="black")
+    pen.text((5, 10), "verification accuracy (held-out pairs)", fill="black")
+    for tick in np.linspace(y0, y1, 5):
+        x, y = at(x0, float(tick))
+        pen.text((5, y - 6), f"{tick:.3f}", fill="gray")
+    for tick in np.linspace(x0, x1, 6):
+        x, y = at(float(tick), y0)
+        pen.text((x - 8, y + 6), f"{tick:.0f}", fill="gray")
+    chosen = {c.name: tier for tier, c in report["tiers"].items()}
+    for name, x, y in points:
+        cx, cy = at(x, y)
+        color = "red" if name in chosen else ("gray" if name in report["baselines"] else "blue")
+        pen.ellipse((cx - 5, cy - 5, cx + 5, cy + 5), fill=color)
+        label = f"{name} ({chosen[name]})" if name in chosen else name
+        pen.text((cx + 8, cy - 6), label, fill=color)
+    image.save(path)
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    """Write docs/model-report.md: candidates, chosen tiers and baselines from one run."""
+    lines = [
+        "# Model report",
+        "",
+        "Written by `python -m tools.compact build-pack`. Every number below comes from one",
+        f"run on one machine ({report['about']['measured_on']}), 1 thread;",
+        f"{report['about']['evaluation']}.",
+        "",
+        "## Face embedder candidates",
+        "",
+        "| candidate | FLOPs | params | bytes (ORT + ncnn) | accuracy ORT | accuracy ncnn "
+        "| ms ORT | ms ncnn | TAR / FAR @ threshold | unlock threshold | int8 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in report["candidates"]:
+        m = c.metrics
+        cells = [
+            c.name,
+            f"{m['flops'] / 1e6:.0f} M",
+            f"{m['parameters'] / 1e6:.2f} M",
+            f"{c.size / 1e6:.1f} MB",
+            f"{m['lfw_accuracy']:.2%}",
+            f"{m['lfw_accuracy_ncnn']:.2%}",
+            f"{m['ms_per_face_onnxruntime']:.1f}",
+            f"{m['ms_per_face_ncnn']:.1f}",
+            f"{m['tar']:.1%} / {m['far']:.1%} @ {m['threshold_far_0_1']:.3f}",
+            f"{m['unlock_threshold']:.2f}",
+            m["int8"],
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Baselines (same run)", "", "| model | accuracy | ms ORT |", "|---|---|---|"]
+    for name, m in report["baselines"].items():
+        lines.append(f"| {name} | {m['lfw_accuracy']:.2%} | {m['ms_per_face_onnxruntime']:.1f} |")
+    lines += [
+        "",
+        "## Tiers",
+        "",
+        "| tier | embedder | accuracy | ms ORT | ms ncnn |",
+        "|---|---|---|---|---|",
+    ]
+    for tier, c in report["tiers"].items():
+        m = c.metrics
+        ms = f"{m['ms_per_face_onnxruntime']:.1f} | {m['ms_per_face_ncnn']:.1f}"
+        lines.append(f"| {tier} | {c.name} | {m['lfw_accuracy']:.2%} | {ms} |")
+    lines += [
+        "",
+        f"Pack size: {report['bytes'] / 1e6:.1f} MB (limit 30 MB).",
+        "",
+        "Rules: accurate = best accuracy within the size budget; balanced = fastest within",
+        "0.5 pt of it; fast = fastest within 1.5 pt (a tier reuses a chosen model when its own",
+        "pick would not fit). Detectors and speech models are shared; accurate and balanced run",
+        "the near and the far face detector, fast only the near one. Times are best-of-25.",
+        "",
+        "![latency against accuracy](model-report.png)",
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _run(args: argparse.Namespace) -> int:
+    report = build(args.out, args.evaldata, tuple(args.targets), args.seed, not args.quiet)
+    docs = REPO_ROOT / "docs"
+    docs.mkdir(exist_ok=True)
+    write_report(docs / "model-report.md", report)
+    pareto_plot(docs / "model-report.png", report)
+    print((docs / "model-report.md").read_text())
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``build-pack`` subcommand."""
+    parser = subparsers.add_parser(
+        "build-pack", help="compress the reference models into the shipped tiers"
+    )
+    parser.add_argument("--out", type=Path, default=PACK_DIR)
+    parser.add_argument(
+        "--evaldata", type=Path, default=EVALDATA_DIR, help="folder with faces/<identity>/*.jpg"
+    )
+    parser.add_argument("--targets", type=float, nargs="+", default=list(DEFAULT_TARGETS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true")
+    parser.set_defaults(func=_run)
