@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tools.compact.musl_wheels",
     "tools.compact.regressions",
     "tools.compact.build_pack",
+    "tools.compact.compress_cli",
 )
 
 

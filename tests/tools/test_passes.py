@@ -1,0 +1,81 @@
+"""Graph passes keep the checker happy and the outputs unchanged."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import onnx
+import pytest
+
+from tests.tools.synthetic import folding_net, mixed_net
+from tools.compact.graph import Graph
+from tools.compact.measure import fidelity, run_outputs
+from tools.compact.passes import cancel_transposes, simplify
+
+pytest.importorskip("onnxruntime")
+
+
+def _feeds(seed: int = 0) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [{"x": rng.standard_normal((4, 3, 16, 16)).astype(np.float32)} for _ in range(2)]
+
+
+def _assert_same_outputs(a: onnx.ModelProto, b: onnx.ModelProto) -> None:
+    feeds = _feeds()
+    fid = fidelity(run_outputs(b, feeds), run_outputs(a, feeds))
+    assert fid.cosine_min >= 0.99999
+    assert fid.max_abs <= 1e-4
+
+
+def test_folds_batchnorm_affine_identity_transposes_and_constants() -> None:
+    model = folding_net()
+    simple = simplify(model)
+    onnx.checker.check_model(simple, full_check=True)
+    before = Counter(node.op_type for node in model.graph.node)
+    after = Counter(node.op_type for node in simple.graph.node)
+    assert before["BatchNormalization"] == 1 and before["Identity"] == 2
+    assert after == {"Conv": 3, "Relu": 2}
+    assert [o.name for o in simple.graph.output] == [o.name for o in model.graph.output]
+    _assert_same_outputs(model, simple)
+
+
+def test_non_cancelling_transposes_are_merged_into_one() -> None:
+    net = onnx.helper
+    nodes = [
+        net.make_node("Transpose", ["x"], ["t1"], perm=[0, 2, 3, 1]),
+        net.make_node("Transpose", ["t1"], ["t2"], perm=[0, 2, 1, 3]),
+        net.make_node("Relu", ["t2"], ["y"]),
+    ]
+    graph = net.make_graph(
+        nodes,
+        "g",
+        [net.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4, 3, 16, 16])],
+        [net.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+    )
+    model = net.make_model(graph, opset_imports=[net.make_opsetid("", 17)])
+    view = Graph(onnx.ModelProto.FromString(model.SerializeToString()))
+    assert cancel_transposes(view) == 1
+    assert [n.op_type for n in view.graph.node] == ["Transpose", "Relu"]
+    _assert_same_outputs(model, view.model)
+
+
+def test_model_without_foldable_patterns_is_unchanged_in_meaning() -> None:
+    model = mixed_net()
+    simple = simplify(model)
+    assert len(simple.graph.node) == len(model.graph.node)
+    _assert_same_outputs(model, simple)
+
+
+@pytest.mark.slow
+def test_real_dlib_embedder_is_unchanged() -> None:
+    from tools.compact.importers.dlib_resnet import import_dlib_resnet
+    from tools.compact.sources import source_path
+
+    model = import_dlib_resnet(source_path("dlib_face_recognition_resnet_model_v1.dat"))
+    simple = simplify(model)
+    onnx.checker.check_model(simple)
+    rng = np.random.default_rng(0)
+    feeds = [{"chip": rng.uniform(0, 255, (2, 3, 150, 150)).astype(np.float32)}]
+    fid = fidelity(run_outputs(simple, feeds), run_outputs(model, feeds))
+    assert fid.cosine_min >= 0.99999
