@@ -34,10 +34,11 @@ from .engine.runtime import resolve_backend
 from .people import People
 from .recognition import FaceManager, ScanReport
 from .services import async_setup_services
+from .voice import VoiceManager
 
 _LOGGER = logging.getLogger(__name__)
 
-PLATFORMS: list[Platform] = [Platform.EVENT, Platform.SENSOR]
+PLATFORMS: list[Platform] = [Platform.EVENT, Platform.SENSOR, Platform.STT]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 ISSUE_MODELS = "models_unusable"
 
@@ -98,6 +99,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
             recognizer.unlock_threshold,
             recognizer.strict_threshold,
         )
+    voice = await VoiceManager.async_load(hass, tier, backend)
     entry.runtime_data = CompactAIRuntime(
         backend=backend,
         tier=tier,
@@ -105,6 +107,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
         faces=faces,
         door=door,
         model_error=model_error,
+        voice=voice,
     )
     if door is not None:
         entry.async_on_unload(faces.async_add_listener(_door_listener(hass, entry)))

@@ -9,6 +9,7 @@ from homeassistant.config_entries import ConfigEntry
 from .door import DoorController
 from .people import People
 from .recognition import FaceManager
+from .voice import VoiceManager
 
 
 @dataclass(slots=True)
@@ -21,6 +22,7 @@ class CompactAIRuntime:
     faces: FaceManager
     door: DoorController | None
     model_error: str | None
+    voice: VoiceManager
 
 
 type CompactAIConfigEntry = ConfigEntry[CompactAIRuntime]

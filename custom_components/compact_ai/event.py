@@ -1,4 +1,4 @@
-"""Event entities: faces recognized on each camera, and door unlock decisions."""
+"""Event entities: faces recognized on each camera, door unlock decisions, voice commands."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from .door import EVENT_DENIED, EVENT_GRANTED
 from .engine.gallery import MatchStatus
 from .entity import CompactAIEntity, camera_device, service_device
 from .recognition import ScanReport
+from .voice import VoiceResult
 
 EVENT_RECOGNIZED = "recognized"
 EVENT_UNKNOWN = "unknown"
@@ -24,6 +25,11 @@ FACE_EVENT = EventEntityDescription(
 DOOR_EVENT = EventEntityDescription(
     key="door", translation_key="door", event_types=[EVENT_GRANTED, EVENT_DENIED]
 )
+VOICE_EVENT = EventEntityDescription(
+    key="voice_command",
+    translation_key="voice_command",
+    event_types=[EVENT_RECOGNIZED, EVENT_UNKNOWN],
+)
 
 
 async def async_setup_entry(
@@ -31,13 +37,14 @@ async def async_setup_entry(
     entry: CompactAIConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a face event per camera and, when unlocking is set up, the door event."""
+    """Add a face event per camera, the voice command event and, if set up, the door event."""
     entities: list[EventEntity] = [
         FaceEvent(entry, FACE_EVENT, camera_device(hass, entry, camera), camera)
         for camera in entry.options.get(CONF_CAMERAS, [])
     ]
     if entry.runtime_data.door is not None:
         entities.append(DoorEvent(entry, DOOR_EVENT, service_device(entry)))
+    entities.append(VoiceEvent(entry, VOICE_EVENT, service_device(entry)))
     async_add_entities(entities)
 
 
@@ -87,4 +94,28 @@ class DoorEvent(CompactAIEntity, EventEntity):
     @callback
     def _on_decision(self, event_type: str, data: dict[str, Any]) -> None:
         self._trigger_event(event_type, data)
+        self.async_write_ha_state()
+
+
+class VoiceEvent(CompactAIEntity, EventEntity):
+    """Fires ``recognized`` (phrase, confidence) or ``unknown`` (speech that is no command)."""
+
+    @property
+    def available(self) -> bool:
+        """Available while the speech models and command set are usable."""
+        return self._entry.runtime_data.voice.available
+
+    async def async_added_to_hass(self) -> None:
+        """Subscribe to recognitions."""
+        self.async_on_remove(self._entry.runtime_data.voice.async_add_listener(self._on_result))
+
+    @callback
+    def _on_result(self, result: VoiceResult) -> None:
+        if result.phrase is not None:
+            data = {"phrase": result.phrase, "confidence": round(result.confidence, 3)}
+            self._trigger_event(EVENT_RECOGNIZED, data)
+        elif result.speech:
+            self._trigger_event(EVENT_UNKNOWN, {"confidence": round(result.confidence, 3)})
+        else:
+            return
         self.async_write_ha_state()

@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tools.compact.regressions",
     "tools.compact.build_pack",
     "tools.compact.compress_cli",
+    "tools.compact.train_commands",
+    "tools.compact.eval_commands",
 )
 
 

@@ -1,0 +1,243 @@
+"""Voice commands through Home Assistant: the stt entity, the event and a real Assist pipeline.
+
+The utterances are synthesized with espeak-ng (scripts/apt-packages.txt) and run through the
+shipped speech models and command set on the backend the integration picks (onnxruntime, or
+ncnn with COMPACT_AI_SIMULATE_MUSL=1).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import numpy as np
+import pytest
+from homeassistant.components import assist_pipeline, stt
+from homeassistant.components.assist_pipeline.pipeline import KEY_ASSIST_PIPELINE
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.compact_ai import const
+from custom_components.compact_ai.const import CONF_TIER, DOMAIN
+from custom_components.compact_ai.engine.audio import decode_wav
+from custom_components.compact_ai.voice import ISSUE_VOICE
+
+STT = "stt.compact_ai_commands"
+VOICE_EVENT = "event.compact_ai_voice_command"
+TIER_SENSOR = "sensor.compact_ai_model_tier"
+BACKEND_SENSOR = "sensor.compact_ai_inference_backend"
+RATE = 16_000
+COMMANDS = ("yes", "stop", "lights on", "unlock the door")
+OTHER_SPEECH = "the weather is nice today"
+CHUNK = 1280  # 40 ms of 16-bit audio, as a voice satellite sends it
+
+
+def metadata(channel: stt.AudioChannels = stt.AudioChannels.CHANNEL_MONO) -> stt.SpeechMetadata:
+    return stt.SpeechMetadata(
+        language="en",
+        format=stt.AudioFormats.WAV,
+        codec=stt.AudioCodecs.PCM,
+        bit_rate=stt.AudioBitRates.BITRATE_16,
+        sample_rate=stt.AudioSampleRates.SAMPLERATE_16000,
+        channel=channel,
+    )
+
+
+def speak(text: str) -> bytes:
+    """Return raw 16 kHz 16-bit mono PCM of espeak-ng saying ``text`` (then 0.5 s silence)."""
+    wav = subprocess.run(
+        ["espeak-ng", "-v", "en-us+m3", "--stdout", text], capture_output=True, check=True
+    ).stdout
+    samples = decode_wav(wav).samples
+    return np.concatenate([samples, np.zeros(RATE // 2, np.int16)]).astype("<i2").tobytes()
+
+
+@pytest.fixture(scope="module")
+def utterances() -> dict[str, bytes]:
+    assert shutil.which("espeak-ng"), "install espeak-ng (scripts/apt-packages.txt)"
+    return {text: speak(text) for text in (*COMMANDS, OTHER_SPEECH)}
+
+
+async def chunks(data: bytes, size: int = CHUNK) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+@pytest.fixture
+async def entry(hass: HomeAssistant) -> MockConfigEntry:
+    entry = MockConfigEntry(domain=DOMAIN, options={CONF_TIER: "balanced"})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+def stt_entity(hass: HomeAssistant) -> stt.SpeechToTextEntity:
+    entity = stt.async_get_speech_to_text_entity(hass, STT)
+    assert entity is not None
+    return entity
+
+
+async def transcribe(hass: HomeAssistant, data: bytes) -> stt.SpeechResult:
+    return await stt_entity(hass).internal_async_process_audio_stream(metadata(), chunks(data))
+
+
+async def test_commands_are_transcribed_and_fire_the_event(
+    hass: HomeAssistant, entry: MockConfigEntry, utterances: dict[str, bytes]
+) -> None:
+    assert hass.states.get(STT).state != "unavailable"
+    if os.environ.get("COMPACT_AI_SIMULATE_MUSL"):
+        assert hass.states.get(BACKEND_SENSOR).state == "ncnn"
+    for phrase in COMMANDS:
+        result = await transcribe(hass, utterances[phrase])
+        assert result == stt.SpeechResult(phrase, stt.SpeechResultState.SUCCESS)
+        state = hass.states.get(VOICE_EVENT)
+        assert state.attributes["event_type"] == "recognized"
+        assert state.attributes["phrase"] == phrase
+        assert 0.65 <= state.attributes["confidence"] <= 1.0
+
+
+async def test_other_speech_silence_and_noise_are_not_commands(
+    hass: HomeAssistant, entry: MockConfigEntry, utterances: dict[str, bytes]
+) -> None:
+    error = stt.SpeechResult(None, stt.SpeechResultState.ERROR)
+    assert await transcribe(hass, utterances[OTHER_SPEECH]) == error
+    state = hass.states.get(VOICE_EVENT)
+    assert state.attributes["event_type"] == "unknown"
+    assert "phrase" not in state.attributes
+    noise = np.random.default_rng(0).normal(0, 800, 3 * RATE).astype("<i2").tobytes()
+    for audio in (bytes(4 * RATE), noise):
+        assert await transcribe(hass, audio) == error
+    assert hass.states.get(VOICE_EVENT).last_changed == state.last_changed  # no event for them
+
+
+async def test_bad_audio_gives_an_error_result(
+    hass: HomeAssistant, entry: MockConfigEntry, utterances: dict[str, bytes]
+) -> None:
+    error = stt.SpeechResult(None, stt.SpeechResultState.ERROR)
+    entity = stt_entity(hass)
+    assert not entity.check_metadata(metadata(stt.AudioChannels.CHANNEL_STEREO))
+    assert entity.check_metadata(metadata())
+    garbage = np.random.default_rng(1).integers(0, 256, 20_000, dtype=np.uint8).tobytes()
+    for data in (b"", b"\x01", b"RIFF" + garbage, garbage):
+        assert await transcribe(hass, data) == error
+    mu_law = b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x07\x00\x01\x00" + bytes(100)
+    assert await transcribe(hass, mu_law) == error
+    # Still working afterwards.
+    assert (await transcribe(hass, utterances["yes"])).text == "yes"
+
+
+async def test_only_the_first_ten_seconds_are_heard(
+    hass: HomeAssistant, entry: MockConfigEntry, utterances: dict[str, bytes]
+) -> None:
+    pause = bytes(2 * 11 * RATE)
+    late = await transcribe(hass, pause + utterances["stop"])
+    assert late.result == stt.SpeechResultState.ERROR
+    early = await transcribe(hass, utterances["stop"] + bytes(2 * 120 * RATE))
+    assert early == stt.SpeechResult("stop", stt.SpeechResultState.SUCCESS)
+
+
+async def test_wav_files_through_the_http_api(
+    hass: HomeAssistant, entry: MockConfigEntry, hass_client: Any, utterances: dict[str, bytes]
+) -> None:
+    import io
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(RATE)
+        wav.writeframes(utterances["lights on"])
+    header = "format=wav; codec=pcm; sample_rate=16000; bit_rate=16; channel={}; language=en"
+    client = await hass_client()
+    response = await client.post(
+        f"/api/stt/{STT}", data=buffer.getvalue(), headers={"X-Speech-Content": header.format(1)}
+    )
+    assert response.status == 200
+    assert await response.json() == {"text": "lights on", "result": "success"}
+    response = await client.post(
+        f"/api/stt/{STT}", data=buffer.getvalue(), headers={"X-Speech-Content": header.format(2)}
+    )
+    assert response.status == 415
+
+
+async def test_unusable_command_set_makes_voice_unavailable(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    pack = tmp_path / "pack"
+    shutil.copytree(const.PACK_DIR, pack, symlinks=True)
+    (pack / "commands" / "default" / "head.npz").write_bytes(b"tampered")
+    entry = MockConfigEntry(domain=DOMAIN, options={CONF_TIER: "balanced"})
+    entry.add_to_hass(hass)
+    with patch("custom_components.compact_ai.const.PACK_DIR", pack):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+    assert hass.states.get(STT).state == "unavailable"
+    assert hass.states.get(VOICE_EVENT).state == "unavailable"
+    assert hass.states.get(TIER_SENSOR).state == "balanced"  # the rest still works
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, ISSUE_VOICE)
+    assert issue is not None and "head.npz" in issue.translation_placeholders["error"]
+    entity = stt_entity(hass)
+    result = await entity.async_process_audio_stream(metadata(), chunks(bytes(32_000)))
+    assert result.result == stt.SpeechResultState.ERROR
+
+
+async def test_spoken_command_turns_a_light_on_through_assist(
+    hass: HomeAssistant, entry: MockConfigEntry, utterances: dict[str, bytes]
+) -> None:
+    assert await async_setup_component(hass, "homeassistant", {})
+    assert await async_setup_component(
+        hass, "input_boolean", {"input_boolean": {"lamp": {"initial": False}}}
+    )
+    lamp = {"entity_id": "input_boolean.lamp"}
+    light = {
+        "name": "Lights",
+        "state": "{{ is_state('input_boolean.lamp', 'on') }}",
+        "turn_on": [{"action": "input_boolean.turn_on", "target": lamp}],
+        "turn_off": [{"action": "input_boolean.turn_off", "target": lamp}],
+    }
+    assert await async_setup_component(hass, "template", {"template": [{"light": [light]}]})
+    assert await async_setup_component(hass, "assist_pipeline", {})
+    await hass.async_block_till_done()
+    store = hass.data[KEY_ASSIST_PIPELINE].pipeline_store
+    pipeline = await store.async_create_item(
+        {
+            "conversation_engine": "conversation.home_assistant",
+            "conversation_language": "en",
+            "language": "en",
+            "name": "Compact AI commands",
+            "stt_engine": STT,
+            "stt_language": "en",
+            "tts_engine": None,
+            "tts_language": None,
+            "tts_voice": None,
+            "wake_word_entity": None,
+            "wake_word_id": None,
+        }
+    )
+    events: list[assist_pipeline.PipelineEvent] = []
+    await assist_pipeline.async_pipeline_from_audio_stream(
+        hass,
+        context=Context(),
+        event_callback=events.append,
+        stt_metadata=metadata(),
+        stt_stream=chunks(bytes(RATE) + utterances["lights on"] + bytes(2 * RATE)),
+        pipeline_id=pipeline.id,
+        end_stage=assist_pipeline.PipelineStage.INTENT,
+    )
+    by_type = {event.type: event.data for event in events}
+    assert "error" not in by_type, by_type.get("error")
+    assert by_type["stt-end"]["stt_output"]["text"] == "lights on"
+    assert by_type["intent-start"]["intent_input"] == "lights on"
+    response = by_type["intent-end"]["intent_output"]["response"]
+    assert response["response_type"] == "action_done"
+    assert hass.states.get("input_boolean.lamp").state == "on"
+    assert hass.states.get(VOICE_EVENT).attributes["phrase"] == "lights on"
