@@ -82,7 +82,8 @@ def test_shipped_pack_is_complete_verified_and_small() -> None:
     assert set(TIERS) <= set(pack.tiers)
     for tier in TIERS:
         models = pack.tiers[tier].models
-        assert {"face_detector", "face_detector_full", "face_embedder"} <= set(models)
+        assert {"face_detector", "face_embedder", "speech_mel", "speech_embedding"} <= set(models)
+        assert ("face_detector_full" in models) == (tier != "fast")  # fast: near detector only
         assert all(set(entry.files) == {"onnxruntime", "ncnn"} for entry in models.values())
         embedder = models["face_embedder"]
         assert 0 < embedder.config["unlock_threshold"] < embedder.config["threshold"]
