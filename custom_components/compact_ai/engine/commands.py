@@ -11,7 +11,6 @@ is ``_silence_`` before any model runs.
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -20,7 +19,7 @@ import numpy as np
 
 from .audio import frame_levels, speech_segment
 from .errors import ManifestError, ModelIntegrityError
-from .pack import sha256_of
+from .pack import ModelFile, load_json, read_verified
 from .speech import SpeechEmbedder
 
 SCHEMA_VERSION: Final = 1
@@ -123,12 +122,7 @@ class CommandSet:
     def load(cls, folder: Path) -> CommandSet:
         """Read ``folder/manifest.json`` and its weights after checking their sha256."""
         path = folder / MANIFEST_NAME
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as err:
-            raise ManifestError(f"{path}: not found") from err
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ManifestError(f"{path}: {err}") from err
+        raw = load_json(path)
         try:
             version, weights = raw["schema_version"], raw["weights"]
             phrases, threshold = tuple(str(p) for p in raw["phrases"]), float(raw["threshold"])
@@ -139,12 +133,7 @@ class CommandSet:
             raise ManifestError(f"{path}: schema_version {version} is not {SCHEMA_VERSION}")
         if not phrases or Path(file_name).name != file_name:
             raise ManifestError(f"{path}: needs phrases and a weights file inside the folder")
-        try:
-            data = (folder / file_name).read_bytes()
-        except OSError as err:
-            raise ModelIntegrityError(f"{file_name}: cannot be read ({err})") from err
-        if len(data) != size or sha256_of(data) != sha256:
-            raise ModelIntegrityError(f"{file_name}: size or sha256 does not match the manifest")
+        data = read_verified(folder, ModelFile(file_name, sha256, size))
         head = CommandHead.from_bytes(data)
         if head.w1.shape[1] != len(phrases) + 1:
             raise ModelIntegrityError(f"{file_name}: the head does not match the phrase list")

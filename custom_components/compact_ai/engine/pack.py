@@ -125,6 +125,33 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def load_json(path: Path) -> Any:
+    """Read a manifest file; raise :class:`ManifestError` if it is missing or not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ManifestError(f"{path}: not found") from err
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ManifestError(f"{path}: {err}") from err
+
+
+def read_verified(root: Path, file: ModelFile) -> bytes:
+    """Return the bytes of ``root/file.path`` after checking its size and sha256."""
+    try:
+        data = (root / file.path).read_bytes()
+    except FileNotFoundError as err:
+        raise ModelIntegrityError(f"{file.path}: missing from the model pack") from err
+    except OSError as err:
+        raise ModelIntegrityError(f"{file.path}: cannot be read ({err})") from err
+    if len(data) != file.size:
+        raise ModelIntegrityError(
+            f"{file.path}: {len(data)} bytes, the manifest says {file.size} (truncated?)"
+        )
+    if sha256_of(data) != file.sha256:
+        raise ModelIntegrityError(f"{file.path}: sha256 does not match the manifest")
+    return data
+
+
 @dataclass(frozen=True, slots=True)
 class ModelPack:
     """A pack folder whose manifest has been read and validated."""
@@ -136,13 +163,7 @@ class ModelPack:
     @classmethod
     def load(cls, root: Path = DEFAULT_PACK_DIR) -> ModelPack:
         """Read ``root/manifest.json``; raise :class:`ManifestError` if it is unusable."""
-        path = root / MANIFEST_NAME
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as err:
-            raise ManifestError(f"{path}: not found") from err
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ManifestError(f"{path}: {err}") from err
+        raw = load_json(root / MANIFEST_NAME)
         return cls(root=root, tiers=parse_manifest(raw), raw=raw)
 
     def model(self, tier: str, task: str) -> ModelEntry:
@@ -154,20 +175,7 @@ class ModelPack:
 
     def read_verified(self, file: ModelFile) -> bytes:
         """Return a model file's bytes after checking its size and sha256."""
-        path = self.root / file.path
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError as err:
-            raise ModelIntegrityError(f"{file.path}: missing from the model pack") from err
-        except OSError as err:
-            raise ModelIntegrityError(f"{file.path}: cannot be read ({err})") from err
-        if len(data) != file.size:
-            raise ModelIntegrityError(
-                f"{file.path}: {len(data)} bytes, the manifest says {file.size} (truncated?)"
-            )
-        if sha256_of(data) != file.sha256:
-            raise ModelIntegrityError(f"{file.path}: sha256 does not match the manifest")
-        return data
+        return read_verified(self.root, file)
 
     def verify(self, tier: str) -> None:
         """Check every file of a tier; raise :class:`ModelIntegrityError` on the first bad one."""
