@@ -35,7 +35,11 @@ def _run_check(check: dict[str, Any], evaldata: Path, work: Path) -> dict[str, A
         raise ToolError(f"{check['name']}: exit {result.returncode}\n{result.stderr[-2000:]}")
     if not check.get("json", True):
         return {}
-    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    text = result.stdout.strip()
+    try:
+        report: dict[str, Any] = json.loads(text)
+    except json.JSONDecodeError:  # progress lines before a one-line JSON object
+        report = json.loads(text.splitlines()[-1])
     return report
 
 
