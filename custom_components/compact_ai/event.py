@@ -12,7 +12,7 @@ from .const import CONF_CAMERAS
 from .data import CompactAIConfigEntry
 from .door import EVENT_DENIED, EVENT_GRANTED
 from .engine.gallery import MatchStatus
-from .entity import CompactAIEntity, camera_device, service_device
+from .entity import CameraScanEntity, CompactAIEntity, camera_device, service_device
 from .recognition import ScanReport
 from .voice import VoiceResult
 
@@ -48,32 +48,12 @@ async def async_setup_entry(
     async_add_entities(entities)
 
 
-class FaceEvent(CompactAIEntity, EventEntity):
+class FaceEvent(CameraScanEntity, EventEntity):
     """Fires ``recognized`` or ``unknown`` for every face a scan of the camera finds."""
-
-    def __init__(
-        self,
-        entry: CompactAIConfigEntry,
-        description: EventEntityDescription,
-        device: Any,
-        camera: str,
-    ) -> None:
-        """Listen to the scans of ``camera``."""
-        super().__init__(entry, description, device, camera)
-        self._camera = camera
-
-    @property
-    def available(self) -> bool:
-        """Available while the models are usable."""
-        return self._entry.runtime_data.faces.available
-
-    async def async_added_to_hass(self) -> None:
-        """Subscribe to scan reports."""
-        self.async_on_remove(self._entry.runtime_data.faces.async_add_listener(self._on_report))
 
     @callback
     def _on_report(self, report: ScanReport) -> None:
-        if report.camera != self._camera or report.scan is None:
+        if report.scan is None:
             return
         for face in report.faces():
             known = face["status"] == MatchStatus.MATCH

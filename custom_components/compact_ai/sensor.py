@@ -12,16 +12,14 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory, UnitOfTime
-from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CONF_CAMERAS, TIERS
 from .data import CompactAIConfigEntry, CompactAIRuntime
 from .engine.gallery import MatchStatus
 from .engine.runtime import BACKENDS
-from .entity import CompactAIEntity, camera_device, service_device
-from .recognition import ScanReport
+from .entity import CameraScanEntity, CompactAIEntity, camera_device, service_device
 
 NO_FACE = "no_face"
 UNKNOWN = "unknown"
@@ -92,24 +90,8 @@ class RuntimeSensor(CompactAIEntity, SensorEntity):
         return self.entity_description.value_fn(self._entry.runtime_data)
 
 
-class ScanSensor(CompactAIEntity, SensorEntity):
+class ScanSensor(CameraScanEntity, SensorEntity):
     """What the last scan of one camera found, or how long it took."""
-
-    def __init__(
-        self,
-        entry: CompactAIConfigEntry,
-        description: SensorEntityDescription,
-        device: DeviceInfo,
-        camera: str,
-    ) -> None:
-        """Follow the scans of ``camera``."""
-        super().__init__(entry, description, device, camera)
-        self._camera = camera
-
-    @property
-    def available(self) -> bool:
-        """Available while the models are usable."""
-        return self._entry.runtime_data.faces.available
 
     @property
     def native_value(self) -> str | float | None:
@@ -124,12 +106,3 @@ class ScanSensor(CompactAIEntity, SensorEntity):
             return NO_FACE
         known = [r.match.person for r in recognitions if r.match.status is MatchStatus.MATCH]
         return known[0] if known else UNKNOWN
-
-    async def async_added_to_hass(self) -> None:
-        """Subscribe to scan reports."""
-        self.async_on_remove(self._entry.runtime_data.faces.async_add_listener(self._on_report))
-
-    @callback
-    def _on_report(self, report: ScanReport) -> None:
-        if report.camera == self._camera:
-            self.async_write_ha_state()

@@ -15,6 +15,7 @@ from homeassistant.setup import async_setup_component
 from PIL import Image, ImageFilter
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER, DOMAIN
 from custom_components.compact_ai.engine.runtime import backend_importable
 from tools.compact.sources import source_path
 
@@ -127,3 +128,15 @@ def photo_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
     (tmp_path / "not_an_image.jpg").write_text("hello")
     hass.config.allowlist_external_dirs = {str(tmp_path)}
     return tmp_path
+
+
+@pytest.fixture
+async def loaded_entry(hass: HomeAssistant, camera_entity: str) -> MockConfigEntry:
+    """A loaded Compact AI entry (balanced tier) watching the front door camera."""
+    entry = MockConfigEntry(
+        domain=DOMAIN, options={CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]}
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from unittest.mock import patch
 
-import pytest
 from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -94,17 +93,6 @@ async def open_step(
     return await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": step}
     )
-
-
-@pytest.fixture
-async def loaded_entry(hass: HomeAssistant, camera_entity: str) -> MockConfigEntry:
-    entry = MockConfigEntry(
-        domain=DOMAIN, options={CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]}
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
 
 
 async def test_options_flow_changes_tier_and_reloads(

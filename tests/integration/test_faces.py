@@ -18,14 +18,9 @@ from .common import CAMERA, call, show
 
 
 @pytest.fixture
-async def entry(hass: HomeAssistant, camera_entity: str) -> MockConfigEntry:
-    entry = MockConfigEntry(
-        domain=DOMAIN, options={CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]}
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
+def entry(loaded_entry: MockConfigEntry) -> MockConfigEntry:
+    """The loaded Compact AI entry watching the front door camera."""
+    return loaded_entry
 
 
 async def test_enroll_from_files_and_recognize(
