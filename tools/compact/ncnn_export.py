@@ -218,8 +218,8 @@ def _run_pnnx(
     model: onnx.ModelProto,
     shapes: FixedShapes,
     alt_shapes: FixedShapes,
+    fp16: bool,
     work: Path,
-    fp16: bool = False,
 ) -> None:
     onnx.save(model, work / "model.onnx")
     outputs = {
@@ -316,7 +316,7 @@ def export_ncnn(
     config = io_config(model, shapes, alt)
     with tempfile.TemporaryDirectory(prefix="pnnx_") as tmp:
         work = Path(tmp)
-        _run_pnnx(prepare_for_pnnx(model, shapes, alt), shapes, alt, work, fp16)
+        _run_pnnx(prepare_for_pnnx(model, shapes, alt), shapes, alt, fp16, work)
         param = (work / "model.ncnn.param").read_bytes()
         weights = (work / "model.ncnn.bin").read_bytes()
         unknown = unknown_layers(param)
