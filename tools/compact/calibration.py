@@ -9,7 +9,6 @@ keypoints (shift, scale, rotation) and mirrors. A photo without a detected face 
 
 from __future__ import annotations
 
-import wave
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from custom_components.compact_ai.engine.audio import read_wav
+from custom_components.compact_ai.engine.errors import AudioFormatError
 from custom_components.compact_ai.engine.face_align import align_face
 from custom_components.compact_ai.engine.face_detector import (
     SHORT_RANGE,
@@ -121,22 +122,18 @@ def face_chips(
     return np.stack(chips[:limit]).transpose(0, 3, 1, 2).astype(np.float32)
 
 
-def read_wav(path: Path) -> np.ndarray:
-    """Mono 16-bit PCM samples as float32 in the int16 range."""
-    with wave.open(str(path), "rb") as handle:
-        if handle.getsampwidth() != 2:
-            raise ToolError(f"{path}: only 16-bit PCM WAV is supported")
-        data = np.frombuffer(handle.readframes(handle.getnframes()), "<i2")
-        channels = handle.getnchannels()
-    return data.reshape(-1, channels).mean(axis=1).astype(np.float32)
-
-
 def speech_windows(paths: Sequence[Path], length: int, hop: int | None = None) -> np.ndarray:
-    """Fixed-length windows ([N, length] float32, int16 range) cut from every audio file."""
+    """Fixed-length windows ([N, length] float32, int16 range) cut from every audio file.
+
+    Files are decoded like the integration decodes audio: any PCM WAV, mono, 16 kHz.
+    """
     hop = hop or length
     windows = []
     for path in paths:
-        audio = read_wav(path)
+        try:
+            audio = read_wav(path).samples.astype(np.float32)
+        except AudioFormatError as err:
+            raise ToolError(str(err)) from err
         if len(audio) < length:
             audio = np.pad(audio, (0, length - len(audio)))
         windows += [audio[s : s + length] for s in range(0, len(audio) - length + 1, hop)]
