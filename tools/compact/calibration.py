@@ -11,22 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from custom_components.compact_ai.engine.audio import read_wav
+from custom_components.compact_ai.engine.backend_onnxruntime import OnnxruntimeModel
 from custom_components.compact_ai.engine.errors import AudioFormatError
 from custom_components.compact_ai.engine.face_align import align_face
 from custom_components.compact_ai.engine.face_detector import (
     SHORT_RANGE,
-    letterbox,
-    postprocess,
+    detect_faces,
     ssd_anchors,
 )
 from tools.compact.errors import ToolError
-from tools.compact.graph import Feed, session
+from tools.compact.graph import Feed
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 AUDIO_SUFFIXES = (".wav",)
@@ -61,7 +60,7 @@ class FaceChipper:
             from tools.compact.reference import REFERENCE_TIER, build_reference_pack
 
             detector = build_reference_pack() / REFERENCE_TIER / "face_detector.onnx"
-        self._session: Any = session(Path(detector).read_bytes())
+        self._model = OnnxruntimeModel(Path(detector).read_bytes(), name="face_detector")
         self._anchors = ssd_anchors(SHORT_RANGE)
 
     def chips(
@@ -70,10 +69,7 @@ class FaceChipper:
         """``count`` aligned (150, 150, 3) uint8 chips of the primary face (none if no face)."""
         from tools.compact.verify import primary_face
 
-        tensor, box = letterbox(image, SHORT_RANGE.input_size)
-        detections = postprocess(
-            self._session.run(None, {"input": tensor}), self._anchors, box, SHORT_RANGE
-        )
+        detections = detect_faces(self._model.run, image, SHORT_RANGE, self._anchors)
         if not detections:
             return []
         keypoints = primary_face(detections, image.shape[1], image.shape[0]).keypoints

@@ -20,15 +20,13 @@ from .face_detector import (
     VARIANTS,
     Detection,
     DetectorConfig,
-    letterbox,
+    detect_faces,
     merge_detections,
-    postprocess,
     ssd_anchors,
 )
 from .face_quality import FaceQuality, assess
 from .image import decode_image
 
-DETECTOR_INPUT: Final = "input"
 EMBEDDER_INPUT: Final = "chip"
 EMBEDDING_SIZE: Final = 128
 MAX_FACES: Final = 10
@@ -84,8 +82,7 @@ class FacePipeline:
         """Return up to ``max_faces`` detections in ``image`` (H, W, 3) uint8, best first."""
         found: list[Detection] = []
         for model, config, anchors in self._detectors:
-            tensor, box = letterbox(image, config.input_size)
-            found += postprocess(model.run({DETECTOR_INPUT: tensor}), anchors, box, config)
+            found += detect_faces(model.run, image, config, anchors)
         if len(self._detectors) > 1:
             found = merge_detections(found, self.config.iou_threshold)
         return found[: self.max_faces]

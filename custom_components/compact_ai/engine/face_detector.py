@@ -14,11 +14,14 @@ kept, zero border) and scaled to [-1, 1]; scores as ``sigmoid(clip(logit, ±100)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 from PIL import Image
+
+DETECTOR_INPUT: Final = "input"  # the BlazeFace models' input name, kept from TFLite
 
 NUM_KEYPOINTS: Final = 6
 # Keypoint order in the model output (the person's right eye is on the image's left).
@@ -206,3 +209,14 @@ def merge_detections(detections: list[Detection], iou_threshold: float) -> list[
             continue
         kept.append(detection)
     return kept
+
+
+def detect_faces(
+    run: Callable[[dict[str, np.ndarray]], list[np.ndarray]],
+    image: np.ndarray,
+    config: DetectorConfig,
+    anchors: np.ndarray,
+) -> list[Detection]:
+    """Run one BlazeFace model (``run``) on a frame; return its detections in frame pixels."""
+    tensor, box = letterbox(image, config.input_size)
+    return postprocess(run({DETECTOR_INPUT: tensor}), anchors, box, config)
