@@ -97,9 +97,12 @@ class DoorController:
         self.decider = UnlockDecider(self.policy)
 
     @callback
-    def async_add_listener(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
-        """Call ``listener(event_type, data)`` for every door event."""
+    def async_add_listener(
+        self, listener: Callable[[str, dict[str, Any]], None]
+    ) -> Callable[[], None]:
+        """Call ``listener(event_type, data)`` for every door event; return the remover."""
         self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
 
     def _is_home(self, person: str) -> bool:
         entity = self.presence.get(person)

@@ -69,7 +69,7 @@ class DoorEvent(CompactAIEntity, EventEntity):
         """Subscribe to door decisions."""
         door = self._entry.runtime_data.door
         assert door is not None
-        door.async_add_listener(self._on_decision)
+        self.async_on_remove(door.async_add_listener(self._on_decision))
 
     @callback
     def _on_decision(self, event_type: str, data: dict[str, Any]) -> None:
