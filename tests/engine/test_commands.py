@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from custom_components.compact_ai.engine.command_training import write_command_set
 from custom_components.compact_ai.engine.commands import (
     SILENCE,
     UNKNOWN,
@@ -24,7 +25,6 @@ from custom_components.compact_ai.engine.errors import ManifestError, ModelInteg
 from custom_components.compact_ai.engine.speech import SpeechEmbedder
 from tools.compact.eval_commands import load_speech_embedder
 from tools.compact.paths import PACK_DIR
-from tools.compact.train_commands import write_command_set
 
 DEFAULT_SET = PACK_DIR / "commands" / "default"
 PHRASES = ("yes", "no")

@@ -10,23 +10,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from custom_components.compact_ai.engine.command_training import (
+    Plan,
+    negative_words,
+    phrase_parts,
+    train_command_set,
+)
 from custom_components.compact_ai.engine.commands import (
     SILENCE,
     UNKNOWN,
     CommandRecognizer,
     CommandSet,
 )
+from custom_components.compact_ai.engine.errors import TrainingError
 from custom_components.compact_ai.engine.speech import SpeechEmbedder
-from tools.compact.cli import main
-from tools.compact.errors import ToolError
-from tools.compact.eval_commands import load_speech_embedder
-from tools.compact.train_commands import (
-    Plan,
-    negative_words,
-    phrase_parts,
-    train_command_set,
-)
-from tools.compact.tts import (
+from custom_components.compact_ai.engine.tts import (
     NoiseSource,
     Prosody,
     Request,
@@ -37,6 +35,8 @@ from tools.compact.tts import (
     room_impulse,
     synthesize,
 )
+from tools.compact.cli import main
+from tools.compact.eval_commands import load_speech_embedder
 
 pytestmark = [
     pytest.mark.slow,
@@ -164,7 +164,7 @@ def test_recordings_must_be_labelled_with_a_phrase(
 ) -> None:
     write_wav(tmp_path / "rec" / "maybe" / "a.wav", np.zeros(16000, np.int16))
     plan = small_plan(PHRASES, recordings=tmp_path / "rec")
-    with pytest.raises(ToolError, match="maybe"):
+    with pytest.raises(TrainingError, match="maybe"):
         train_command_set(plan, tmp_path / "out", embedder)
     assert not (tmp_path / "out").exists()
 

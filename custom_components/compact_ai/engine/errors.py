@@ -27,3 +27,11 @@ class AudioFormatError(EngineError):
 
 class InferenceError(EngineError):
     """The inference backend cannot load or run a model (bad file, unsupported layer)."""
+
+
+class SynthesisError(EngineError):
+    """A text-to-speech engine is missing, fails or gives no usable audio."""
+
+
+class TrainingError(EngineError):
+    """A command set cannot be trained from the phrases, voices and recordings given."""

@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from custom_components.compact_ai.engine.audio import (
+from .audio import (
     TARGET_RATE,
     decode_wav,
     read_wav,
     resample,
     to_int16,
 )
-from tools.compact.errors import ToolError
+from .errors import SynthesisError
 
 ESPEAK = "espeak-ng"
 FLITE = "flite"
@@ -98,9 +98,11 @@ def _run(command: Sequence[str]) -> bytes:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as err:
-        raise ToolError(f"{command[0]} failed: {err}") from err
+        raise SynthesisError(f"{command[0]} failed: {err}") from err
     if result.returncode != 0:
-        raise ToolError(f"{command[0]} failed: {result.stderr.decode(errors='replace').strip()}")
+        raise SynthesisError(
+            f"{command[0]} failed: {result.stderr.decode(errors='replace').strip()}"
+        )
     return result.stdout
 
 
@@ -238,7 +240,7 @@ def colored_noise(rng: np.random.Generator, length: int, exponent: float) -> np.
     frequencies = np.fft.rfftfreq(length, 1.0 / TARGET_RATE)
     spectrum *= np.maximum(frequencies, 20.0) ** (-exponent / 2.0)
     noise = np.fft.irfft(spectrum, n=length)
-    return (noise / (np.sqrt(np.mean(noise**2)) + 1e-12)).astype(np.float32)
+    return np.asarray(noise / (np.sqrt(np.mean(noise**2)) + 1e-12), dtype=np.float32)
 
 
 def room_impulse(rng: np.random.Generator, rt60: float) -> np.ndarray:
@@ -248,7 +250,7 @@ def room_impulse(rng: np.random.Generator, rt60: float) -> np.ndarray:
     tail = rng.standard_normal(length) * np.exp(-6.9 * t / rt60)  # -60 dB at rt60
     tail[: int(0.002 * TARGET_RATE)] = 0.0  # first reflections arrive after the direct sound
     impulse = np.concatenate([[1.0], tail * 10 ** (rng.uniform(-14, -6) / 20)])
-    return (impulse / np.sqrt(np.sum(impulse**2))).astype(np.float32)
+    return np.asarray(impulse / np.sqrt(np.sum(impulse**2)), dtype=np.float32)
 
 
 def convolve(samples: np.ndarray, impulse: np.ndarray) -> np.ndarray:
@@ -276,7 +278,7 @@ class NoiseSource:
             noise = clip[start : start + length].astype(np.float32)
             rms = np.sqrt(np.mean(noise**2))
             if rms > 1.0:
-                return noise / rms
+                return np.asarray(noise / rms, dtype=np.float32)
         noise = colored_noise(rng, length, rng.uniform(0.0, 2.0))
         if rng.random() < 0.3:  # slow level changes, like a fan or traffic
             envelope = 1.0 + 0.5 * np.sin(
