@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +129,9 @@ the car is in the garage|tomorrow will be sunny
 """.replace("\n", ""),
     "|",
 )
+
+
+Progress = Callable[[float], None]
 
 
 @dataclass(frozen=True)
@@ -304,14 +307,19 @@ def _chunks(items: Any, size: int) -> Iterator[Any]:
 
 def build_dataset(
     plan: Plan, embedder: SpeechEmbedder, voices: Sequence[Voice], noise: NoiseSource,
-    recordings: Sequence[tuple[Path, int]] = (),
+    recordings: Sequence[tuple[Path, int]] = (), progress: Progress | None = None,
 ) -> Dataset:  # fmt: skip
-    """Synthesize, augment and embed every planned clip (in chunks, to bound memory)."""
+    """Synthesize, augment and embed every planned clip (in chunks, to bound memory).
+
+    ``progress`` is called with the fraction done after every chunk; it may raise to stop.
+    """
     rng = np.random.default_rng(plan.seed)
     data = Dataset()
     unknown = len(plan.phrases)
-    requests = _requests(rng, plan_items(plan, rng), voices)
-    for chunk in _chunks(requests, 256):
+    requests = _requests(rng, plan_items(plan, rng), voices) if voices else []
+    for done, chunk in enumerate(_chunks(requests, 256)):
+        if progress is not None:
+            progress(done * 256 / len(requests))
         speech = synthesize([request for request, _ in chunk], workers=plan.threads)
         clips = [augment(rng, clean, noise) for clean in speech]
         features, kept = featurize(embedder, clips)
@@ -486,13 +494,18 @@ def select_voices(hold_out: Sequence[str]) -> list[Voice]:
     return voices
 
 
-def train_command_set(plan: Plan, out: Path, embedder: SpeechEmbedder) -> dict[str, Any]:
-    """Train, calibrate, retrain on everything and write the command set; return its summary."""
+def train_command_set(
+    plan: Plan, out: Path, embedder: SpeechEmbedder, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Train, calibrate, retrain on everything and write the command set; return its summary.
+
+    ``progress`` gets the fraction of synthesis done (0..1); it may raise to cancel.
+    """
     started = time.perf_counter()
     recordings = recording_files(plan)
     voices = select_voices(plan.hold_out)
     noise_files = sorted(plan.noise.glob("*.wav")) if plan.noise else []
-    data = build_dataset(plan, embedder, voices, NoiseSource(noise_files), recordings)
+    data = build_dataset(plan, embedder, voices, NoiseSource(noise_files), recordings, progress)
     classes = len(plan.phrases) + 1
     held = validation_families(data.families, plan.seed)
     in_validation = np.isin(np.asarray(data.families), sorted(held))
