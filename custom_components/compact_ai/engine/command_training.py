@@ -148,6 +148,7 @@ class Plan:
     hidden: int = 128
     epochs: int = 30
     threads: int = 2
+    use_tts: bool = True  # False: learn from the recordings only (a host without a synthesizer)
 
 
 @dataclass
@@ -503,7 +504,9 @@ def train_command_set(
     """
     started = time.perf_counter()
     recordings = recording_files(plan)
-    voices = select_voices(plan.hold_out)
+    if not plan.use_tts and not recordings:
+        raise TrainingError("without a synthesizer, training needs recordings of the phrases")
+    voices = select_voices(plan.hold_out) if plan.use_tts else []
     noise_files = sorted(plan.noise.glob("*.wav")) if plan.noise else []
     data = build_dataset(plan, embedder, voices, NoiseSource(noise_files), recordings, progress)
     classes = len(plan.phrases) + 1
