@@ -149,6 +149,7 @@ class Plan:
     epochs: int = 30
     threads: int = 2
     use_tts: bool = True  # False: learn from the recordings only (a host without a synthesizer)
+    chunk: int = 256  # clips synthesized between progress reports (and chances to cancel)
 
 
 @dataclass
@@ -318,9 +319,9 @@ def build_dataset(
     data = Dataset()
     unknown = len(plan.phrases)
     requests = _requests(rng, plan_items(plan, rng), voices) if voices else []
-    for done, chunk in enumerate(_chunks(requests, 256)):
+    for done, chunk in enumerate(_chunks(requests, plan.chunk)):
         if progress is not None:
-            progress(done * 256 / len(requests))
+            progress(done * plan.chunk / len(requests))
         speech = synthesize([request for request, _ in chunk], workers=plan.threads)
         clips = [augment(rng, clean, noise) for clean in speech]
         features, kept = featurize(embedder, clips)
