@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from homeassistant.const import STATE_ON, Platform
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, STATE_ON, Platform
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
@@ -35,6 +35,9 @@ from .people import People
 from .recognition import FaceManager, ScanReport
 from .services import async_setup_services
 from .voice import VoiceManager
+from .voice_commands import VoiceCommands
+from .voice_services import async_setup_voice_services
+from .voice_store import VoiceStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ ISSUE_MODELS = "models_unusable"
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the services once for the whole integration."""
     async_setup_services(hass)
+    async_setup_voice_services(hass)
     return True
 
 
@@ -99,7 +103,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
             recognizer.unlock_threshold,
             recognizer.strict_threshold,
         )
-    voice = await VoiceManager.async_load(hass, tier, backend)
+    voice_store = VoiceStore(hass)
+    await voice_store.async_load()
+    voice = await VoiceManager.async_load(hass, tier, backend, voice_store.custom_set)
+    commands = VoiceCommands(hass, entry, voice_store, voice, tier, backend)
     entry.runtime_data = CompactAIRuntime(
         backend=backend,
         tier=tier,
@@ -108,6 +115,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
         door=door,
         model_error=model_error,
         voice=voice,
+        commands=commands,
+    )
+    commands.async_start()
+    entry.async_on_unload(
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, lambda _: commands.async_cancel())
     )
     if door is not None:
         entry.async_on_unload(faces.async_add_listener(_door_listener(hass, entry)))
@@ -159,5 +171,6 @@ def _track_scan_triggers(hass: HomeAssistant, entry: CompactAIConfigEntry) -> No
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) -> bool:
-    """Unload a config entry."""
+    """Unload a config entry (a running voice training is stopped first)."""
+    await entry.runtime_data.commands.async_shutdown()
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

@@ -26,6 +26,8 @@ from homeassistant.helpers.selector import (
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
 )
 
 from .const import (
@@ -40,6 +42,7 @@ from .const import (
     CONF_LIVENESS,
     CONF_LOCK,
     CONF_PEOPLE,
+    CONF_PHRASES,
     CONF_PRESENCE,
     CONF_REQUIRE_PRESENCE,
     CONF_SCAN_INTERVAL,
@@ -56,6 +59,8 @@ from .const import (
 )
 from .engine.runtime import backend_importable, resolve_backend
 from .tiers import benchmark, tier_summary
+from .voice_store import MIN_RECORDINGS_WITHOUT_TTS, VoiceError, phrase_list
+from .voice_training import estimated_minutes
 
 
 def _number(low: int, high: int, unit: str | None = None) -> NumberSelector:
@@ -155,8 +160,43 @@ class CompactAIOptionsFlow(OptionsFlowWithReload):
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Offer the option pages."""
         return self.async_show_menu(
-            step_id="init", menu_options=["settings", "unlock", "benchmark"]
+            step_id="init", menu_options=["settings", "unlock", "voice", "benchmark"]
         )
+
+    async def async_step_voice(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Edit the voice command phrases; saving trains them in the background."""
+        entry = self.config_entry
+        if entry.state is not ConfigEntryState.LOADED or not entry.runtime_data.voice.available:
+            return self.async_abort(reason="voice_unavailable")
+        commands = entry.runtime_data.commands
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                phrases = phrase_list(user_input.get(CONF_PHRASES, []))
+            except VoiceError as err:
+                errors[CONF_PHRASES] = err.key
+            else:
+                await commands.async_set_phrases(phrases)
+                return self.async_create_entry(data=dict(entry.options))
+        voices = await commands.async_tts_voices()
+        schema = vol.Schema(
+            {vol.Optional(CONF_PHRASES): TextSelector(TextSelectorConfig(multiple=True))}
+        )
+        return self.async_show_form(
+            step_id="voice" if voices else "voice_no_tts",
+            data_schema=self.add_suggested_values_to_schema(
+                schema, user_input or {CONF_PHRASES: list(commands.phrases)}
+            ),
+            errors=errors,
+            description_placeholders={
+                "voices": str(voices),
+                "minutes": str(estimated_minutes(len(commands.phrases))),
+                "minimum": str(MIN_RECORDINGS_WITHOUT_TTS),
+                "missing": ", ".join(commands.missing_recordings()) or "-",
+            },
+        )
+
+    async_step_voice_no_tts = async_step_voice
 
     async def async_step_settings(
         self, user_input: dict[str, Any] | None = None

@@ -15,6 +15,7 @@ CONF_BACKEND: Final = "backend"
 CONF_TRIGGERS: Final = "triggers"
 CONF_SCAN_INTERVAL: Final = "scan_interval"
 CONF_UNLOCK: Final = "unlock"
+CONF_PHRASES: Final = "phrases"  # voice command phrases (kept in the voice store, not options)
 
 # Keys of the unlock policy (stored under options[CONF_UNLOCK]).
 CONF_ENABLED: Final = "enabled"

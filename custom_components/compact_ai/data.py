@@ -10,6 +10,7 @@ from .door import DoorController
 from .people import People
 from .recognition import FaceManager
 from .voice import VoiceManager
+from .voice_commands import VoiceCommands
 
 
 @dataclass(slots=True)
@@ -23,6 +24,7 @@ class CompactAIRuntime:
     door: DoorController | None
     model_error: str | None
     voice: VoiceManager
+    commands: VoiceCommands
 
 
 type CompactAIConfigEntry = ConfigEntry[CompactAIRuntime]

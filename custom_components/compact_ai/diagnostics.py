@@ -1,6 +1,7 @@
 """Diagnostics for Compact AI: settings and runtime, with anything personal redacted.
 
 Nothing biometric and no names appear here: people are counted, cameras and locks redacted.
+Voice commands show their phrases and training state, never audio.
 """
 
 from __future__ import annotations
@@ -51,4 +52,11 @@ async def async_get_config_entry_diagnostics(
         "sample_count": sum(len(person.samples) for person in people),
         "negative_count": sum(len(person.negatives) for person in people),
         "unlock_enabled": runtime.door is not None,
+        "voice": {
+            "models_loaded": runtime.voice.available,
+            "model_error": runtime.voice.error,
+            "training_state": runtime.commands.state.value,
+            "trained": runtime.commands.store.trained,
+            **runtime.commands.as_dict(),
+        },
     }

@@ -16,6 +16,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util, slugify
 
 from .const import DOMAIN
+from .errors import UserError
 
 STORAGE_VERSION: Final = 1
 STORAGE_KEY: Final = f"{DOMAIN}.people"
@@ -42,14 +43,8 @@ class Person:
     negatives: list[Sample] = field(default_factory=list)
 
 
-class PeopleError(Exception):
-    """A request about people that cannot be fulfilled; ``key`` names the translation."""
-
-    def __init__(self, key: str, **placeholders: str) -> None:
-        """Keep the translation key and its placeholders."""
-        super().__init__(key)
-        self.key = key
-        self.placeholders = placeholders
+class PeopleError(UserError):
+    """A request about people that cannot be fulfilled."""
 
 
 def person_id_for(name: str) -> str:

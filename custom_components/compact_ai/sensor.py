@@ -1,9 +1,10 @@
-"""Sensors of Compact AI: who each camera saw last, inference time, backend and tier."""
+"""Sensors of Compact AI: last person per camera, inference time, backend, tier, voice training."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -20,6 +21,7 @@ from .data import CompactAIConfigEntry, CompactAIRuntime
 from .engine.gallery import MatchStatus
 from .engine.runtime import BACKENDS
 from .entity import CameraScanEntity, CompactAIEntity, camera_device, service_device
+from .voice_commands import TrainingState
 
 NO_FACE = "no_face"
 UNKNOWN = "unknown"
@@ -62,6 +64,15 @@ INFERENCE_TIME = SensorEntityDescription(
 )
 
 
+VOICE_TRAINING = SensorEntityDescription(
+    key="voice_training",
+    translation_key="voice_training",
+    device_class=SensorDeviceClass.ENUM,
+    options=[state.value for state in TrainingState],
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: CompactAIConfigEntry,
@@ -72,6 +83,7 @@ async def async_setup_entry(
     entities: list[SensorEntity] = [
         RuntimeSensor(entry, description, device) for description in SENSORS
     ]
+    entities.append(VoiceTrainingSensor(entry, VOICE_TRAINING, device))
     for camera in entry.options.get(CONF_CAMERAS, []):
         camera_info = camera_device(hass, entry, camera)
         entities.append(ScanSensor(entry, LAST_PERSON, camera_info, camera))
@@ -106,3 +118,22 @@ class ScanSensor(CameraScanEntity, SensorEntity):
             return NO_FACE
         known = [r.match.person for r in recognitions if r.match.status is MatchStatus.MATCH]
         return known[0] if known else UNKNOWN
+
+
+class VoiceTrainingSensor(CompactAIEntity, SensorEntity):
+    """Whether the voice commands are training (with progress), failed or need recordings."""
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the training."""
+        commands = self._entry.runtime_data.commands
+        self.async_on_remove(commands.async_add_listener(self.async_write_ha_state))
+
+    @property
+    def native_value(self) -> str:
+        """Return the training state."""
+        return self._entry.runtime_data.commands.state.value
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Return the phrases, the set in use, progress, error and recordings per phrase."""
+        return self._entry.runtime_data.commands.as_dict()

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import voluptuous as vol
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import (
     HomeAssistant,
@@ -52,19 +51,26 @@ DELETE_SCHEMA = vol.Schema({vol.Required(ATTR_NAME): NAME})
 SCAN_SCHEMA = vol.Schema({vol.Optional(ATTR_ENTITY_ID): cv.entity_ids})
 
 
-def _error(key: str, **placeholders: str) -> ServiceValidationError:
+def service_error(key: str, **placeholders: str) -> ServiceValidationError:
+    """Return the translated error ``key`` for a service call."""
     return ServiceValidationError(
         translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
     )
 
 
-def _entry(hass: HomeAssistant) -> CompactAIConfigEntry:
+def loaded_entry(hass: HomeAssistant) -> CompactAIConfigEntry:
+    """Return the loaded Compact AI entry, or raise a translated error."""
     entries = hass.config_entries.async_loaded_entries(DOMAIN)
     if not entries:
-        raise _error("not_loaded")
+        raise service_error("not_loaded")
     entry: CompactAIConfigEntry = entries[0]
-    if entry.state is not ConfigEntryState.LOADED or not entry.runtime_data.faces.available:
-        raise _error("models_unavailable", error=entry.runtime_data.model_error or "")
+    return entry
+
+
+def _entry(hass: HomeAssistant) -> CompactAIConfigEntry:
+    entry = loaded_entry(hass)
+    if not entry.runtime_data.faces.available:
+        raise service_error("models_unavailable", error=entry.runtime_data.model_error or "")
     return entry
 
 
@@ -80,11 +86,11 @@ async def _images(
     camera: str | None = call.data.get(ATTR_CAMERA)
     files: list[str] = call.data.get(ATTR_FILES, [])
     if bool(camera) == bool(files):
-        raise _error("camera_or_files")
+        raise service_error("camera_or_files")
     images: list[tuple[str, bytes]] = []
     if camera:
         if hass.states.get(camera) is None:
-            raise _error("camera_not_found", camera=camera)
+            raise service_error("camera_not_found", camera=camera)
         for index in range(call.data[ATTR_SNAPSHOTS]):
             if index:
                 await asyncio.sleep(call.data[ATTR_INTERVAL])
@@ -93,15 +99,15 @@ async def _images(
                     (f"snapshot {index + 1}", await entry.runtime_data.faces.async_snapshot(camera))
                 )
             except HomeAssistantError as err:
-                raise _error("camera_unavailable", camera=camera) from err
+                raise service_error("camera_unavailable", camera=camera) from err
         return images
     for path in files:
         if not hass.config.is_allowed_path(path):
-            raise _error("path_not_allowed", path=path)
+            raise service_error("path_not_allowed", path=path)
         try:
             images.append((path, await hass.async_add_executor_job(_read_file, path)))
         except OSError as err:
-            raise _error("file_unreadable", path=path) from err
+            raise service_error("file_unreadable", path=path) from err
     return images
 
 
@@ -114,10 +120,10 @@ async def _enroll(call: ServiceCall, *, negative: bool) -> ServiceResponse:
             call.data[ATTR_NAME], images, negative=negative
         )
     except PeopleError as err:
-        raise _error(err.key, **err.placeholders) from err
+        raise service_error(err.key, **err.placeholders) from err
     if not result["enrolled"]:
         reasons = ", ".join(sorted({item["reason"] for item in result["rejected"]}))
-        raise _error("nothing_enrolled", reasons=reasons)
+        raise service_error("nothing_enrolled", reasons=reasons)
     return result
 
 
@@ -134,7 +140,7 @@ async def _delete_person(call: ServiceCall) -> ServiceResponse:
     try:
         name = await entry.runtime_data.faces.async_delete(call.data[ATTR_NAME])
     except PeopleError as err:
-        raise _error(err.key, **err.placeholders) from err
+        raise service_error(err.key, **err.placeholders) from err
     return {"deleted": name}
 
 
@@ -149,9 +155,9 @@ async def _scan(call: ServiceCall) -> ServiceResponse:
     configured: list[str] = entry.options.get(CONF_CAMERAS, [])
     cameras: list[str] = call.data.get(ATTR_ENTITY_ID) or configured
     if not cameras:
-        raise _error("no_cameras")
+        raise service_error("no_cameras")
     if unknown := [camera for camera in cameras if camera not in configured]:
-        raise _error("camera_not_configured", camera=", ".join(unknown))
+        raise service_error("camera_not_configured", camera=", ".join(unknown))
     reports = await asyncio.gather(*(entry.runtime_data.faces.async_scan(c) for c in cameras))
     results: dict[str, Any] = {}
     for report in reports:

@@ -15,11 +15,9 @@ from homeassistant.helpers import issue_registry as ir
 from . import const
 from .const import DOMAIN
 from .engine.audio import TARGET_RATE, decode_wav
-from .engine.backend import load_model
 from .engine.commands import UNKNOWN, CommandRecognizer, CommandSet
 from .engine.errors import AudioFormatError, EngineError, InferenceError
-from .engine.pack import ModelPack
-from .engine.speech import SpeechEmbedder
+from .voice_training import load_embedder
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -27,8 +25,6 @@ ISSUE_VOICE = "voice_models_unusable"
 COMMAND_SET = "default"
 MAX_SECONDS = 10.0  # audio after this is ignored
 MAX_PCM_BYTES = int(MAX_SECONDS * TARGET_RATE) * 2  # 16-bit mono
-MEL_TASK = "speech_mel"
-EMBEDDING_TASK = "speech_embedding"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +35,7 @@ class VoiceResult:
     speech: bool  # some speech was heard (a command or not)
     confidence: float
     inference_ms: float
+    samples: np.ndarray = field(repr=False, compare=False)  # what was heard, 16 kHz int16
 
 
 def command_set_dir() -> Path:
@@ -46,14 +43,22 @@ def command_set_dir() -> Path:
     return const.PACK_DIR / "commands" / COMMAND_SET
 
 
-def load_recognizer(tier: str, backend: str) -> CommandRecognizer:
-    """Load the tier's speech models and the command set, all verified (runs in an executor)."""
-    pack = ModelPack.load(const.PACK_DIR)
-    embedder = SpeechEmbedder(
-        load_model(pack, pack.model(tier, MEL_TASK), backend),
-        load_model(pack, pack.model(tier, EMBEDDING_TASK), backend),
-    )
-    return CommandRecognizer(embedder, CommandSet.load(command_set_dir()))
+def load_recognizer(
+    tier: str, backend: str, custom: Callable[[str], Path | None]
+) -> tuple[CommandRecognizer, str, bool]:
+    """Load the tier's speech models and a command set, all verified (runs in an executor).
+
+    ``custom`` names the user's trained set for these speech models (their id), if any; it
+    is used unless it fails its check, then the shipped set is. Returns the recognizer, the
+    speech models' id and whether the custom set is in use.
+    """
+    embedder, speech_id = load_embedder(tier, backend)
+    if (folder := custom(speech_id)) is not None:
+        try:
+            return CommandRecognizer(embedder, CommandSet.load(folder)), speech_id, True
+        except EngineError as err:
+            _LOGGER.warning("Your trained voice commands are unusable, using the default: %s", err)
+    return CommandRecognizer(embedder, CommandSet.load(command_set_dir())), speech_id, False
 
 
 def pcm_samples(data: bytes) -> np.ndarray:
@@ -75,14 +80,24 @@ class VoiceManager:
 
     hass: HomeAssistant
     recognizer: CommandRecognizer | None
+    speech_id: str = ""  # names the speech models' files; a trained set belongs to them
+    custom: bool = False  # the user's trained set is in use (not the shipped one)
     error: str | None = None
     _listeners: list[Callable[[VoiceResult], None]] = field(default_factory=list)
 
     @classmethod
-    async def async_load(cls, hass: HomeAssistant, tier: str, backend: str) -> VoiceManager:
+    async def async_load(
+        cls,
+        hass: HomeAssistant,
+        tier: str,
+        backend: str,
+        custom: Callable[[str], Path | None] = lambda _: None,
+    ) -> VoiceManager:
         """Load the models; on failure raise a repair issue and stay unavailable."""
         try:
-            recognizer = await hass.async_add_executor_job(load_recognizer, tier, backend)
+            recognizer, speech_id, is_custom = await hass.async_add_executor_job(
+                load_recognizer, tier, backend, custom
+            )
         except EngineError as err:
             _LOGGER.error("The voice command models cannot be used: %s", err)
             ir.async_create_issue(
@@ -94,9 +109,24 @@ class VoiceManager:
                 translation_key=ISSUE_VOICE,
                 translation_placeholders={"tier": tier, "error": str(err)},
             )
-            return cls(hass, None, str(err))
+            return cls(hass, None, error=str(err))
         ir.async_delete_issue(hass, DOMAIN, ISSUE_VOICE)
-        return cls(hass, recognizer)
+        return cls(hass, recognizer, speech_id, is_custom)
+
+    @property
+    def phrases(self) -> tuple[str, ...]:
+        """Return the phrases of the command set in use (none while unavailable)."""
+        return () if self.recognizer is None else self.recognizer.command_set.phrases
+
+    async def async_use_command_set(self, folder: Path | None) -> None:
+        """Switch to the command set in ``folder`` (``None``: the shipped one); raise on failure."""
+        if self.recognizer is None:
+            raise InferenceError(f"the voice models are unavailable: {self.error}")
+        command_set = await self.hass.async_add_executor_job(
+            CommandSet.load, folder or command_set_dir()
+        )
+        self.recognizer = CommandRecognizer(self.recognizer.embedder, command_set)
+        self.custom = folder is not None
 
     @property
     def available(self) -> bool:
@@ -111,11 +141,12 @@ class VoiceManager:
     @staticmethod
     def _recognize(recognizer: CommandRecognizer, data: bytes) -> VoiceResult:
         start = time.perf_counter()
-        result = recognizer.recognize(pcm_samples(data))
+        samples = pcm_samples(data)
+        result = recognizer.recognize(samples)
         elapsed = (time.perf_counter() - start) * 1000.0
         phrase = result.label if result.is_command else None
         speech = result.is_command or result.label == UNKNOWN
-        return VoiceResult(phrase, speech, result.confidence, elapsed)
+        return VoiceResult(phrase, speech, result.confidence, elapsed, samples)
 
     async def async_recognize(self, data: bytes) -> VoiceResult:
         """Recognize the command in WAV or raw PCM ``data``; raise :class:`EngineError`."""

@@ -100,7 +100,7 @@ async def test_options_flow_changes_tier_and_reloads(
 ) -> None:
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["settings", "unlock", "benchmark"]
+    assert result["menu_options"] == ["settings", "unlock", "voice", "benchmark"]
     result = await open_step(hass, loaded_entry, "settings")
     assert result["type"] is FlowResultType.FORM
     assert CONF_BACKEND not in result["data_schema"].schema

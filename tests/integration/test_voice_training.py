@@ -1,0 +1,457 @@
+"""The user's own voice commands: phrases, recordings, training on the host, persistence.
+
+Training is real (espeak-ng, flite and festival voices, the shipped speech models) but with a
+tiny plan (:func:`tiny_training`); the test utterances are spoken by a voice family that
+training leaves out, so recognizing them means the new set generalizes to an unseen voice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import numpy as np
+import pytest
+from homeassistant.components import stt
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import ServiceValidationError
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+
+from custom_components.compact_ai import voice_training
+from custom_components.compact_ai.const import CONF_PHRASES, CONF_TIER, DOMAIN
+from custom_components.compact_ai.engine.audio import decode_wav
+from custom_components.compact_ai.engine.command_training import DEFAULT_PHRASES
+from custom_components.compact_ai.engine.errors import TrainingError
+from custom_components.compact_ai.voice_commands import EVENT_TRAINING, VoiceCommands
+from custom_components.compact_ai.voice_store import STORAGE_KEY
+from custom_components.compact_ai.voice_training import TrainingSize
+
+from .common import call
+
+STT = "stt.compact_ai_commands"
+VOICE_EVENT = "event.compact_ai_voice_command"
+TRAINING_SENSOR = "sensor.compact_ai_voice_training"
+RATE = 16_000
+HELD_OUT = "espeak-ng:en-us"  # training never hears this accent (any variant)
+TEST_VOICE = "en-us+m3"
+PHRASES = ["stop", "open the garage", "good night"]
+TIMEOUT = 300.0
+
+
+def speak(text: str, voice: str = TEST_VOICE) -> np.ndarray:
+    """Return 16 kHz int16 samples of espeak-ng saying ``text`` with half a second of silence."""
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "--stdout", text], capture_output=True, check=True
+    ).stdout
+    return np.concatenate([np.zeros(RATE // 4, np.int16), decode_wav(wav).samples,
+                           np.zeros(RATE // 2, np.int16)])  # fmt: skip
+
+
+def wav_file(path: Path, samples: np.ndarray) -> Path:
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(RATE)
+        wav.writeframes(samples.astype("<i2").tobytes())
+    return path
+
+
+@pytest.fixture(autouse=True)
+def tiny_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Train with a tiny plan that leaves the test voice's accent out."""
+    monkeypatch.setattr(
+        voice_training, "SIZE", TrainingSize(per_phrase=30, negatives=60, hold_out=(HELD_OUT,))
+    )
+
+
+@pytest.fixture(autouse=True)
+def private_config_dir(hass: HomeAssistant, tmp_path: Path) -> None:
+    """Give each test its own config folder (recordings and trained sets are files there)."""
+    hass.config.config_dir = str(tmp_path / "config")
+
+
+@pytest.fixture(scope="module")
+def utterances() -> dict[str, bytes]:
+    texts = {*PHRASES, "lights on", "yes"}
+    return {text: speak(text).astype("<i2").tobytes() for text in texts}
+
+
+@pytest.fixture(scope="module")
+def audio_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """WAV files: a spoken phrase, silence and a broken one."""
+    folder = tmp_path_factory.mktemp("audio")
+    wav_file(folder / "garage.wav", speak("open the garage", "en-gb"))
+    wav_file(folder / "silent.wav", np.zeros(RATE, np.int16))
+    (folder / "bad.wav").write_bytes(b"RIFF" + bytes(range(256)) * 4)
+    return folder
+
+
+@pytest.fixture
+def audio_dir(hass: HomeAssistant, audio_files: Path) -> Path:
+    """The WAV files' folder, which Home Assistant may read."""
+    hass.config.allowlist_external_dirs = {str(audio_files)}
+    return audio_files
+
+
+@pytest.fixture
+async def entry(hass: HomeAssistant) -> MockConfigEntry:
+    entry = MockConfigEntry(domain=DOMAIN, options={CONF_TIER: "balanced"})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+def commands(entry: MockConfigEntry) -> VoiceCommands:
+    result: VoiceCommands = entry.runtime_data.commands
+    return result
+
+
+async def trained(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, Any]:
+    """Wait for the training to end; return the training sensor's attributes."""
+    task = commands(entry)._task
+    if task is not None:
+        await asyncio.wait_for(asyncio.shield(task), TIMEOUT)
+    await hass.async_block_till_done()
+    state = hass.states.get(TRAINING_SENSOR)
+    assert state.state != "training"
+    return dict(state.attributes) | {"state": state.state}
+
+
+async def chunks(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), 1280):
+        yield data[start : start + 1280]
+
+
+async def transcribe(hass: HomeAssistant, data: bytes) -> stt.SpeechResult:
+    entity = stt.async_get_speech_to_text_entity(hass, STT)
+    assert entity is not None
+    metadata = stt.SpeechMetadata(
+        language="en",
+        format=stt.AudioFormats.WAV,
+        codec=stt.AudioCodecs.PCM,
+        bit_rate=stt.AudioBitRates.BITRATE_16,
+        sample_rate=stt.AudioSampleRates.SAMPLERATE_16000,
+        channel=stt.AudioChannels.CHANNEL_MONO,
+    )
+    return await entity.internal_async_process_audio_stream(metadata, chunks(data))
+
+
+async def set_phrases(hass: HomeAssistant, entry: MockConfigEntry, phrases: list[str]) -> Any:
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "voice"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    return await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_PHRASES: phrases}
+    )
+
+
+async def test_new_phrases_are_trained_recognized_and_kept(
+    hass: HomeAssistant, entry: MockConfigEntry, utterances: dict[str, bytes]
+) -> None:
+    assert (await transcribe(hass, utterances["lights on"])).text == "lights on"
+    finished: list[Event] = []
+    hass.bus.async_listen(EVENT_TRAINING, finished.append)
+
+    result = await set_phrases(hass, entry, [" Open  the Garage", "stop", "", "good night"])
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert hass.states.get(TRAINING_SENSOR).state == "training"
+    state = await trained(hass, entry)
+    assert state["state"] == "idle", state.get("error")
+    assert state["command_set"] == "custom"
+    assert state["phrases"] == ["open the garage", "stop", "good night"]
+    assert state["progress"] == 100
+    assert [event.data["result"] for event in finished] == ["success"]
+
+    for phrase in PHRASES:
+        result = await transcribe(hass, utterances[phrase])
+        assert result == stt.SpeechResult(phrase, stt.SpeechResultState.SUCCESS)
+        assert hass.states.get(VOICE_EVENT).attributes["phrase"] == phrase
+
+    # Kept when the tier changes (the entry reloads with that tier's speech models).
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "settings"}
+    )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_TIER: "fast", "cameras": [], "scan_interval": 0}
+    )
+    await hass.async_block_till_done()
+    assert entry.runtime_data.tier == "fast"
+    assert commands(entry)._task is None  # same speech models: nothing to retrain
+    assert hass.states.get(TRAINING_SENSOR).attributes["command_set"] == "custom"
+    result = await transcribe(hass, utterances["open the garage"])
+    assert result.text == "open the garage"
+
+    # The options page shows the user's phrases; reordering them changes nothing.
+    flow = await hass.config_entries.options.async_init(entry.entry_id)
+    flow = await hass.config_entries.options.async_configure(
+        flow["flow_id"], {"next_step_id": "voice"}
+    )
+    assert flow["step_id"] == "voice"
+    assert int(flow["description_placeholders"]["minutes"]) >= 1
+    key = next(k for k in flow["data_schema"].schema if k == CONF_PHRASES)
+    assert key.description["suggested_value"] == ["open the garage", "stop", "good night"]
+    await hass.config_entries.options.async_configure(flow["flow_id"], {CONF_PHRASES: PHRASES})
+    assert commands(entry)._task is None
+
+    # Removing a phrase retrains; removing all goes back to the default set.
+    response = await call(hass, "remove_voice_phrase", phrase="Good Night")
+    assert response["phrases"] == ["open the garage", "stop"]
+    assert (await trained(hass, entry))["phrases"] == ["open the garage", "stop"]
+    assert commands(entry).voice.phrases == ("open the garage", "stop")
+    result = await transcribe(hass, utterances["open the garage"])
+    assert result.text == "open the garage"
+    response = await call(hass, "remove_voice_phrase", phrase="stop")
+    assert response["state"] == "training"
+    response = await call(hass, "remove_voice_phrase", phrase="open the garage")
+    assert response["state"] == "idle"  # the training of ["open the garage"] was cancelled
+    assert response["command_set"] == "default"
+    assert response["phrases"] == list(DEFAULT_PHRASES)
+    assert not (Path(hass.config.path(".storage", "compact_ai.voice")) / "command_set").exists()
+    assert (await transcribe(hass, utterances["lights on"])).text == "lights on"
+    assert [event.data["result"] for event in finished] == ["success", "success"]
+
+
+async def test_phrase_services_validate_and_reset(
+    hass: HomeAssistant, entry: MockConfigEntry, hass_storage: dict[str, Any]
+) -> None:
+    for phrase, key in (
+        ("open the door please now really", "phrase_too_long"),
+        ("turn on 2 lights", "phrase_invalid"),
+        ("_unknown_", "phrase_invalid"),
+        ("stop", "phrase_exists"),
+    ):
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, "add_voice_phrase", phrase=phrase)
+        assert err.value.translation_key == key
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "remove_voice_phrase", phrase="fly away")
+    assert err.value.translation_key == "phrase_not_found"
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "train_voice_commands")
+    assert err.value.translation_key == "default_set_in_use"
+    assert hass_storage.get(STORAGE_KEY) is None  # nothing was changed
+
+    response = await call(hass, "add_voice_phrase", phrase="Good Night")
+    assert response["phrases"] == [*DEFAULT_PHRASES, "good night"]
+    assert response["state"] == "training"
+    assert hass_storage[STORAGE_KEY]["data"]["phrases"][-1] == "good night"
+    response = await call(hass, "train_voice_commands")  # starts over
+    assert response["state"] == "training"
+    response = await call(hass, "reset_voice_commands")
+    assert response["state"] == "idle"
+    assert response["phrases"] == list(DEFAULT_PHRASES)
+    assert hass_storage[STORAGE_KEY]["data"]["phrases"] is None
+    assert commands(entry)._task.done()
+
+
+async def test_options_page_validates_phrases(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    for phrases, error in (
+        (["stop", "Stop"], "phrase_duplicate"),
+        (["lights on", "switch the big lights on now"], "phrase_too_long"),
+        (["café"], "phrase_invalid"),
+        ([f"word {chr(97 + i)}" for i in range(21)], "too_many_phrases"),
+    ):
+        result = await set_phrases(hass, entry, phrases)
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {CONF_PHRASES: error}
+    assert commands(entry)._task is None
+    # The untouched default list or an empty one keeps the shipped set.
+    for phrases in (list(reversed(DEFAULT_PHRASES)), []):
+        result = await set_phrases(hass, entry, phrases)
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert commands(entry)._task is None
+        assert not commands(entry).custom
+
+
+async def test_voice_page_needs_the_voice_models(hass: HomeAssistant, tmp_path: Path) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, options={CONF_TIER: "balanced"})
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "voice"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "voice_unavailable"
+
+
+async def test_recordings_from_files(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    audio_dir: Path,
+    hass_storage: dict[str, Any],
+    hass_client: Any,
+    utterances: dict[str, bytes],
+) -> None:
+    good, silent, garbage = (audio_dir / name for name in ("garage.wav", "silent.wav", "bad.wav"))
+    outside = Path(hass.config.path("garage.wav"))  # not in allowlist_external_dirs
+    await set_phrases(hass, entry, ["open the garage", "stop"])
+    for file, phrase, key in (
+        (good, "close the garage", "phrase_not_found"),
+        (outside, "open the garage", "path_not_allowed"),
+        (garbage, "open the garage", "bad_audio"),
+        (audio_dir / "missing.wav", "open the garage", "bad_audio"),
+        (silent, "open the garage", "no_speech"),
+    ):
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, "add_voice_recording", phrase=phrase, file=str(file))
+        assert err.value.translation_key == key
+    assert commands(entry).store.recording_count("open the garage") == 0
+
+    response = await call(hass, "add_voice_recording", phrase="Open the garage", file=str(good))
+    assert response["recordings"]["open the garage"] == 1
+    assert response["state"] == "training"
+    stored = hass_storage[STORAGE_KEY]["data"]["recordings"]["open the garage"]
+    assert [item["source"] for item in stored] == ["file"]
+    folder = Path(hass.config.path(".storage", "compact_ai.voice", "recordings", "open the garage"))
+    data = await hass.async_add_executor_job((folder / stored[0]["file"]).read_bytes)
+    kept = decode_wav(data).samples
+    assert 0.5 < len(kept) / RATE < 3.0  # cut around the speech
+
+    # The next two utterances sent to speech-to-text become recordings of "stop".
+    response = await call(hass, "record_voice_samples", phrase="stop", count=2)
+    assert response["capturing"] == "stop"
+    assert response["capture_remaining"] == 2
+    assert (await transcribe(hass, bytes(RATE))).result is stt.SpeechResultState.ERROR  # silence
+    for _ in range(2):
+        result = await transcribe(hass, utterances["stop"])
+        assert result.result is stt.SpeechResultState.SUCCESS  # still answers
+    await hass.async_block_till_done()
+    assert hass.states.get(TRAINING_SENSOR).attributes["capturing"] is None
+    stored = hass_storage[STORAGE_KEY]["data"]["recordings"]
+    assert [item["source"] for item in stored["stop"]] == ["voice", "voice"]
+    state = await trained(hass, entry)
+    assert state["state"] == "idle"
+    assert state["recordings"] == {"open the garage": 1, "stop": 2}
+    assert commands(entry).store.trained["recordings"] == 3
+    assert (await transcribe(hass, utterances["open the garage"])).text == "open the garage"
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    voice = diagnostics["voice"]
+    assert voice["phrases"] == ["open the garage", "stop"]
+    assert voice["recordings"] == {"open the garage": 1, "stop": 2}
+    assert voice["trained"]["recordings"] == 3
+    assert ".wav" not in str(diagnostics)  # no recordings, not even their names
+
+
+async def test_failed_training_keeps_the_previous_set(
+    hass: HomeAssistant, entry: MockConfigEntry, utterances: dict[str, bytes]
+) -> None:
+    finished: list[Event] = []
+    hass.bus.async_listen(EVENT_TRAINING, finished.append)
+    with patch(
+        "custom_components.compact_ai.voice_training.train_command_set",
+        side_effect=TrainingError("the synthesizer crashed"),
+    ):
+        await call(hass, "add_voice_phrase", phrase="good night")
+        state = await trained(hass, entry)
+    assert state["state"] == "failed"
+    assert state["error"] == "the synthesizer crashed"
+    assert state["command_set"] == "default"
+    assert [event.data["result"] for event in finished] == ["failed"]
+    result = await transcribe(hass, utterances["yes"])
+    assert result == stt.SpeechResult("yes", stt.SpeechResultState.SUCCESS)
+    folder = Path(hass.config.path(".storage", "compact_ai.voice"))
+    leftovers = await hass.async_add_executor_job(lambda: list(folder.glob("training-*")))
+    assert leftovers == []
+
+
+async def test_unload_during_training_stops_it(
+    hass: HomeAssistant, entry: MockConfigEntry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(voice_training, "SIZE", TrainingSize(per_phrase=2000))
+    await call(hass, "add_voice_phrase", phrase="good night")
+    async with asyncio.timeout(TIMEOUT):
+        while commands(entry).fraction == 0:  # until the first clips are synthesized
+            await asyncio.sleep(0.05)
+    task = commands(entry)._task
+    assert await asyncio.wait_for(hass.config_entries.async_unload(entry.entry_id), 120)
+    assert task.done()
+    folder = Path(hass.config.path(".storage", "compact_ai.voice"))
+    left = await hass.async_add_executor_job(lambda: sorted(p.name for p in folder.iterdir()))
+    assert left == []  # no command set, no scratch folder
+
+    # Set up again: the phrases were kept and training resumes.
+    monkeypatch.setattr(voice_training, "SIZE", TrainingSize(per_phrase=1, negatives=10))
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert commands(entry).phrases[-1] == "good night"
+    assert hass.states.get(TRAINING_SENSOR).state == "training"
+    await commands(entry).async_shutdown()
+    assert hass.states.get(TRAINING_SENSOR).state == "idle"
+
+
+async def test_without_a_synthesizer_recordings_are_needed(
+    hass: HomeAssistant,
+    audio_dir: Path,
+    hass_storage: dict[str, Any],
+    utterances: dict[str, bytes],
+) -> None:
+    with patch("custom_components.compact_ai.voice_training.available_voices", return_value=[]):
+        entry = MockConfigEntry(domain=DOMAIN, options={CONF_TIER: "balanced"})
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        flow = await hass.config_entries.options.async_init(entry.entry_id)
+        flow = await hass.config_entries.options.async_configure(
+            flow["flow_id"], {"next_step_id": "voice"}
+        )
+        assert flow["step_id"] == "voice_no_tts"
+        assert flow["description_placeholders"]["missing"] == ", ".join(DEFAULT_PHRASES)
+        flow = await hass.config_entries.options.async_configure(
+            flow["flow_id"], {CONF_PHRASES: ["open the garage", "stop"]}
+        )
+        assert (await trained(hass, entry))["state"] == "needs_recordings"
+
+        files = {"open the garage": audio_dir / "garage.wav"}
+        for voice in ("en-gb", "en-029", "en-gb-scotland"):
+            files[f"stop {voice}"] = wav_file(audio_dir / f"stop-{voice}.wav", speak("stop", voice))
+        for _ in range(2):
+            await call(
+                hass,
+                "add_voice_recording",
+                phrase="open the garage",
+                file=str(files["open the garage"]),
+            )
+        for name, file in files.items():
+            if name.startswith("stop"):
+                await call(hass, "add_voice_recording", phrase="stop", file=str(file))
+        assert (await trained(hass, entry))["state"] == "needs_recordings"
+        await call(
+            hass,
+            "add_voice_recording",
+            phrase="open the garage",
+            file=str(files["open the garage"]),
+        )
+        state = await trained(hass, entry)
+    assert state["state"] == "idle", state["error"]
+    assert state["command_set"] == "custom"
+    trained_with = commands(entry).store.trained
+    assert trained_with["recordings"] == 6
+    assert trained_with["clips"] < 100  # recordings and their copies, no synthesized speech
+    assert (await transcribe(hass, utterances["open the garage"])).text == "open the garage"
+
+    # Other speech models (a new tier or pack): the set is not used but retrained.
+    data = hass_storage[STORAGE_KEY]["data"]
+    data["trained"]["speech"] = "other models"
+    await hass.config_entries.async_unload(entry.entry_id)
+    hass_storage[STORAGE_KEY]["data"] = data
+    with patch("custom_components.compact_ai.voice_training.available_voices", return_value=[]):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        assert hass.states.get(TRAINING_SENSOR).attributes["command_set"] == "default"
+        state = await trained(hass, entry)
+    assert state["command_set"] == "custom"
+    assert commands(entry).store.trained["speech"] == commands(entry).voice.speech_id
