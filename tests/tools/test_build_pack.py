@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -9,16 +14,21 @@ import pytest
 from custom_components.compact_ai.const import PACK_DIR, TIERS
 from custom_components.compact_ai.engine.pack import ModelPack
 from tools.compact.build_pack import (
+    GOALS,
     MAX_PACK_BYTES,
     Candidate,
+    build,
+    check_goals,
     choose_tiers,
     identification,
+    loss,
     make_eval_set,
     pack_bytes,
     unlock_threshold,
     verification,
 )
 from tools.compact.errors import ToolError
+from tools.compact.paths import EVALDATA_DIR
 
 
 def candidate(name: str, accuracy: float, ms: float, size: int = 100) -> Candidate:
@@ -35,6 +45,28 @@ def test_tier_rules() -> None:
     broken = candidate("broken", 0.950, 1.0)
     tiers = choose_tiers([full, light, heavy, broken])
     assert tiers == {"accurate": full, "balanced": light, "fast": heavy}
+
+
+def test_loss_is_against_the_fp32_net_on_every_backend() -> None:
+    best = candidate("best", 0.981, 5.0)
+    best.metrics["lfw_accuracy_ncnn"] = 0.983
+    pruned = candidate("pruned", 0.977, 3.0)  # 0.4 pt below best, 0.6 pt below fp32
+    pruned.metrics["lfw_accuracy_ncnn"] = 0.982
+    lean = candidate("lean", 0.980, 4.0)  # close on onnxruntime, 1.0 pt lost on ncnn
+    lean.metrics["lfw_accuracy_ncnn"] = 0.973
+    fp32 = {"lfw_accuracy": 0.983, "lfw_accuracy_ncnn": 0.983}
+    assert loss(pruned, fp32) == pytest.approx(0.006)
+    assert loss(lean, fp32) == pytest.approx(0.010)
+    assert choose_tiers([best, pruned, lean]) == {
+        "accurate": best,
+        "balanced": pruned,
+        "fast": pruned,
+    }
+    assert choose_tiers([best, pruned, lean], reference=fp32) == {
+        "accurate": best,
+        "balanced": best,
+        "fast": pruned,
+    }
 
 
 def test_budget_keeps_the_best_and_reuses_it_when_nothing_else_fits() -> None:
@@ -90,3 +122,55 @@ def test_shipped_pack_is_complete_verified_and_small() -> None:
         assert embedder.metrics["lfw_accuracy"] > 0.95
         pack.verify(tier)  # every file matches its sha256
     assert pack_bytes(PACK_DIR) <= MAX_PACK_BYTES
+
+
+def test_goals_compare_each_tier_with_its_baseline() -> None:
+    quick = candidate("quick", 0.977, 2.0)
+    quick.metrics |= {"lfw_accuracy_ncnn": 0.980, "ms_per_face_ncnn": 5.0}
+    slow = candidate("slow", 0.983, 4.0)
+    slow.metrics |= {"lfw_accuracy_ncnn": 0.983, "ms_per_face_ncnn": 9.0}
+    baselines = {
+        "fp32 reference": {"backend": "onnxruntime", "lfw_accuracy": 0.983, "ms": 8.0},
+        "plain int8": {"backend": "onnxruntime", "lfw_accuracy": 0.984, "ms": 7.0},
+        "ncnn fp32": {"backend": "ncnn", "lfw_accuracy": 0.983, "ms": 10.0},
+    }
+    rows = check_goals({"accurate": slow, "balanced": slow, "fast": quick}, baselines)
+    by_goal = {(r["tier"], r["backend"], r["baseline"], r["goal"]): r for r in rows}
+    assert len(by_goal) == len(GOALS) == len(rows)
+    balanced = by_goal[("balanced", "onnxruntime", "plain int8", ">= 1.50x, <= 0.5 pt")]
+    assert (balanced["speedup"], balanced["loss"], balanced["met"]) == (1.75, 0.0, True)
+    fast = by_goal[("fast", "onnxruntime", "fp32 reference", ">= 3.33x, <= 1.5 pt")]
+    assert (fast["speedup"], fast["loss"], fast["met"]) == (4.0, 0.006, True)
+    fast_near = by_goal[("fast", "onnxruntime", "plain int8", ">= 1.50x, <= 0.5 pt")]
+    assert fast_near["met"] is False  # 0.6 pt lost
+    ncnn = by_goal[("balanced", "ncnn", "ncnn fp32", ">= 1.50x, <= 0.5 pt")]
+    assert (ncnn["speedup"], ncnn["met"]) == (1.11, False)
+
+
+def files_of(root: Path) -> dict[str, str]:
+    manifest = json.loads((root / "manifest.json").read_text())
+    return {
+        file["path"]: file["sha256"]
+        for tier in manifest["tiers"].values()
+        for entry in tier["models"].values()
+        for files in entry["files"].values()
+        for file in files
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("COMPACT_AI_BUILD_TWICE") or not (EVALDATA_DIR / "faces").is_dir(),
+    reason="builds the pack twice (tens of minutes): set COMPACT_AI_BUILD_TWICE=1",
+)
+def test_build_pack_is_deterministic(tmp_path: Path) -> None:
+    targets = (1.0, 0.8)
+    first = build(tmp_path / "a", EVALDATA_DIR, targets, seed=0, progress=False)
+    second = build(tmp_path / "b", EVALDATA_DIR, targets, seed=0, progress=False)
+    hashes = files_of(tmp_path / "a")
+    assert hashes == files_of(tmp_path / "b")
+    for path, digest in hashes.items():
+        assert hashlib.sha256((tmp_path / "b" / path).read_bytes()).hexdigest() == digest
+    assert {t: c.name for t, c in first["tiers"].items()} == {
+        t: c.name for t, c in second["tiers"].items()
+    }
