@@ -118,9 +118,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
         commands=commands,
     )
     commands.async_start()
-    entry.async_on_unload(
-        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, lambda _: commands.async_cancel())
-    )
+
+    @callback
+    def stop_training(_: Event) -> None:
+        commands.async_cancel()
+
+    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, stop_training))
     if door is not None:
         entry.async_on_unload(faces.async_add_listener(_door_listener(hass, entry)))
     _track_scan_triggers(hass, entry)

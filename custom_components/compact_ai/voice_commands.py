@@ -123,9 +123,11 @@ class VoiceCommands:
 
     @callback
     def async_start(self) -> None:
-        """Subscribe to recognitions and train if the phrases changed since the last run."""
+        """Subscribe to recognitions; train if the phrases changed or their set is unusable."""
         self._entry.async_on_unload(self.voice.async_add_listener(self._on_result))
-        if self.voice.available and self.store.needs_training(self.voice.speech_id):
+        if self.voice.available and (
+            self.store.needs_training(self.voice.speech_id) or self.custom != self.voice.custom
+        ):
             self.async_request_training()
 
     async def async_set_phrases(self, phrases: tuple[str, ...]) -> None:

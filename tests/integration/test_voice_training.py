@@ -26,7 +26,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
 
-from custom_components.compact_ai import voice_training
+from custom_components.compact_ai import voice_store, voice_training
 from custom_components.compact_ai.const import CONF_PHRASES, CONF_TIER, DOMAIN
 from custom_components.compact_ai.engine.audio import decode_wav
 from custom_components.compact_ai.engine.command_training import DEFAULT_PHRASES
@@ -45,6 +45,7 @@ HELD_OUT = "espeak-ng:en-us"  # training never hears this accent (any variant)
 TEST_VOICE = "en-us+m3"
 PHRASES = ["stop", "open the garage", "good night"]
 TIMEOUT = 300.0
+STOP_VOICES = ("en-gb", "en-029", "en-gb-scotland")  # recordings of "stop"
 
 
 def speak(text: str, voice: str = TEST_VOICE) -> np.ndarray:
@@ -90,6 +91,8 @@ def audio_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """WAV files: a spoken phrase, silence and a broken one."""
     folder = tmp_path_factory.mktemp("audio")
     wav_file(folder / "garage.wav", speak("open the garage", "en-gb"))
+    for voice in STOP_VOICES:
+        wav_file(folder / f"stop-{voice}.wav", speak("stop", voice))
     wav_file(folder / "silent.wav", np.zeros(RATE, np.int16))
     (folder / "bad.wav").write_bytes(b"RIFF" + bytes(range(256)) * 4)
     return folder
@@ -416,8 +419,8 @@ async def test_without_a_synthesizer_recordings_are_needed(
         assert (await trained(hass, entry))["state"] == "needs_recordings"
 
         files = {"open the garage": audio_dir / "garage.wav"}
-        for voice in ("en-gb", "en-029", "en-gb-scotland"):
-            files[f"stop {voice}"] = wav_file(audio_dir / f"stop-{voice}.wav", speak("stop", voice))
+        for voice in STOP_VOICES:
+            files[f"stop {voice}"] = audio_dir / f"stop-{voice}.wav"
         for _ in range(2):
             await call(
                 hass,
@@ -443,15 +446,54 @@ async def test_without_a_synthesizer_recordings_are_needed(
     assert trained_with["clips"] < 100  # recordings and their copies, no synthesized speech
     assert (await transcribe(hass, utterances["open the garage"])).text == "open the garage"
 
+    # A damaged set is not used but retrained.
+    head = commands(entry).store.command_set_dir / "head.npz"
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_add_executor_job(head.write_bytes, b"damaged")
+    with patch("custom_components.compact_ai.voice_training.available_voices", return_value=[]):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        assert hass.states.get(TRAINING_SENSOR).attributes["command_set"] == "default"
+        assert (await trained(hass, entry))["command_set"] == "custom"
+
     # Other speech models (a new tier or pack): the set is not used but retrained.
     data = hass_storage[STORAGE_KEY]["data"]
     data["trained"]["speech"] = "other models"
     await hass.config_entries.async_unload(entry.entry_id)
     hass_storage[STORAGE_KEY]["data"] = data
-    with patch("custom_components.compact_ai.voice_training.available_voices", return_value=[]):
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
-        assert hass.states.get(TRAINING_SENSOR).attributes["command_set"] == "default"
-        state = await trained(hass, entry)
-    assert state["command_set"] == "custom"
-    assert commands(entry).store.trained["speech"] == commands(entry).voice.speech_id
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    state = hass.states.get(TRAINING_SENSOR)
+    assert (state.state, state.attributes["command_set"]) == ("training", "default")
+    await commands(entry).async_shutdown()
+
+
+async def test_recordings_of_default_phrases_and_limits(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    audio_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(voice_store, "MAX_RECORDINGS", 1)
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "record_voice_samples", phrase="fly away", count=2)
+    assert err.value.translation_key == "phrase_not_found"
+    assert not commands(entry).custom
+
+    # A recording of a default phrase makes the default list the user's own.
+    garage = str(audio_dir / "garage.wav")
+    response = await call(hass, "add_voice_recording", phrase="yes", file=garage)
+    assert response["phrases"] == list(DEFAULT_PHRASES)
+    assert response["recordings"]["yes"] == 1
+    assert commands(entry).custom
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "add_voice_recording", phrase="yes", file=garage)
+    assert err.value.translation_key == "recordings_full"
+    folder = commands(entry).store.recordings_dir / "yes"
+    assert await hass.async_add_executor_job(folder.exists)
+
+    # Removing the phrase deletes its recordings.
+    response = await call(hass, "remove_voice_phrase", phrase="yes")
+    assert "yes" not in response["recordings"]
+    assert not await hass.async_add_executor_job(folder.exists)
+    await commands(entry).async_shutdown()
