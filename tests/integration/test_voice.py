@@ -20,6 +20,7 @@ import pytest
 from homeassistant.components import assist_pipeline, stt
 from homeassistant.components.assist_pipeline.pipeline import KEY_ASSIST_PIPELINE
 from homeassistant.core import Context, HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -188,6 +189,11 @@ async def test_unusable_command_set_makes_voice_unavailable(
     entity = stt_entity(hass)
     result = await entity.async_process_audio_stream(metadata(), chunks(bytes(32_000)))
     assert result.result == stt.SpeechResultState.ERROR
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "add_voice_phrase", {"phrase": "good night"}, blocking=True
+        )
+    assert err.value.translation_key == "voice_unavailable"
 
 
 async def test_spoken_command_turns_a_light_on_through_assist(
