@@ -138,6 +138,7 @@ class VoiceCommands:
             return
         if self.store.phrases is not None and set(phrases) == set(self.store.phrases):
             return  # only the order changed
+        self._interrupt()  # before its recordings are deleted
         await self.store.async_set_phrases(phrases)
         self.async_request_training()
 
@@ -208,15 +209,22 @@ class VoiceCommands:
     @callback
     def async_request_training(self) -> None:
         """Train now; a run in progress is cancelled and started over with the latest data."""
-        if self._task is not None and not self._task.done():
-            self._again = True
-            self._cancel.set()
+        if self._interrupt():
             return
         self.progress = 0
         self._set_state(TrainingState.TRAINING)
         self._task = self._entry.async_create_background_task(
             self.hass, self._async_run(), "compact_ai voice training"
         )
+
+    @callback
+    def _interrupt(self) -> bool:
+        """Cancel a running training, to run again; return whether one was running."""
+        if self._task is None or self._task.done():
+            return False
+        self._again = True
+        self._cancel.set()
+        return True
 
     async def async_shutdown(self) -> None:
         """Stop a running training and wait for its thread to end (on unload)."""
@@ -273,6 +281,9 @@ class VoiceCommands:
             self._set_state(TrainingState.IDLE)
             return
         except (EngineError, OSError) as err:
+            if cancel.is_set():  # its inputs changed under it (a phrase was removed)
+                self._set_state(TrainingState.IDLE)
+                return
             _LOGGER.error("Training the voice commands failed: %s", err)
             self._set_state(TrainingState.FAILED, str(err))
             self.hass.bus.async_fire(
