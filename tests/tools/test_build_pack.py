@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -21,11 +22,14 @@ from tools.compact.build_pack import (
     check_goals,
     choose_tiers,
     identification,
+    interleaved_ms,
     loss,
     make_eval_set,
     pack_bytes,
+    pareto_plot,
     unlock_threshold,
     verification,
+    write_report,
 )
 from tools.compact.errors import ToolError
 from tools.compact.paths import EVALDATA_DIR
@@ -174,3 +178,60 @@ def test_build_pack_is_deterministic(tmp_path: Path) -> None:
     assert {t: c.name for t, c in first["tiers"].items()} == {
         t: c.name for t, c in second["tiers"].items()
     }
+
+
+def test_interleaved_timing_runs_every_model_in_every_round() -> None:
+    calls: dict[str, int] = {"a": 0, "b": 0}
+
+    def counter(name: str) -> Any:
+        def run() -> None:
+            calls[name] += 1
+
+        return run
+
+    best = interleaved_ms({name: counter(name) for name in calls}, rounds=3, per_round=2)
+    assert calls == {"a": 7, "b": 7}  # one warm-up run, then 3 rounds of 2
+    assert set(best) == {"a", "b"} and all(0 <= ms < 1000 for ms in best.values())
+
+
+def test_report_and_plot_are_written(tmp_path: Path) -> None:
+    rows = []
+    for name, accuracy, ms in (("embedder_100", 0.983, 4.0), ("embedder_080", 0.976, 3.0)):
+        c = candidate(name, accuracy, ms)
+        c.metrics |= {
+            "lfw_accuracy_ncnn": accuracy,
+            "lfw_accuracy_ncnn_fp16": accuracy,
+            "ms_per_face_ncnn": 3 * ms,
+            "flops": 5e8,
+            "parameters": 5e6,
+            "tar": 0.95,
+            "far": 0.004,
+            "threshold_far_0_1": 0.52,
+            "unlock_threshold": 0.39,
+            "int8": "int8 is 2.00x faster",
+            "int8_calibration": "MinMax",
+            "int8_float_nodes": ["conv1"],
+            "ncnn_weights": "8-bit codebook",
+        }
+        rows.append(c)
+    baselines = {
+        "fp32 reference": {"backend": "onnxruntime", "lfw_accuracy": 0.983, "ms": 8.0},
+        "plain int8": {"backend": "onnxruntime", "lfw_accuracy": 0.984, "ms": 7.0},
+        "ncnn fp32": {"backend": "ncnn", "lfw_accuracy": 0.983, "ms": 12.0},
+    }
+    tiers = {"accurate": rows[0], "balanced": rows[0], "fast": rows[1]}
+    report = {
+        "candidates": rows,
+        "tiers": tiers,
+        "baselines": baselines,
+        "goals": check_goals(tiers, baselines),
+        "bytes": 20_000_000,
+        "about": {"measured_on": "test CPU", "evaluation": "synthetic"},
+    }
+    write_report(tmp_path / "report.md", report)
+    pareto_plot(tmp_path / "report.png", report)
+    text = (tmp_path / "report.md").read_text()
+    goal = "| fast | onnxruntime | fp32 reference | >= 3.33x, <= 1.5 pt | 2.67x | +0.70 pt | no |"
+    assert goal in text
+    assert "| ncnn fp32 | ncnn | 98.30% | 12.0 |" in text
+    assert (tmp_path / "report.png").stat().st_size > 1000

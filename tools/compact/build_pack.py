@@ -51,7 +51,8 @@ DEFAULT_TARGETS = (1.0, 0.8, 0.65)
 NCNN_OPTIONS = {"use_winograd_convolution": False}
 CODEBOOK_MAX_LOSS = 0.002  # ncnn codebook weights are kept unless they cost more accuracy
 COMMANDS_DIR = "commands"
-TIMING_RUNS = 25
+TIMING_ROUNDS = 20
+TIMING_RUNS = 5  # per model and round
 PAIRS_PER_CLASS = 1500
 
 
@@ -68,6 +69,7 @@ class Candidate:
     weights: bytes = b""
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    runners: dict[str, Any] = field(default_factory=dict)  # backend -> loaded model
 
     @property
     def size(self) -> int:
@@ -87,15 +89,24 @@ def _embed(model: Any, chips: np.ndarray) -> np.ndarray:
     )
 
 
-def _fastest_ms(run: Any, runs: int = TIMING_RUNS) -> float:
-    """Best-of-``runs`` wall time: on a shared machine the fastest run is the one not slowed."""
-    run()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+def interleaved_ms(
+    runs: dict[str, Any], rounds: int = TIMING_ROUNDS, per_round: int = TIMING_RUNS
+) -> dict[str, float]:
+    """Best wall time (ms) of each callable, taken in turns so that all see the same load.
+
+    On a shared machine the fastest run is the one not slowed; measuring every model in each
+    round keeps a busy spell from favouring the ones timed before or after it.
+    """
+    for run in runs.values():
         run()
-        times.append((time.perf_counter() - start) * 1000)
-    return min(times)
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(rounds):
+        for name, run in runs.items():
+            for _ in range(per_round):
+                start = time.perf_counter()
+                run()
+                best[name] = min(best[name], (time.perf_counter() - start) * 1000)
+    return best
 
 
 @dataclass(frozen=True)
@@ -275,12 +286,13 @@ class Builder:
 
         return batches("chip", self.calibration, 8)
 
-    def measure_onnx(self, model: onnx.ModelProto) -> tuple[dict[str, float], np.ndarray, float]:
-        """Accuracy metrics, embeddings and 1-thread ms per face of an ONNX embedder."""
+    def measure_onnx(
+        self, model: onnx.ModelProto
+    ) -> tuple[dict[str, float], np.ndarray, OnnxruntimeModel]:
+        """Accuracy metrics, embeddings and the loaded (1 thread) ONNX embedder."""
         runner = OnnxruntimeModel(model.SerializeToString(), name="candidate")
         embeddings = _embed(runner, self.eval_set.chips)
-        ms = _fastest_ms(lambda: runner.run({"chip": self.timing_chip}))
-        return verification(embeddings, self.eval_set), embeddings, ms
+        return verification(embeddings, self.eval_set), embeddings, runner
 
     def finish(self, candidate: Candidate) -> Candidate:
         """Quantize where it pays, export ncnn, and measure both backends."""
@@ -295,7 +307,7 @@ class Builder:
         decision = decide(preprocess(fp32), int8, {"chip": self.timing_chip}, prefer_size=True)
         shipped = int8 if decision.keep_int8 else fp32
         candidate.onnx_bytes = shipped.SerializeToString()
-        verify, embeddings, ort_ms = self.measure_onnx(shipped)
+        verify, embeddings, ort_runner = self.measure_onnx(shipped)
         candidate.param, fp16_weights, io = self.export_ncnn(fp32, fp16=True)
         candidate.config = {**io, "ncnn": dict(NCNN_OPTIONS)}
         fp16 = self.measure_ncnn(candidate.param, fp16_weights, io)
@@ -307,12 +319,11 @@ class Builder:
         else:
             candidate.weights, ncnn_weights = fp16_weights, "fp16"
             ncnn_accuracy, ncnn, ncnn_embeddings = fp16
-        ort_runner = OnnxruntimeModel(candidate.onnx_bytes, name=candidate.name)
         door_limit = min(
             unlock_threshold(_embed(model, self.all_chips), self.all_people, 1.0)
             for model in (ort_runner, ncnn)
         )
-        ncnn_ms = _fastest_ms(lambda: ncnn.run({"chip": self.timing_chip}))
+        candidate.runners = {"onnxruntime": ort_runner, "ncnn": ncnn}
         threshold = verify["threshold_far_0_1"]
         candidate.metrics = {
             **verify,
@@ -321,8 +332,6 @@ class Builder:
             "ncnn_weights": ncnn_weights,
             "int8_calibration": choice.method,
             "int8_float_nodes": list(choice.excluded),
-            "ms_per_face_onnxruntime": round(ort_ms, 2),
-            "ms_per_face_ncnn": round(ncnn_ms, 2),
             "flops": flops(fp32, {"chip": self.timing_chip}),
             "parameters": parameter_count(fp32),
             "int8": decision.reason,
@@ -365,25 +374,46 @@ class Builder:
         embeddings = _embed(model, self.eval_set.chips)
         return verification(embeddings, self.eval_set)["lfw_accuracy"], model, embeddings
 
-    def baselines(self, reference: onnx.ModelProto) -> dict[str, dict[str, Any]]:
-        """fp32 and plain int8 (quantize_static defaults) on onnxruntime, fp32 on ncnn."""
+    def baselines(
+        self, reference: onnx.ModelProto
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+        """fp32 and plain int8 (quantize_static defaults) on onnxruntime, fp32 on ncnn.
+
+        Returns their accuracy rows and their loaded models (timed with the candidates).
+        """
         from tools.compact.quantize import preprocess, quantize_int8
 
-        fp32_verify, _, fp32_ms = self.measure_onnx(reference)
-        plain = quantize_int8(preprocess(reference), self.feeds(), plain=True)
-        plain_verify, _, plain_ms = self.measure_onnx(plain)
+        fp32_verify, _, fp32 = self.measure_onnx(reference)
+        plain_model = quantize_int8(preprocess(reference), self.feeds(), plain=True)
+        plain_verify, _, plain = self.measure_onnx(plain_model)
         param, weights, io = self.export_ncnn(reference, fp16=False)
         ncnn_accuracy, ncnn, _ = self.measure_ncnn(param, weights, io)
-        ncnn_ms = _fastest_ms(lambda: ncnn.run({"chip": self.timing_chip}))
-        return {
-            "fp32 reference": _row("onnxruntime", fp32_verify["lfw_accuracy"], fp32_ms),
-            "plain int8": _row("onnxruntime", plain_verify["lfw_accuracy"], plain_ms),
-            "ncnn fp32": _row("ncnn", ncnn_accuracy, ncnn_ms),
+        ort = "onnxruntime"
+        rows = {
+            "fp32 reference": {"backend": ort, "lfw_accuracy": fp32_verify["lfw_accuracy"]},
+            "plain int8": {"backend": ort, "lfw_accuracy": plain_verify["lfw_accuracy"]},
+            "ncnn fp32": {"backend": "ncnn", "lfw_accuracy": ncnn_accuracy},
         }
+        return rows, {"fp32 reference": fp32, "plain int8": plain, "ncnn fp32": ncnn}
 
-
-def _row(backend: str, accuracy: float, ms: float) -> dict[str, Any]:
-    return {"backend": backend, "lfw_accuracy": accuracy, "ms": round(ms, 2)}
+    def time_all(
+        self,
+        candidates: list[Candidate],
+        baselines: dict[str, dict[str, Any]],
+        runners: dict[str, Any],
+    ) -> None:
+        """Time every candidate (both backends) and baseline in turns; store the ms."""
+        feed = {"chip": self.timing_chip}
+        runs = {name: (lambda m=model: m.run(feed)) for name, model in runners.items()}
+        for c in candidates:
+            for backend, model in c.runners.items():
+                runs[f"{c.name}/{backend}"] = lambda m=model: m.run(feed)
+        best = interleaved_ms(runs)
+        for name, row in baselines.items():
+            row["ms"] = round(best[name], 2)
+        for c in candidates:
+            for backend in c.runners:
+                c.metrics[f"ms_per_face_{backend}"] = round(best[f"{c.name}/{backend}"], 2)
 
 
 # (tier, backend, baseline, speed-up at least, accuracy loss at most) from issue 5
@@ -543,8 +573,11 @@ def build(
         candidate = builder.finish(Candidate(f"embedder_{round(target * 100):03d}", target, model))
         candidate.metrics["build_seconds"] = round(time.perf_counter() - started, 1)
         candidates.append(candidate)
+    baselines, baseline_runners = builder.baselines(reference)
+    builder.time_all(candidates, baselines, baseline_runners)
+    for candidate in candidates:
+        candidate.runners = {}  # the loaded models are not needed any more
         print(f"{candidate.name}: {json.dumps(candidate.metrics, sort_keys=True)}", flush=True)
-    baselines = builder.baselines(reference)
     staging = Path(tempfile.mkdtemp(prefix="pack_"))
     shared = _shared_models(staging, builder.reference)
     shared_bytes = sum(
@@ -720,7 +753,8 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
         "most 0.5 pt, fast = fastest losing at most 1.5 pt against the fp32 net, on both",
         "backends (a tier reuses a chosen model when its own pick would not fit). Detectors",
         "and speech models are shared; accurate and balanced run the near and the far face",
-        "detector, fast only the near one. Times are best-of-25.",
+        "detector, fast only the near one. Times: the best of "
+        f"{TIMING_ROUNDS * TIMING_RUNS} runs per model, taken in turns with every other model.",
         "ncnn runs fp32 arithmetic: its codebook or fp16 weights only shrink the file.",
         "",
         "![latency against accuracy](model-report.png)",
