@@ -25,7 +25,7 @@ from .const import DOMAIN
 from .engine.command_training import DEFAULT_PHRASES
 from .engine.errors import EngineError
 from .voice import VoiceManager, VoiceResult
-from .voice_store import MIN_RECORDINGS_WITHOUT_TTS, VoiceError, VoiceStore
+from .voice_store import MIN_RECORDINGS_WITHOUT_TTS, VoiceError, VoiceStore, phrase_list
 from .voice_training import TrainingCancelled, TrainingRequest, train, tts_voice_count
 
 _LOGGER = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class VoiceCommands:
         """Add one phrase to the list."""
         if phrase in self.phrases:
             raise VoiceError("phrase_exists", phrase=phrase)
-        await self.async_set_phrases((*self.phrases, phrase))
+        await self.async_set_phrases(phrase_list([*self.phrases, phrase]))  # checks the count
 
     async def async_remove_phrase(self, phrase: str) -> None:
         """Remove one phrase (and its recordings); the last one removed means the default."""

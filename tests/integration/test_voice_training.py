@@ -228,8 +228,12 @@ async def test_new_phrases_are_trained_recognized_and_kept(
 
 
 async def test_phrase_services_validate_and_reset(
-    hass: HomeAssistant, entry: MockConfigEntry, hass_storage: dict[str, Any]
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(voice_store, "MAX_PHRASES", len(DEFAULT_PHRASES) + 1)
     for phrase, key in (
         ("open the door please now really", "phrase_too_long"),
         ("turn on 2 lights", "phrase_invalid"),
@@ -251,6 +255,9 @@ async def test_phrase_services_validate_and_reset(
     assert response["phrases"] == [*DEFAULT_PHRASES, "good night"]
     assert response["state"] == "training"
     assert hass_storage[STORAGE_KEY]["data"]["phrases"][-1] == "good night"
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "add_voice_phrase", phrase="good morning")
+    assert err.value.translation_key == "too_many_phrases"
     response = await call(hass, "train_voice_commands")  # starts over
     assert response["state"] == "training"
     response = await call(hass, "reset_voice_commands")
