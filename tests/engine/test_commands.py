@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import shutil
 from pathlib import Path
@@ -30,16 +32,40 @@ DEFAULT_SET = PACK_DIR / "commands" / "default"
 PHRASES = ("yes", "no")
 
 
-def random_head(features: int = 576, hidden: int = 8, classes: int = 3) -> CommandHead:
+def random_head(
+    features: int = 960, hidden: int = 8, classes: int = 3, members: int = 2
+) -> CommandHead:
     rng = np.random.default_rng(0)
     return CommandHead(
         mean=rng.normal(size=features).astype(np.float32),
         scale=rng.uniform(0.5, 2, features).astype(np.float32),
-        w0=rng.normal(size=(features, hidden)).astype(np.float32),
-        b0=rng.normal(size=hidden).astype(np.float32),
-        w1=rng.normal(size=(hidden, classes)).astype(np.float32),
-        b1=rng.normal(size=classes).astype(np.float32),
+        w0=rng.normal(size=(members, features, hidden)).astype(np.float32),
+        b0=rng.normal(size=(members, hidden)).astype(np.float32),
+        w1=rng.normal(size=(members, hidden, classes)).astype(np.float32),
+        b1=rng.normal(size=(members, classes)).astype(np.float32),
     )
+
+
+def write_schema_1_set(folder: Path, head: CommandHead, threshold: float) -> Path:
+    """Write a command set as schema 1 did: one member as 2-D arrays, 4 segments."""
+    folder.mkdir(parents=True)
+    buffer = io.BytesIO()
+    one = {name: getattr(head, name)[0] for name in ("w0", "b0", "w1", "b1")}
+    np.savez(buffer, mean=head.mean, scale=head.scale, **one)
+    data = buffer.getvalue()
+    (folder / "head.npz").write_bytes(data)
+    manifest = {
+        "schema_version": 1,
+        "phrases": list(PHRASES),
+        "threshold": threshold,
+        "weights": {
+            "path": "head.npz",
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+        },
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
 
 
 @pytest.fixture
@@ -50,10 +76,45 @@ def command_dir(tmp_path: Path) -> Path:
 def test_head_round_trips_through_npz_bytes() -> None:
     head = random_head()
     again = CommandHead.from_bytes(head.to_bytes())
-    x = np.random.default_rng(1).normal(size=(5, 576)).astype(np.float32)
-    np.testing.assert_array_equal(head.logits(x), again.logits(x))
+    x = np.random.default_rng(1).normal(size=(5, 960)).astype(np.float32)
+    np.testing.assert_allclose(head.logits(x), again.logits(x), rtol=2e-3, atol=0.2)
+    np.testing.assert_array_equal(
+        CommandHead.from_bytes(again.to_bytes()).logits(x), again.logits(x)
+    )
     p = again.probabilities(x)
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+    assert (again.members, again.inputs, again.hidden, again.classes) == (2, 960, 8, 3)
+    assert again.segments == 8
+
+
+def test_members_are_averaged_after_their_softmax() -> None:
+    head = random_head(members=2)
+    x = np.random.default_rng(1).normal(size=(4, 960)).astype(np.float32)
+    logits = head.logits(x)
+    assert logits.shape == (2, 4, 3)
+    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    softmax = exp / exp.sum(axis=-1, keepdims=True)
+    np.testing.assert_allclose(head.probabilities(x), softmax.mean(axis=0), rtol=1e-5)
+
+
+def test_inconsistent_weights_are_refused() -> None:
+    head = random_head()
+    broken = CommandHead(head.mean, head.scale, head.w0, head.b0, head.w1[:, :-1], head.b1)
+    with pytest.raises(ModelIntegrityError, match="inconsistent"):
+        CommandHead.from_bytes(broken.to_bytes())
+
+
+def test_schema_1_sets_still_load_and_recognize(tmp_path: Path) -> None:
+    head = random_head(features=576, members=1)
+    folder = write_schema_1_set(tmp_path / "old", head, 0.6)
+    loaded = CommandSet.load(folder)
+    assert (loaded.head.members, loaded.head.segments, loaded.threshold) == (1, 4, 0.6)
+    embeddings = np.random.default_rng(4).normal(size=(1, 16, 96)).astype(np.float32)
+    np.testing.assert_allclose(
+        loaded.head.probabilities(pool(embeddings, loaded.head.segments)),
+        head.probabilities(pool(embeddings, 4)),
+        rtol=1e-6,
+    )
 
 
 def test_command_set_loads_after_its_sha256_matches(command_dir: Path) -> None:
@@ -129,8 +190,10 @@ def test_command_window_centres_pads_and_normalises() -> None:
 def test_pool_shape() -> None:
     embeddings = np.random.default_rng(2).normal(size=(3, 16, 96)).astype(np.float32)
     pooled = pool(embeddings)
-    assert pooled.shape == (3, 576)
+    assert pooled.shape == (3, 960)
     np.testing.assert_allclose(pooled[:, :96], embeddings.mean(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(pooled[:, 192:288], embeddings[:, :2].mean(axis=1), rtol=1e-5)
+    assert pool(embeddings, 4).shape == (3, 576)
 
 
 class FailingModel:

@@ -105,7 +105,10 @@ def test_manifest_records_the_training(trained: Path) -> None:
     assert HELD_OUT.family not in training["voice_families"]
     assert training["noise_files"] == {}
     assert training["clips_per_label"]["yes"] >= 30
-    assert 0.3 <= manifest["threshold"] <= 0.95
+    assert 0.2 <= manifest["threshold"] <= 0.9
+    assert (training["members"], training["accept"]) == (3, 0.97)
+    assert manifest["features"]["segments"] == 8
+    assert manifest["features"]["head"] == "3 x mlp 960-128-3"
 
 
 def test_held_out_voice_in_noise_is_recognized(trained: Path, embedder: SpeechEmbedder) -> None:
@@ -143,7 +146,13 @@ def test_adding_a_phrase_and_evaluating_from_the_command_line(
         == 0
     )
     capsys.readouterr()
-    assert CommandSet.load(out).phrases == ("yes", "stop", "lights on")
+    command_set = CommandSet.load(out)
+    assert command_set.phrases == ("yes", "stop", "lights on")
+    command = command_set.manifest["training"]["command"]
+    assert command.startswith(
+        "python -m tools.compact train-commands --phrases 'yes,stop,lights on'"
+    )
+    assert f"--out {out}" in command and "--per-phrase 50 --negatives 200" in command
     audio = tmp_path / "audio"
     for label, texts in (("lights on", ("lights on",)), ("yes", ("yes",)), ("other", ("table",))):
         for index, clip in enumerate(held_out_clips(texts, seed=3)):

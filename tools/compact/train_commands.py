@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from pathlib import Path
 
 from custom_components.compact_ai.engine.command_training import (
@@ -18,6 +19,19 @@ from custom_components.compact_ai.engine.command_training import (
 from custom_components.compact_ai.engine.commands import UNKNOWN
 from custom_components.compact_ai.engine.errors import EngineError
 from tools.compact.errors import ToolError
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """Return the command that repeats this training, every setting spelled out."""
+    argv = ["train-commands", "--phrases", args.phrases, "--out", str(args.out)]
+    for voice in args.hold_out_voice:
+        argv += ["--hold-out-voice", voice]
+    for flag in ("recordings", "noise", "pack"):
+        if getattr(args, flag) is not None:
+            argv += [f"--{flag}", str(getattr(args, flag))]
+    for flag in ("seed", "per_phrase", "negatives", "members", "accept", "threads", "tier"):
+        argv += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
+    return "python -m tools.compact " + shlex.join(argv)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -36,11 +50,14 @@ def _run(args: argparse.Namespace) -> int:
         hold_out=tuple(args.hold_out_voice),
         recordings=args.recordings,
         noise=args.noise,
+        members=args.members,
+        accept=args.accept,
         threads=args.threads,
     )
     embedder = load_speech_embedder(args.tier, args.pack, threads=args.threads)
     try:
-        summary = train_command_set(plan, args.out, embedder)
+        notes = {"command": command_line(args)}
+        summary = train_command_set(plan, args.out, embedder, notes=notes)
     except EngineError as err:
         raise ToolError(str(err)) from err
     print(json.dumps(summary, indent=2))
@@ -62,6 +79,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-phrase", type=int, default=Plan.per_phrase)
     parser.add_argument("--negatives", type=int, default=Plan.negatives)
+    parser.add_argument("--members", type=int, default=Plan.members, help="MLPs to average")
+    parser.add_argument(
+        "--accept",
+        type=float,
+        default=Plan.accept,
+        help="share of held-out voices' phrase clips the threshold accepts",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--tier", default="reference", help="speech model tier (default: reference)"

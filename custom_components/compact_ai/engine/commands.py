@@ -3,9 +3,12 @@
 A command set is a folder with ``manifest.json`` (phrases, threshold, feature settings,
 training summary) and a weights file (``.npz``) pinned by size and sha256; the weights are
 only parsed after they match. The head is an MLP over pooled embeddings of a fixed window
-centred on the speech: softmax over the phrases plus an explicit ``_unknown_`` class. A
-phrase wins only if its probability reaches the calibrated threshold; a clip without speech
-is ``_silence_`` before any model runs.
+centred on the speech: softmax over the phrases plus an explicit ``_unknown_`` class,
+averaged over the members of a small ensemble. A phrase wins only if its probability reaches
+the calibrated threshold; a clip without speech is ``_silence_`` before any model runs.
+
+Schema 2 pools :data:`SEGMENTS` time segments and may hold several members; schema 1 sets
+(4 segments, one member) still load: the segment count follows from the head's input size.
 """
 
 from __future__ import annotations
@@ -20,17 +23,19 @@ import numpy as np
 from .audio import frame_levels, speech_segment
 from .errors import ManifestError, ModelIntegrityError
 from .pack import ModelFile, load_json, read_verified
-from .speech import SpeechEmbedder
+from .speech import EMBEDDING_SIZE, SpeechEmbedder
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+READABLE_SCHEMAS: Final = frozenset({1, 2})
 MANIFEST_NAME: Final = "manifest.json"
 UNKNOWN: Final = "_unknown_"
 SILENCE: Final = "_silence_"
 WINDOW_SAMPLES: Final = 32_000  # 2 s around the speech: 16 embeddings
-SEGMENTS: Final = 4  # time segments pooled separately, so word order still counts
+SEGMENTS: Final = 8  # time segments (250 ms) pooled separately, so word order still counts
 TARGET_PEAK_DBFS: Final = -12.0
 MAX_GAIN_DB: Final = 40.0
 _WEIGHT_NAMES: Final = ("mean", "scale", "w0", "b0", "w1", "b1")
+_MEMBER_NAMES: Final = frozenset({"w0", "b0", "w1", "b1"})
 
 
 def command_window(samples: np.ndarray, segment: tuple[int, int]) -> np.ndarray:
@@ -50,20 +55,24 @@ def command_window(samples: np.ndarray, segment: tuple[int, int]) -> np.ndarray:
     return np.asarray(np.clip(np.rint(window * gain), -32768, 32767), dtype=np.int16)
 
 
-def pool(embeddings: np.ndarray) -> np.ndarray:
-    """Turn embeddings (N, windows, 96) into head inputs (N, 96 * (2 + SEGMENTS)).
+def pool(embeddings: np.ndarray, segments: int = SEGMENTS) -> np.ndarray:
+    """Turn embeddings (N, windows, 96) into head inputs (N, 96 * (2 + segments)).
 
-    Mean and max over the whole window, then the mean of each of :data:`SEGMENTS` equal
+    Mean and max over the whole window, then the mean of each of ``segments`` equal
     stretches of time.
     """
     parts = [embeddings.mean(axis=1), embeddings.max(axis=1)]
-    parts += [chunk.mean(axis=1) for chunk in np.array_split(embeddings, SEGMENTS, axis=1)]
+    parts += [chunk.mean(axis=1) for chunk in np.array_split(embeddings, segments, axis=1)]
     return np.asarray(np.concatenate(parts, axis=1), dtype=np.float32)
 
 
 @dataclass(frozen=True, slots=True)
 class CommandHead:
-    """Standardisation, one ReLU hidden layer, softmax; weights as float32 arrays."""
+    """Standardisation, then members of one ReLU hidden layer + softmax, averaged.
+
+    Weights are float32 arrays with a leading member axis: ``w0`` (members, D, hidden),
+    ``b0`` (members, hidden), ``w1`` (members, hidden, classes), ``b1`` (members, classes).
+    """
 
     mean: np.ndarray
     scale: np.ndarray
@@ -72,21 +81,51 @@ class CommandHead:
     w1: np.ndarray
     b1: np.ndarray
 
+    @property
+    def members(self) -> int:
+        """Return the number of ensemble members."""
+        return int(self.w0.shape[0])
+
+    @property
+    def inputs(self) -> int:
+        """Return the size of the pooled features the head takes."""
+        return int(self.mean.shape[-1])
+
+    @property
+    def hidden(self) -> int:
+        """Return the hidden layer size of each member."""
+        return int(self.w0.shape[-1])
+
+    @property
+    def classes(self) -> int:
+        """Return the number of classes (phrases + unknown)."""
+        return int(self.w1.shape[-1])
+
+    @property
+    def segments(self) -> int:
+        """Return the number of pooled time segments the input size implies."""
+        return self.inputs // EMBEDDING_SIZE - 2
+
     def logits(self, features: np.ndarray) -> np.ndarray:
-        """Return logits (N, classes) for pooled features (N, D)."""
-        hidden = np.maximum((features - self.mean) / self.scale @ self.w0 + self.b0, 0.0)
-        return np.asarray(hidden @ self.w1 + self.b1, dtype=np.float32)
+        """Return logits (members, N, classes) for pooled features (N, D)."""
+        x = (features - self.mean) / self.scale
+        hidden = np.maximum(x[np.newaxis] @ self.w0 + self.b0[:, np.newaxis], 0.0)
+        return np.asarray(hidden @ self.w1 + self.b1[:, np.newaxis], dtype=np.float32)
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        """Return class probabilities (N, classes)."""
+        """Return class probabilities (N, classes): the members' softmax, averaged."""
         logits = self.logits(features)
-        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return np.asarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float32)
+        exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return np.asarray((exp / exp.sum(axis=-1, keepdims=True)).mean(axis=0), dtype=np.float32)
 
     def to_bytes(self) -> bytes:
-        """Serialise to ``.npz`` bytes (no pickle)."""
+        """Serialise to ``.npz`` bytes (no pickle); member weights as float16, half the size."""
+        arrays = {
+            name: getattr(self, name).astype(np.float16 if name in _MEMBER_NAMES else np.float32)
+            for name in _WEIGHT_NAMES
+        }
         buffer = io.BytesIO()
-        np.savez(buffer, **{name: getattr(self, name) for name in _WEIGHT_NAMES})
+        np.savez(buffer, **arrays)
         return buffer.getvalue()
 
     @classmethod
@@ -97,8 +136,19 @@ class CommandHead:
                 values = {name: arrays[name].astype(np.float32) for name in _WEIGHT_NAMES}
         except (OSError, ValueError, KeyError) as err:
             raise ModelIntegrityError(f"command weights cannot be read: {err}") from err
+        if values["w0"].ndim == 2:  # schema 1: one member
+            values = {k: v[np.newaxis] if k in _MEMBER_NAMES else v for k, v in values.items()}
         head = cls(**values)
-        if head.w0.shape[0] != head.mean.shape[-1] or head.w1.shape[0] != head.w0.shape[1]:
+        shapes_agree = (
+            head.w0.shape == (head.members, head.inputs, head.hidden)
+            and head.b0.shape == (head.members, head.hidden)
+            and head.w1.shape == (head.members, head.hidden, head.classes)
+            and head.b1.shape == (head.members, head.classes)
+            and head.scale.shape == head.mean.shape
+            and head.inputs % EMBEDDING_SIZE == 0
+            and head.segments >= 1
+        )
+        if not shapes_agree:
             raise ModelIntegrityError("command weights have inconsistent shapes")
         return head
 
@@ -129,13 +179,15 @@ class CommandSet:
             file_name, sha256, size = str(weights["path"]), str(weights["sha256"]), weights["size"]
         except (KeyError, TypeError, ValueError) as err:
             raise ManifestError(f"{path}: missing or invalid {err}") from err
-        if version != SCHEMA_VERSION:
-            raise ManifestError(f"{path}: schema_version {version} is not {SCHEMA_VERSION}")
+        if version not in READABLE_SCHEMAS:
+            raise ManifestError(
+                f"{path}: schema_version {version} is not in {sorted(READABLE_SCHEMAS)}"
+            )
         if not phrases or Path(file_name).name != file_name:
             raise ManifestError(f"{path}: needs phrases and a weights file inside the folder")
         data = read_verified(folder, ModelFile(file_name, sha256, size))
         head = CommandHead.from_bytes(data)
-        if head.w1.shape[1] != len(phrases) + 1:
+        if head.classes != len(phrases) + 1:
             raise ModelIntegrityError(f"{file_name}: the head does not match the phrase list")
         name = str(raw.get("name", folder.name))
         return cls(name, phrases, threshold, head, raw)
@@ -179,7 +231,9 @@ class CommandRecognizer:
         if segment is None:
             return CommandResult(SILENCE, 1.0, {}, None)
         window = command_window(samples, segment)
-        features = pool(self.embedder.embeddings(window[np.newaxis]))
+        features = pool(
+            self.embedder.embeddings(window[np.newaxis]), self.command_set.head.segments
+        )
         probabilities = self.command_set.head.probabilities(features)[0]
         label, confidence = decide(self.command_set, probabilities)
         scores = {
