@@ -54,7 +54,7 @@ def test_speech_models_agree() -> None:
 
 @pytest.mark.parametrize("tier", ["accurate", "balanced", "fast"])
 def test_face_decisions_agree(tier: str) -> None:
-    """int8 (onnxruntime) against fp16 (ncnn): same faces, same same/different decisions."""
+    """int8 (onnxruntime) against 8-bit codebook or fp16 weights (ncnn): same decisions."""
     astronaut = photo("astronaut.png")
     mirrored = astronaut[:, ::-1].copy()
     hanks = photo("Tom_Hanks_54745.png")
@@ -69,5 +69,5 @@ def test_face_decisions_agree(tier: str) -> None:
         results[backend] = (same, different, recognizer.threshold)
         assert same < recognizer.unlock_threshold < recognizer.threshold < different
     (ort_same, ort_diff, _), (ncnn_same, ncnn_diff, _) = results.values()
-    # int8 against fp16: distances within 0.1, far from the thresholds the decisions use
+    # int8 against ncnn's weights: distances within 0.1, far from the thresholds the decisions use
     assert abs(ort_same - ncnn_same) < 0.1 and abs(ort_diff - ncnn_diff) < 0.1
