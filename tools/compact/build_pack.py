@@ -651,8 +651,10 @@ def pareto_plot(path: Path, report: dict[str, Any]) -> None:
         pen.text((5, y - 6), f"{tick:.3f}", fill="gray")
     for tick in np.linspace(x0, x1, 6):
         x, y = at(float(tick), y0)
-        pen.text((x - 8, y + 6), f"{tick:.0f}", fill="gray")
-    chosen = {c.name: tier for tier, c in report["tiers"].items()}
+        pen.text((x - 8, y + 6), f"{tick:.1f}", fill="gray")
+    chosen: dict[str, str] = {}
+    for tier, c in report["tiers"].items():
+        chosen[c.name] = f"{chosen[c.name]}, {tier}" if c.name in chosen else tier
     for name, x, y in points:
         cx, cy = at(x, y)
         color = "red" if name in chosen else ("gray" if name in report["baselines"] else "blue")
