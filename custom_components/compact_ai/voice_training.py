@@ -1,6 +1,6 @@
 """Training the user's command set on the Home Assistant host (runs in an executor).
 
-The plan is smaller than the toolkit's (which trains the shipped set in ~16 min on two
+The plan is smaller than the toolkit's (which trains the shipped set in 6–18 min on two
 cores): :data:`SIZE` keeps a retrain of the 14 default phrases to a few minutes there
 (README, "Voice commands"). The set is written to a scratch folder next to the target,
 verified by loading it, and only then put in place, so a failed or cancelled run leaves the
