@@ -131,6 +131,16 @@ def photo_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+async def entry(hass: HomeAssistant) -> MockConfigEntry:
+    """A loaded Compact AI entry (balanced tier) without cameras, for the voice tests."""
+    entry = MockConfigEntry(domain=DOMAIN, options={CONF_TIER: "balanced"})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+@pytest.fixture
 async def loaded_entry(hass: HomeAssistant, camera_entity: str) -> MockConfigEntry:
     """A loaded Compact AI entry (balanced tier) watching the front door camera."""
     entry = MockConfigEntry(

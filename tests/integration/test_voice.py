@@ -71,15 +71,6 @@ async def chunks(data: bytes, size: int = CHUNK) -> AsyncIterator[bytes]:
         yield data[start : start + size]
 
 
-@pytest.fixture
-async def entry(hass: HomeAssistant) -> MockConfigEntry:
-    entry = MockConfigEntry(domain=DOMAIN, options={CONF_TIER: "balanced"})
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
-
-
 def stt_entity(hass: HomeAssistant) -> stt.SpeechToTextEntity:
     entity = stt.async_get_speech_to_text_entity(hass, STT)
     assert entity is not None

@@ -105,15 +105,6 @@ def audio_dir(hass: HomeAssistant, audio_files: Path) -> Path:
     return audio_files
 
 
-@pytest.fixture
-async def entry(hass: HomeAssistant) -> MockConfigEntry:
-    entry = MockConfigEntry(domain=DOMAIN, options={CONF_TIER: "balanced"})
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
-
-
 def commands(entry: MockConfigEntry) -> VoiceCommands:
     result: VoiceCommands = entry.runtime_data.commands
     return result
