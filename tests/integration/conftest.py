@@ -15,9 +15,11 @@ from homeassistant.setup import async_setup_component
 from PIL import Image, ImageFilter
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER, DOMAIN
+from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER
 from custom_components.compact_ai.engine.runtime import backend_importable
 from tools.compact.sources import source_path
+
+from .common import set_up_entry
 
 
 @pytest.fixture(autouse=True)
@@ -133,20 +135,10 @@ def photo_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
 @pytest.fixture
 async def entry(hass: HomeAssistant) -> MockConfigEntry:
     """A loaded Compact AI entry (balanced tier) without cameras, for the voice tests."""
-    entry = MockConfigEntry(domain=DOMAIN, options={CONF_TIER: "balanced"})
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
+    return await set_up_entry(hass, {CONF_TIER: "balanced"})
 
 
 @pytest.fixture
 async def loaded_entry(hass: HomeAssistant, camera_entity: str) -> MockConfigEntry:
     """A loaded Compact AI entry (balanced tier) watching the front door camera."""
-    entry = MockConfigEntry(
-        domain=DOMAIN, options={CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]}
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
+    return await set_up_entry(hass, {CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]})

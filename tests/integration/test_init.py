@@ -23,16 +23,11 @@ from custom_components.compact_ai.const import (
 )
 from custom_components.compact_ai.engine.runtime import available_backends
 
-from .common import call
+from .common import call, set_up_entry
 
 
 async def test_setup_and_unload(hass: HomeAssistant, camera_entity: str) -> None:
-    entry = MockConfigEntry(
-        domain=DOMAIN, options={CONF_TIER: "accurate", CONF_CAMERAS: [camera_entity]}
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await set_up_entry(hass, {CONF_TIER: "accurate", CONF_CAMERAS: [camera_entity]})
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data.backend == available_backends()[0]
 

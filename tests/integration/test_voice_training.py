@@ -35,7 +35,7 @@ from custom_components.compact_ai.voice_commands import EVENT_TRAINING, VoiceCom
 from custom_components.compact_ai.voice_store import STORAGE_KEY
 from custom_components.compact_ai.voice_training import TrainingSize
 
-from .common import call
+from .common import call, set_up_entry
 
 STT = "stt.compact_ai_commands"
 VOICE_EVENT = "event.compact_ai_voice_command"
@@ -401,10 +401,7 @@ async def test_without_a_synthesizer_recordings_are_needed(
     utterances: dict[str, bytes],
 ) -> None:
     with patch("custom_components.compact_ai.voice_training.available_voices", return_value=[]):
-        entry = MockConfigEntry(domain=DOMAIN, options={CONF_TIER: "balanced"})
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
+        entry = await set_up_entry(hass, {CONF_TIER: "balanced"})
         flow = await hass.config_entries.options.async_init(entry.entry_id)
         flow = await hass.config_entries.options.async_configure(
             flow["flow_id"], {"next_step_id": "voice"}

@@ -48,6 +48,19 @@ class Net:
             group=group,
         )
 
+    def batchnorm(self, x: str, channels: int, **attrs: Any) -> str:
+        """BatchNormalization with random scale, bias, mean and (positive) variance."""
+        rng = self.rng
+        stats = [
+            rng.random(channels) + 0.5,
+            rng.standard_normal(channels),
+            rng.standard_normal(channels),
+            rng.random(channels) + 0.1,
+        ]
+        return self.op(
+            "BatchNormalization", [x, *(self.const(s.astype(np.float32)) for s in stats)], **attrs
+        )
+
     def relu(self, x: str) -> str:
         return self.op("Relu", [x])
 
@@ -93,14 +106,7 @@ def folding_net(seed: int = 0) -> onnx.ModelProto:
     net = Net(seed)
     rng = net.rng
     c = net.conv("x", 3, 8)
-    stats = [
-        rng.random(8) + 0.5,
-        rng.standard_normal(8),
-        rng.standard_normal(8),
-        rng.random(8) + 0.1,
-    ]
-    bn_inputs = [net.const(s.astype(np.float32)) for s in stats]
-    a = net.relu(net.op("BatchNormalization", [c, *bn_inputs], epsilon=1e-3))
+    a = net.relu(net.batchnorm(c, 8, epsilon=1e-3))
     c = net.conv(a, 8, 8, k=1)
     c = net.op("Mul", [c, net.const((rng.random((8, 1, 1)) + 0.5).astype(np.float32))])
     c = net.op("Add", [c, net.const(rng.standard_normal((1, 8, 1, 1)).astype(np.float32))])
@@ -120,14 +126,7 @@ def folding_net(seed: int = 0) -> onnx.ModelProto:
 def batchnorm_net(seed: int = 0) -> onnx.ModelProto:
     """Conv -> BatchNormalization (not folded) -> Relu -> Conv, and a conv that is an output."""
     net = Net(seed)
-    rng = net.rng
     c = net.conv("x", 3, 12)
-    stats = [
-        rng.random(12) + 0.5,
-        rng.standard_normal(12),
-        rng.standard_normal(12),
-        rng.random(12) + 0.1,
-    ]
-    bn = net.op("BatchNormalization", [c, *(net.const(s.astype(np.float32)) for s in stats)])
+    bn = net.batchnorm(c, 12)
     out = net.conv(net.relu(bn), 12, 6)
     return net.model({out: ["batch", 6, 16, 16]})
