@@ -664,6 +664,18 @@ def pareto_plot(path: Path, report: dict[str, Any]) -> None:
     image.save(path)
 
 
+def _measured_cells(c: Candidate) -> list[str]:
+    """Return size, accuracy (ORT, ncnn) and ms per face (ORT, ncnn) of a candidate."""
+    m = c.metrics
+    return [
+        f"{c.size / 1e6:.1f} MB",
+        f"{m['lfw_accuracy']:.2%}",
+        f"{m['lfw_accuracy_ncnn']:.2%}",
+        f"{m['ms_per_face_onnxruntime']:.1f}",
+        f"{m['ms_per_face_ncnn']:.1f}",
+    ]
+
+
 def write_report(path: Path, report: dict[str, Any]) -> None:
     """Write docs/model-report.md: candidates, chosen tiers and baselines from one run."""
     lines = [
@@ -685,11 +697,7 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
             c.name,
             f"{m['flops'] / 1e6:.0f} M",
             f"{m['parameters'] / 1e6:.2f} M",
-            f"{c.size / 1e6:.1f} MB",
-            f"{m['lfw_accuracy']:.2%}",
-            f"{m['lfw_accuracy_ncnn']:.2%}",
-            f"{m['ms_per_face_onnxruntime']:.1f}",
-            f"{m['ms_per_face_ncnn']:.1f}",
+            *_measured_cells(c),
             f"{m['tar']:.1%} / {m['far']:.1%} @ {m['threshold_far_0_1']:.3f}",
             f"{m['unlock_threshold']:.2f}",
             f"{m['int8']} ({m['int8_calibration']}, float: "
@@ -718,11 +726,7 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
         cells = [
             tier,
             c.name,
-            f"{c.size / 1e6:.1f} MB",
-            f"{m['lfw_accuracy']:.2%}",
-            f"{m['lfw_accuracy_ncnn']:.2%}",
-            f"{m['ms_per_face_onnxruntime']:.1f}",
-            f"{m['ms_per_face_ncnn']:.1f}",
+            *_measured_cells(c),
             f"{m['tar']:.1%} / {m['far']:.1%}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
