@@ -13,13 +13,16 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
 import numpy as np
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_call_later
 
 from .const import DOMAIN
 from .engine.command_training import DEFAULT_PHRASES
@@ -33,6 +36,9 @@ _LOGGER = logging.getLogger(__name__)
 EVENT_TRAINING: Final = f"{DOMAIN}_voice_training"
 SOURCE_FILE: Final = "file"
 SOURCE_VOICE: Final = "voice"
+ISSUE_TRAINING_FAILED: Final = "voice_training_failed"
+ISSUE_NEEDS_RECORDINGS: Final = "voice_needs_recordings"
+DEFAULT_CAPTURE_MINUTES: Final = 10
 
 
 class TrainingState(StrEnum):
@@ -46,10 +52,15 @@ class TrainingState(StrEnum):
 
 @dataclass(slots=True)
 class Capture:
-    """Save the next ``remaining`` utterances sent to speech-to-text as ``phrase``."""
+    """Save the next ``remaining`` utterances sent to speech-to-text as ``phrase``.
+
+    ``expire`` cancels the timer that ends the capture when nobody speaks.
+    """
 
     phrase: str
     remaining: int
+    saved: int = 0
+    expire: CALLBACK_TYPE = field(default=lambda: None, repr=False)
 
 
 class VoiceCommands:
@@ -157,7 +168,7 @@ class VoiceCommands:
     async def async_reset(self) -> None:
         """Go back to the shipped default set, dropping the user's phrases and recordings."""
         await self._async_stop_training()
-        self.capture = None
+        self._end_capture()
         await self.store.async_set_phrases(None)
         if self.voice.available and self.voice.custom:
             await self.voice.async_use_command_set(None)
@@ -172,12 +183,47 @@ class VoiceCommands:
         return await self.store.async_add_recording(phrase, samples, source)
 
     @callback
-    def async_start_capture(self, phrase: str, count: int) -> None:
-        """Save the next ``count`` spoken utterances as recordings of ``phrase``, then train."""
+    def async_start_capture(
+        self, phrase: str, count: int, minutes: float = DEFAULT_CAPTURE_MINUTES
+    ) -> None:
+        """Save the next ``count`` spoken utterances as recordings of ``phrase``, then train.
+
+        The capture ends after ``minutes`` even if fewer were spoken (then what was saved is
+        trained on). A new capture replaces a running one.
+        """
         if phrase not in self.phrases:
             raise VoiceError("phrase_not_found", phrase=phrase)
-        self.capture = Capture(phrase, count)
+        self._end_capture()
+        capture = Capture(phrase, count)
+
+        @callback
+        def expired(_now: datetime) -> None:
+            self._capture_timed_out(capture)
+
+        capture.expire = async_call_later(self.hass, timedelta(minutes=minutes), expired)
+        self.capture = capture
         self._notify()
+
+    @callback
+    def _end_capture(self) -> None:
+        if self.capture is not None:
+            self.capture.expire()
+            self.capture = None
+
+    @callback
+    def _capture_timed_out(self, capture: Capture) -> None:
+        if self.capture is not capture:
+            return
+        self.capture = None
+        _LOGGER.info(
+            "Recording %r ended after its time limit with %d of %d utterances",
+            capture.phrase, capture.saved, capture.saved + capture.remaining,
+        )  # fmt: skip
+        self._notify()
+        if capture.saved:
+            self._entry.async_create_task(
+                self.hass, self._async_train_after_captures(), "compact_ai voice capture"
+            )
 
     @callback
     def _on_result(self, result: VoiceResult) -> None:
@@ -185,9 +231,10 @@ class VoiceCommands:
         if capture is None or not result.speech:
             return
         capture.remaining -= 1
+        capture.saved += 1
         last = capture.remaining <= 0
         if last:
-            self.capture = None
+            self._end_capture()
         self._notify()
         self._entry.async_create_task(
             self.hass,
@@ -202,6 +249,10 @@ class VoiceCommands:
             except VoiceError as err:
                 _LOGGER.warning("A spoken sample of %r was not kept: %s", phrase, err.key)
         if last:
+            self.async_request_training()
+
+    async def _async_train_after_captures(self) -> None:
+        async with self._capture_lock:  # after the recordings still being saved
             self.async_request_training()
 
     # ------------------------------------------------------------------ training
@@ -228,8 +279,10 @@ class VoiceCommands:
 
     async def async_shutdown(self) -> None:
         """Stop a running training and wait for its thread to end (on unload)."""
-        self.capture = None
+        self._end_capture()
         await self._async_stop_training()
+        self.state = TrainingState.IDLE  # its repair issues go; a reload raises them again
+        self._update_issues()
 
     @callback
     def async_cancel(self) -> None:
@@ -314,7 +367,36 @@ class VoiceCommands:
     def _set_state(self, state: TrainingState, error: str | None = None) -> None:
         self.state = state
         self.error = error
+        self._update_issues()
         self._notify()
+
+    @callback
+    def _update_issues(self) -> None:
+        """Show a failed training and missing recordings under Settings -> Repairs."""
+        for issue, active, placeholders in (
+            (ISSUE_TRAINING_FAILED, self.state is TrainingState.FAILED, {"error": self.error}),
+            (
+                ISSUE_NEEDS_RECORDINGS,
+                self.state is TrainingState.NEEDS_RECORDINGS,
+                {
+                    "phrases": ", ".join(self.missing_recordings()),
+                    "count": str(MIN_RECORDINGS_WITHOUT_TTS),
+                },
+            ),
+        ):
+            issue_id = f"{issue}_{self._entry.entry_id}"
+            if not active:
+                ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+                continue
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key=issue,
+                translation_placeholders={k: v or "" for k, v in placeholders.items()},
+            )
 
     def as_dict(self) -> dict[str, Any]:
         """Return the state for attributes and diagnostics (no audio)."""

@@ -23,12 +23,13 @@ from .engine.errors import EngineError
 from .errors import UserError
 from .services import loaded_entry, service_error
 from .voice import MAX_SECONDS
-from .voice_commands import SOURCE_FILE, VoiceCommands
+from .voice_commands import DEFAULT_CAPTURE_MINUTES, SOURCE_FILE, VoiceCommands
 from .voice_store import MAX_PHRASE_LENGTH, MAX_RECORDINGS, normalize_phrase
 
 ATTR_PHRASE = "phrase"
 ATTR_FILE = "file"
 ATTR_COUNT = "count"
+ATTR_MINUTES = "minutes"
 
 SERVICE_ADD_PHRASE = "add_voice_phrase"
 SERVICE_REMOVE_PHRASE = "remove_voice_phrase"
@@ -46,6 +47,9 @@ RECORD_SCHEMA = vol.Schema(
     {
         vol.Required(ATTR_PHRASE): PHRASE,
         vol.Optional(ATTR_COUNT, default=3): vol.All(vol.Coerce(int), vol.Range(1, MAX_RECORDINGS)),
+        vol.Optional(ATTR_MINUTES, default=DEFAULT_CAPTURE_MINUTES): vol.All(
+            vol.Coerce(float), vol.Range(0.1, 60)
+        ),
     }
 )
 
@@ -120,7 +124,7 @@ def _read_recording(path: Path) -> np.ndarray:
 
 
 async def _record_samples(commands: VoiceCommands, call: ServiceCall) -> None:
-    commands.async_start_capture(_phrase(call), call.data[ATTR_COUNT])
+    commands.async_start_capture(_phrase(call), call.data[ATTR_COUNT], call.data[ATTR_MINUTES])
 
 
 @callback

@@ -11,17 +11,21 @@ import asyncio
 import subprocess
 import wave
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
 import numpy as np
 import pytest
+import voluptuous as vol
 from homeassistant.components import stt
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
@@ -31,7 +35,12 @@ from custom_components.compact_ai.const import CONF_PHRASES, CONF_TIER, DOMAIN
 from custom_components.compact_ai.engine.audio import decode_wav
 from custom_components.compact_ai.engine.command_training import DEFAULT_PHRASES
 from custom_components.compact_ai.engine.errors import TrainingError
-from custom_components.compact_ai.voice_commands import EVENT_TRAINING, VoiceCommands
+from custom_components.compact_ai.voice_commands import (
+    EVENT_TRAINING,
+    ISSUE_NEEDS_RECORDINGS,
+    ISSUE_TRAINING_FAILED,
+    VoiceCommands,
+)
 from custom_components.compact_ai.voice_store import STORAGE_KEY
 from custom_components.compact_ai.voice_training import TrainingSize
 
@@ -119,6 +128,11 @@ async def trained(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, Any]
     state = hass.states.get(TRAINING_SENSOR)
     assert state.state != "training"
     return dict(state.attributes) | {"state": state.state}
+
+
+def repair(hass: HomeAssistant, entry: MockConfigEntry, issue: str) -> ir.IssueEntry | None:
+    """Return the entry's repair issue ``issue`` if it is raised."""
+    return ir.async_get(hass).async_get_issue(DOMAIN, f"{issue}_{entry.entry_id}")
 
 
 async def chunks(data: bytes) -> AsyncIterator[bytes]:
@@ -362,11 +376,20 @@ async def test_failed_training_keeps_the_previous_set(
     assert state["error"] == "the synthesizer crashed"
     assert state["command_set"] == "default"
     assert [event.data["result"] for event in finished] == ["failed"]
+    issue = repair(hass, entry, ISSUE_TRAINING_FAILED)
+    assert issue is not None
+    assert issue.translation_placeholders == {"error": "the synthesizer crashed"}
     result = await transcribe(hass, utterances["yes"])
     assert result == stt.SpeechResult("yes", stt.SpeechResultState.SUCCESS)
     folder = Path(hass.config.path(".storage", "compact_ai.voice"))
     leftovers = await hass.async_add_executor_job(lambda: list(folder.glob("training-*")))
     assert leftovers == []
+
+    # Training again succeeds and the repair goes away.
+    await call(hass, "train_voice_commands")
+    assert (await trained(hass, entry))["state"] == "idle"
+    assert repair(hass, entry, ISSUE_TRAINING_FAILED) is None
+    assert [event.data["result"] for event in finished] == ["failed", "success"]
 
 
 async def test_unload_during_training_stops_it(
@@ -412,6 +435,9 @@ async def test_without_a_synthesizer_recordings_are_needed(
             flow["flow_id"], {CONF_PHRASES: ["open the garage", "stop"]}
         )
         assert (await trained(hass, entry))["state"] == "needs_recordings"
+        issue = repair(hass, entry, ISSUE_NEEDS_RECORDINGS)
+        assert issue is not None
+        assert issue.translation_placeholders == {"phrases": "open the garage, stop", "count": "3"}
 
         files = {"open the garage": audio_dir / "garage.wav"}
         for voice in STOP_VOICES:
@@ -436,6 +462,7 @@ async def test_without_a_synthesizer_recordings_are_needed(
         state = await trained(hass, entry)
     assert state["state"] == "idle", state["error"]
     assert state["command_set"] == "custom"
+    assert repair(hass, entry, ISSUE_NEEDS_RECORDINGS) is None
     trained_with = commands(entry).store.trained
     assert trained_with["recordings"] == 6
     assert trained_with["clips"] < 100  # recordings and their copies, no synthesized speech
@@ -492,3 +519,44 @@ async def test_recordings_of_default_phrases_and_limits(
     assert "yes" not in response["recordings"]
     assert not await hass.async_add_executor_job(folder.exists)
     await commands(entry).async_shutdown()
+
+
+async def test_recording_utterances_ends_after_its_time_limit(
+    hass: HomeAssistant, entry: MockConfigEntry, utterances: dict[str, bytes]
+) -> None:
+    await set_phrases(hass, entry, ["stop", "good night"])
+    await trained(hass, entry)
+    response = await call(hass, "record_voice_samples", phrase="stop", count=3, minutes=5)
+    assert response["capture_remaining"] == 3
+    await transcribe(hass, utterances["stop"])
+    await hass.async_block_till_done()
+    assert hass.states.get(TRAINING_SENSOR).attributes["capture_remaining"] == 2
+
+    # Nobody says it again: after 5 minutes the capture ends and the one recording is trained.
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=4))
+    await hass.async_block_till_done()
+    assert hass.states.get(TRAINING_SENSOR).attributes["capturing"] == "stop"
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=5, seconds=1))
+    await hass.async_block_till_done()
+    state = hass.states.get(TRAINING_SENSOR)
+    assert state.attributes["capturing"] is None
+    assert state.state == "training"
+    state = await trained(hass, entry)
+    assert state["state"] == "idle"
+    assert state["recordings"] == {"stop": 1, "good night": 0}
+    assert commands(entry).store.trained["recordings"] == 1
+    await transcribe(hass, utterances["stop"])  # no longer kept
+    assert commands(entry).store.recording_count("stop") == 1
+
+    # A capture that heard nothing ends without training; a new one replaces an old one.
+    await call(hass, "record_voice_samples", phrase="stop", count=2, minutes=1)
+    await call(hass, "record_voice_samples", phrase="good night", count=1, minutes=30)
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=2))
+    await hass.async_block_till_done()
+    assert hass.states.get(TRAINING_SENSOR).attributes["capturing"] == "good night"
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=31))
+    await hass.async_block_till_done()
+    state = hass.states.get(TRAINING_SENSOR)
+    assert (state.state, state.attributes["capturing"]) == ("idle", None)
+    with pytest.raises(vol.Invalid):
+        await call(hass, "record_voice_samples", phrase="stop", minutes=0)
