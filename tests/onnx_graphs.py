@@ -6,14 +6,17 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from custom_components.compact_ai.engine.backend import tensor_specs
+from custom_components.compact_ai.engine.backend_ncnn import NcnnModel, NcnnOptions
+
 SIZE = 16
 
 
-def residual_cnn(seed: int = 0) -> onnx.ModelProto:
+def residual_cnn(seed: int = 0, width: int = 8) -> onnx.ModelProto:
     """Conv/ReLU/Pad/Conv with a residual Add, MaxPool, global pool and a bias-free Gemm.
 
     Input ``image`` (batch, 3, 16, 16); outputs ``embedding`` (batch, 10) and ``features``
-    (batch, 8, 8, 8). The Pad has no ``mode`` attribute and the Gemm no bias, the two forms
+    (batch, width, 8, 8). The Pad has no ``mode`` attribute and the Gemm no bias, the two forms
     pnnx needs help with.
     """
     rng = np.random.default_rng(seed)
@@ -22,11 +25,11 @@ def residual_cnn(seed: int = 0) -> onnx.ModelProto:
         return numpy_helper.from_array(rng.normal(0, 0.3, shape).astype(np.float32), name)
 
     initializers = [
-        weight("w1", 8, 3, 3, 3),
-        weight("b1", 8),
-        weight("w2", 8, 8, 3, 3),
-        weight("b2", 8),
-        weight("wf", 8, 10),
+        weight("w1", width, 3, 3, 3),
+        weight("b1", width),
+        weight("w2", width, width, 3, 3),
+        weight("b2", width),
+        weight("wf", width, 10),
         numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads"),
     ]
     nodes = [
@@ -46,7 +49,7 @@ def residual_cnn(seed: int = 0) -> onnx.ModelProto:
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])],
         [
             helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", 10]),
-            helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 8, 8, 8]),
+            helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", width, 8, 8]),
         ],
         initializers,
     )
@@ -91,3 +94,18 @@ def spectrogram_like(seed: int = 0) -> onnx.ModelProto:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)
     return model
+
+
+def run_on_ncnn(
+    param: bytes, weights: bytes, config: dict[str, object], images: np.ndarray
+) -> np.ndarray:
+    """Run :func:`residual_cnn` files (``image`` in) on ncnn; return the first output."""
+    model = NcnnModel(
+        param,
+        weights,
+        name="test",
+        inputs=tensor_specs(config, "inputs", "test"),
+        outputs=tensor_specs(config, "outputs", "test"),
+        options=NcnnOptions(),
+    )
+    return model.run({"image": images})[0]

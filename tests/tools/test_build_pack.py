@@ -212,7 +212,11 @@ def test_report_and_plot_are_written(tmp_path: Path) -> None:
             "int8": "int8 is 2.00x faster",
             "int8_calibration": "MinMax",
             "int8_float_nodes": ["conv1"],
-            "ncnn_weights": "8-bit codebook",
+            "ncnn_weights": "int8",
+            "ncnn_weights_measured": {
+                "fp16": {"lfw_accuracy": accuracy, "ms": 3.3 * ms},
+                "int8": {"lfw_accuracy": accuracy - 0.001, "ms": 3 * ms},
+            },
         }
         rows.append(c)
     baselines = {
@@ -235,4 +239,5 @@ def test_report_and_plot_are_written(tmp_path: Path) -> None:
     goal = "| fast | onnxruntime | fp32 reference | >= 3.33x, <= 1.5 pt | 2.67x | +0.70 pt | no |"
     assert goal in text
     assert "| ncnn fp32 | ncnn | 98.30% | 12.0 |" in text
+    assert "| **int8** (tried: fp16 98.30% 13.2 ms, int8 98.20% 12.0 ms) |" in text
     assert (tmp_path / "report.png").stat().st_size > 1000

@@ -8,9 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
-from custom_components.compact_ai.engine.backend import tensor_specs
-from custom_components.compact_ai.engine.backend_ncnn import NcnnModel, NcnnOptions
-from tests.onnx_graphs import residual_cnn
+from tests.onnx_graphs import residual_cnn, run_on_ncnn
 from tools.compact.errors import ToolError
 from tools.compact.ncnn_codebook import LEVELS, codebook, codebook_weights
 from tools.compact.ncnn_export import cosine, export_ncnn, io_config
@@ -36,18 +34,6 @@ def test_few_distinct_weights_are_kept_exactly() -> None:
     assert np.array_equal(table[index], values)
 
 
-def run(param: Path, weights: bytes, config: dict[str, object], image: np.ndarray) -> np.ndarray:
-    model = NcnnModel(
-        param.read_bytes(),
-        weights,
-        name="test",
-        inputs=tensor_specs(config, "inputs", "test"),
-        outputs=tensor_specs(config, "outputs", "test"),
-        options=NcnnOptions(),
-    )
-    return model.run({"image": image})[0]
-
-
 def test_codebook_bin_loads_in_ncnn_and_agrees(tmp_path: Path) -> None:
     model = residual_cnn()
     onnx.save(model, tmp_path / "cnn.onnx")
@@ -57,7 +43,13 @@ def test_codebook_bin_loads_in_ncnn_and_agrees(tmp_path: Path) -> None:
     assert packed != fp16 and codebook_weights(param.read_bytes(), fp16) == packed
     config = io_config(model)
     image = np.random.default_rng(1).normal(size=(1, 3, 16, 16)).astype(np.float32)
-    assert cosine(run(param, fp16, config, image), run(param, packed, config, image)) > 0.999
+    assert (
+        cosine(
+            run_on_ncnn(param.read_bytes(), fp16, config, image),
+            run_on_ncnn(param.read_bytes(), packed, config, image),
+        )
+        > 0.999
+    )
     with pytest.raises(ToolError, match="already quantized"):
         codebook_weights(param.read_bytes(), packed)
     with pytest.raises(ToolError, match="shorter"):

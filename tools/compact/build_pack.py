@@ -9,11 +9,13 @@ Steps, all deterministic for the same sources and seed:
    targets (dependency groups, calibration-only reconstruction).
 3. Per candidate: int8 for onnxruntime (``quantize.search``: calibration method and the most
    sensitive layers kept in float, by measured fidelity) where it is faster or smaller; ncnn
-   files from the same graph, with 8-bit codebook weights when they cost no accuracy (else
-   fp16); latency on both backends (1 thread); verification accuracy on held-out pairs;
+   files from the same graph: int8 convolutions (:mod:`.ncnn_int8`) when they cost no
+   accuracy and are faster, else 8-bit codebook weights when they cost no accuracy, else
+   fp16; latency on both backends (1 thread); verification accuracy on held-out pairs;
    identification TAR/FAR with half the held-out people as impostors.
 4. Baselines in the same run: the fp32 reference and onnxruntime's plain ``quantize_static``
-   on onnxruntime, the unpruned fp32 net on ncnn; the issue's speed/accuracy goals checked.
+   on onnxruntime, the unpruned fp32 net on ncnn (with the fastest fp32 settings found:
+   winograd off on the widest convolutions, no 4x3 winograd); the goals checked.
 5. Tiers chosen by fixed rules (:func:`choose_tiers`); thresholds calibrated per tier.
 6. The pack (``custom_components/compact_ai/models``), ``docs/model-report.md`` and a Pareto plot.
 """
@@ -48,8 +50,9 @@ FAR_DETECTOR = "face_detector_full"
 SHARED_TASKS = ("face_detector", "face_detector_full", "speech_mel", "speech_embedding")
 MEL_INPUT = "serving_default_input:0"
 DEFAULT_TARGETS = (1.0, 0.8, 0.65)
-NCNN_OPTIONS = {"use_winograd_convolution": False}
-CODEBOOK_MAX_LOSS = 0.002  # ncnn codebook weights are kept unless they cost more accuracy
+NCNN_FP32_OPTIONS = {"use_winograd43_convolution": False}
+NCNN_INT8_OPTIONS: dict[str, Any] = {}
+NCNN_MAX_LOSS = 0.002  # ncnn int8 or codebook weights are kept unless they cost more accuracy
 COMMANDS_DIR = "commands"
 TIMING_ROUNDS = 20
 TIMING_RUNS = 5  # per model and round
@@ -75,6 +78,44 @@ class Candidate:
     def size(self) -> int:
         """Bytes shipped for both backends."""
         return len(self.onnx_bytes) + len(self.param) + len(self.weights)
+
+
+@dataclass(frozen=True)
+class NcnnFiles:
+    """An ncnn ``.param`` / ``.bin`` pair and the options to run it with."""
+
+    param: bytes
+    weights: bytes
+    options: dict[str, Any]
+
+
+def fp32_arithmetic(param: bytes, weights: bytes) -> NcnnFiles:
+    """Float files with the fastest fp32 settings found (see :mod:`.ncnn_int8`)."""
+    from tools.compact.ncnn_int8 import WINOGRAD_LIMIT_FP32, winograd_off
+
+    return NcnnFiles(winograd_off(param, WINOGRAD_LIMIT_FP32), weights, NCNN_FP32_OPTIONS)
+
+
+def int8_arithmetic(param: bytes, weights: bytes) -> NcnnFiles:
+    """int8 files with the fastest int8 settings found (see :mod:`.ncnn_int8`)."""
+    from tools.compact.ncnn_int8 import WINOGRAD_LIMIT_INT8, winograd_off
+
+    return NcnnFiles(winograd_off(param, WINOGRAD_LIMIT_INT8), weights, NCNN_INT8_OPTIONS)
+
+
+@dataclass
+class NcnnChoice:
+    """The ncnn files chosen for a candidate, and what they measured."""
+
+    kind: str  # "int8", "8-bit codebook" or "fp16"
+    param: bytes
+    weights: bytes
+    options: dict[str, Any]
+    io: dict[str, Any]
+    accuracy: float
+    measured: dict[str, dict[str, float]]  # every kind tried: lfw_accuracy and ms
+    model: NcnnModel
+    embeddings: np.ndarray
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -297,7 +338,6 @@ class Builder:
     def finish(self, candidate: Candidate) -> Candidate:
         """Quantize where it pays, export ncnn, and measure both backends."""
         from tools.compact.measure import flops, parameter_count
-        from tools.compact.ncnn_codebook import codebook_weights
         from tools.compact.quantize import decide, preprocess, search
 
         fp32 = candidate.fp32
@@ -308,17 +348,10 @@ class Builder:
         shipped = int8 if decision.keep_int8 else fp32
         candidate.onnx_bytes = shipped.SerializeToString()
         verify, embeddings, ort_runner = self.measure_onnx(shipped)
-        candidate.param, fp16_weights, io = self.export_ncnn(fp32, fp16=True)
-        candidate.config = {**io, "ncnn": dict(NCNN_OPTIONS)}
-        fp16 = self.measure_ncnn(candidate.param, fp16_weights, io)
-        codebook = codebook_weights(candidate.param, fp16_weights)
-        packed = self.measure_ncnn(candidate.param, codebook, io)
-        if packed[0] >= fp16[0] - CODEBOOK_MAX_LOSS:
-            candidate.weights, ncnn_weights = codebook, "8-bit codebook"
-            ncnn_accuracy, ncnn, ncnn_embeddings = packed
-        else:
-            candidate.weights, ncnn_weights = fp16_weights, "fp16"
-            ncnn_accuracy, ncnn, ncnn_embeddings = fp16
+        ncnn_choice = self.choose_ncnn(fp32)
+        candidate.param, candidate.weights = ncnn_choice.param, ncnn_choice.weights
+        candidate.config = {**ncnn_choice.io, "ncnn": dict(ncnn_choice.options)}
+        ncnn, ncnn_embeddings = ncnn_choice.model, ncnn_choice.embeddings
         door_limit = min(
             unlock_threshold(_embed(model, self.all_chips), self.all_people, 1.0)
             for model in (ort_runner, ncnn)
@@ -327,9 +360,10 @@ class Builder:
         threshold = verify["threshold_far_0_1"]
         candidate.metrics = {
             **verify,
-            "lfw_accuracy_ncnn": ncnn_accuracy,
-            "lfw_accuracy_ncnn_fp16": fp16[0],
-            "ncnn_weights": ncnn_weights,
+            "lfw_accuracy_ncnn": ncnn_choice.accuracy,
+            "lfw_accuracy_ncnn_fp16": ncnn_choice.measured["fp16"]["lfw_accuracy"],
+            "ncnn_weights": ncnn_choice.kind,
+            "ncnn_weights_measured": ncnn_choice.measured,
             "int8_calibration": choice.method,
             "int8_float_nodes": list(choice.excluded),
             "flops": flops(fp32, {"chip": self.timing_chip}),
@@ -355,24 +389,64 @@ class Builder:
             return param.read_bytes(), weights.read_bytes(), io_config(model)
 
     @staticmethod
-    def ncnn_model(param: bytes, weights: bytes, io: dict[str, Any]) -> NcnnModel:
-        """Load the embedder on ncnn with the pack's options (1 thread)."""
+    def ncnn_model(
+        param: bytes, weights: bytes, io: dict[str, Any], options: dict[str, Any]
+    ) -> NcnnModel:
+        """Load the embedder on ncnn with ``options`` (1 thread)."""
         return NcnnModel(
             param,
             weights,
             name=EMBEDDER,
             inputs=tensor_specs(io, "inputs", EMBEDDER),
             outputs=tensor_specs(io, "outputs", EMBEDDER),
-            options=NcnnOptions.from_config(NCNN_OPTIONS),
+            options=NcnnOptions.from_config(options),
         )
 
     def measure_ncnn(
-        self, param: bytes, weights: bytes, io: dict[str, Any]
+        self, files: NcnnFiles, io: dict[str, Any]
     ) -> tuple[float, NcnnModel, np.ndarray]:
         """Held-out verification accuracy of ncnn files, the loaded model, its embeddings."""
-        model = self.ncnn_model(param, weights, io)
+        model = self.ncnn_model(files.param, files.weights, io, files.options)
         embeddings = _embed(model, self.eval_set.chips)
         return verification(embeddings, self.eval_set)["lfw_accuracy"], model, embeddings
+
+    def choose_ncnn(self, model: onnx.ModelProto) -> NcnnChoice:
+        """Export ``model`` to ncnn and pick its weights: int8, 8-bit codebook or fp16.
+
+        int8 wins if it loses at most :data:`NCNN_MAX_LOSS` against fp16 and is faster than
+        the fp32-arithmetic files; the codebook if it loses at most as much; else fp16.
+        """
+        from tools.compact.ncnn_codebook import codebook_weights
+        from tools.compact.ncnn_int8 import input_scales, int8_files
+
+        param, fp16_weights, io = self.export_ncnn(model, fp16=True)
+        fp16 = fp32_arithmetic(param, fp16_weights)
+        codebook = fp32_arithmetic(param, codebook_weights(param, fp16_weights))
+        blob = str(tensor_specs(io, "inputs", EMBEDDER)[0].ncnn_blob)
+        scales = input_scales(fp16.param, fp16.weights, blob, self.calibration)
+        int8 = int8_arithmetic(*int8_files(param, fp16_weights, scales))
+        measured = {
+            kind: (files, *self.measure_ncnn(files, io))
+            for kind, files in (("fp16", fp16), ("8-bit codebook", codebook), ("int8", int8))
+        }
+        fp16_accuracy = measured["fp16"][1]
+        feed = {"chip": self.timing_chip}
+        ms = interleaved_ms(
+            {kind: (lambda m=entry[2]: m.run(feed)) for kind, entry in measured.items()},
+            rounds=5,
+        )
+        kinds = ["fp16"]
+        if measured["8-bit codebook"][1] >= fp16_accuracy - NCNN_MAX_LOSS:
+            kinds.insert(0, "8-bit codebook")
+        if measured["int8"][1] >= fp16_accuracy - NCNN_MAX_LOSS and ms["int8"] < ms[kinds[0]]:
+            kinds.insert(0, "int8")
+        files, accuracy, loaded, embeddings = measured[kinds[0]]
+        summary = {
+            kind: {"lfw_accuracy": entry[1], "ms": round(ms[kind], 2)}
+            for kind, entry in measured.items()
+        }
+        return NcnnChoice(kinds[0], files.param, files.weights, files.options, io,
+                          accuracy, summary, loaded, embeddings)  # fmt: skip
 
     def baselines(
         self, reference: onnx.ModelProto
@@ -387,7 +461,7 @@ class Builder:
         plain_model = quantize_int8(preprocess(reference), self.feeds(), plain=True)
         plain_verify, _, plain = self.measure_onnx(plain_model)
         param, weights, io = self.export_ncnn(reference, fp16=False)
-        ncnn_accuracy, ncnn, _ = self.measure_ncnn(param, weights, io)
+        ncnn_accuracy, ncnn, _ = self.measure_ncnn(fp32_arithmetic(param, weights), io)
         ort = "onnxruntime"
         rows = {
             "fp32 reference": {"backend": ort, "lfw_accuracy": fp32_verify["lfw_accuracy"]},
@@ -702,7 +776,12 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
             f"{m['unlock_threshold']:.2f}",
             f"{m['int8']} ({m['int8_calibration']}, float: "
             f"{', '.join(m['int8_float_nodes']) or 'none'})",
-            f"{m['ncnn_weights']} (fp16: {m['lfw_accuracy_ncnn_fp16']:.2%})",
+            f"**{m['ncnn_weights']}** (tried: "
+            + ", ".join(
+                f"{kind} {tried['lfw_accuracy']:.2%} {tried['ms']:.1f} ms"
+                for kind, tried in m["ncnn_weights_measured"].items()
+            )
+            + ")",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
@@ -761,7 +840,10 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
         "and speech models are shared; accurate and balanced run the near and the far face",
         "detector, fast only the near one. Times: the best of "
         f"{TIMING_ROUNDS * TIMING_RUNS} runs per model, taken in turns with every other model.",
-        "ncnn runs fp32 arithmetic: its codebook or fp16 weights only shrink the file.",
+        "ncnn weights: int8 runs ncnn's integer convolution kernels (the first convolution",
+        "stays fp32); 8-bit codebook or fp16 weights only shrink the file and run fp32",
+        "arithmetic. The ncnn fp32 baseline runs with the fastest fp32 settings found",
+        "(winograd off on the widest convolutions, no 4x3 winograd).",
         "",
         "![latency against accuracy](model-report.png)",
         "",

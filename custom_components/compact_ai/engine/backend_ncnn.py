@@ -29,6 +29,7 @@ class NcnnOptions:
     use_fp16_arithmetic: bool = False
     use_fp16_packed: bool = False
     use_winograd_convolution: bool = True
+    use_winograd43_convolution: bool = True
     use_sgemm_convolution: bool = True
     num_threads: int | None = None  # the most threads worth giving this model
 
@@ -55,6 +56,7 @@ class NcnnOptions:
         opt.use_fp16_arithmetic = self.use_fp16_arithmetic
         opt.use_fp16_packed = self.use_fp16_packed
         opt.use_winograd_convolution = self.use_winograd_convolution
+        opt.use_winograd43_convolution = self.use_winograd43_convolution
         opt.use_sgemm_convolution = self.use_sgemm_convolution
 
 
