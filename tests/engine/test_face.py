@@ -143,6 +143,26 @@ def test_warp_with_a_shift_copies_pixels_and_zero_fills_outside() -> None:
     np.testing.assert_array_equal(outside[:, 5:], image[:10, :5])
 
 
+def test_warp_samples_bilinearly_at_the_mapped_point() -> None:
+    # Bilinear sampling reproduces a linear ramp exactly, so every chip pixel (u, v) must
+    # hold the ramp's value at matrix^-1 (u, v), also under rotation, scale and a half-pixel
+    # shift; half a pixel off would show as an error of 2.5 grey levels or more.
+    ys, xs = np.mgrid[0:60, 0:80]
+    ramp = np.repeat((2 * xs + ys)[:, :, None], 3, axis=2).astype(np.uint8)
+    angle, scale = 0.3, 1.3
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    matrix = np.hstack([rotation, [[-20.5], [-15.0]]])
+    chip = warp_affine(ramp, matrix, 24).astype(float)
+    inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2]
+    vs, us = np.mgrid[0:24, 0:24]
+    frame_x = inverse[0, 0] * us + inverse[0, 1] * vs + inverse[0, 2]
+    frame_y = inverse[1, 0] * us + inverse[1, 1] * vs + inverse[1, 2]
+    inside = (frame_x >= 0) & (frame_x <= 79) & (frame_y >= 0) & (frame_y <= 59)
+    assert inside.sum() > 200
+    expected = 2.0 * frame_x + frame_y
+    assert np.abs(chip[inside][:, 0] - expected[inside]).max() <= 0.5 + 1e-6
+
+
 def test_warp_of_a_large_frame_is_antialiased() -> None:
     stripes = np.zeros((600, 600, 3), dtype=np.uint8)
     stripes[:, ::2] = 255  # 1-pixel stripes: point sampling at 4x would alias to 0 or 255

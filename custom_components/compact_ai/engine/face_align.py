@@ -3,7 +3,7 @@
 The dlib ResNet embedder was trained on chips made by ``get_face_chip(img, shape, size=150,
 padding=0.25)`` from dlib's 5-point landmarks. We map four BlazeFace keypoints (eyes, nose tip,
 mouth) onto :data:`TEMPLATE`, the place those keypoints take on average in dlib's chips, with a
-least-squares similarity transform (Umeyama), and warp with bilinear sampling in numpy (no
+least-squares similarity transform (Umeyama), and warp with bilinear sampling in Pillow (no
 OpenCV: it has no wheels for Home Assistant's musl images).
 """
 
@@ -51,31 +51,13 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rotation, shift[:, np.newaxis]])
 
 
-def _sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Bilinear samples of ``image`` (H, W, C) at float pixel positions; zero outside."""
-    height, width, channels = image.shape
-    padded = np.zeros((height + 2, width + 2, channels), dtype=np.float32)
-    padded[1:-1, 1:-1] = image
-    flat = padded.reshape(-1, channels)
-    x0f, y0f = np.floor(xs), np.floor(ys)
-    wx = (xs - x0f).astype(np.float32).reshape(-1, 1)
-    wy = (ys - y0f).astype(np.float32).reshape(-1, 1)
-    xi = x0f.astype(np.int64).reshape(-1) + 1  # column in ``padded``
-    yi = y0f.astype(np.int64).reshape(-1) + 1
-    x0, x1 = np.clip(xi, 0, width + 1), np.clip(xi + 1, 0, width + 1)
-    rows0 = np.clip(yi, 0, height + 1) * (width + 2)
-    rows1 = np.clip(yi + 1, 0, height + 1) * (width + 2)
-    top = np.take(flat, rows0 + x0, axis=0) * (1 - wx) + np.take(flat, rows0 + x1, axis=0) * wx
-    bottom = np.take(flat, rows1 + x0, axis=0) * (1 - wx) + np.take(flat, rows1 + x1, axis=0) * wx
-    result: np.ndarray = (top * (1 - wy) + bottom * wy).reshape(*xs.shape, channels)
-    return result
-
-
 def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     """Return the size x size uint8 chip whose pixel (u, v) is ``image`` at ``matrix^-1 (u, v)``.
 
     ``matrix`` (2x3) maps frame pixels to chip pixels. Only the frame region under the chip is
     touched; it is box-downscaled first when the chip is much smaller, to avoid aliasing.
+    Bilinear sampling runs in Pillow on float channels (exact, no 8-bit rounding inside);
+    outside the frame is black, blended like any other pixel.
     """
     inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
     corners = np.array([[0, 0, 1], [size - 1, 0, 1], [0, size - 1, 1], [size - 1, size - 1, 1]])
@@ -86,19 +68,30 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     x1 = int(np.clip(np.ceil(source[:, 0].max()) + 2, 0, width))
     y1 = int(np.clip(np.ceil(source[:, 1].max()) + 2, 0, height))
     crop = image[y0:y1, x0:x1]
-    shift = np.array([x0, y0], dtype=np.float64)
     factor = int(np.sqrt(abs(np.linalg.det(inverse[:, :2]))) + 1e-6)  # frame px per chip px
     if factor >= _ANTIALIAS_FROM and crop.shape[0] >= factor and crop.shape[1] >= factor:
         crop = np.asarray(Image.fromarray(crop).reduce(factor))
     else:
         factor = 1
-    vs, us = np.mgrid[0:size, 0:size].astype(np.float64)
-    xs = inverse[0, 0] * us + inverse[0, 1] * vs + inverse[0, 2] - shift[0]
-    ys = inverse[1, 0] * us + inverse[1, 1] * vs + inverse[1, 2] - shift[1]
-    # Pixel i of a k-times reduced image averages source pixels i*k .. i*k+k-1.
-    offset = (factor - 1) / 2.0
-    chip = _sample(crop, (xs - offset) / factor, (ys - offset) / factor)
-    result: np.ndarray = np.clip(np.rint(chip), 0, 255).astype(np.uint8)
+    # A black pixel around the crop, so that samples at its edge blend towards black.
+    padded = np.pad(crop.astype(np.float32), ((1, 1), (1, 1), (0, 0)))
+    # Crop pixel coordinates (pixel i of a k-times reduced image averages frame pixels
+    # i*k .. i*k+k-1, so its centre is at i*k + (k-1)/2), shifted by the padding.
+    to_crop = inverse / factor
+    to_crop[:, 2] = (inverse[:, 2] - [x0, y0] - (factor - 1) / 2.0) / factor + 1.0
+    # Pillow samples at pixel centres (+0.5 on both sides of the mapping).
+    a, b, c = to_crop[0]
+    d, e, f = to_crop[1]
+    coefficients = (a, b, c + 0.5 - (a + b) / 2, d, e, f + 0.5 - (d + e) / 2)
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(padded[:, :, k]), mode="F").transform(
+                (size, size), Image.Transform.AFFINE, coefficients, Image.Resampling.BILINEAR
+            )
+        )
+        for k in range(padded.shape[2])
+    ]
+    result: np.ndarray = np.clip(np.rint(np.stack(channels, axis=-1)), 0, 255).astype(np.uint8)
     return result
 
 
