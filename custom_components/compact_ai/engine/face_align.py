@@ -70,7 +70,8 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     crop = image[y0:y1, x0:x1]
     factor = int(np.sqrt(abs(np.linalg.det(inverse[:, :2]))) + 1e-6)  # frame px per chip px
     if factor >= _ANTIALIAS_FROM and crop.shape[0] >= factor and crop.shape[1] >= factor:
-        crop = np.asarray(Image.fromarray(crop).reduce(factor))
+        # Contiguous first: Pillow copies a strided view through a much slower tobytes().
+        crop = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).reduce(factor))
     else:
         factor = 1
     # A black pixel around the crop, so that samples at its edge blend towards black.
