@@ -58,9 +58,14 @@ class Capture:
     """
 
     phrase: str
+    count: int
     remaining: int
-    saved: int = 0
     expire: CALLBACK_TYPE = field(default=lambda: None, repr=False)
+
+    @property
+    def saved(self) -> int:
+        """Return how many utterances were kept so far."""
+        return self.count - self.remaining
 
 
 class VoiceCommands:
@@ -194,7 +199,7 @@ class VoiceCommands:
         if phrase not in self.phrases:
             raise VoiceError("phrase_not_found", phrase=phrase)
         self._end_capture()
-        capture = Capture(phrase, count)
+        capture = Capture(phrase, count, count)
 
         @callback
         def expired(_now: datetime) -> None:
@@ -217,7 +222,7 @@ class VoiceCommands:
         self.capture = None
         _LOGGER.info(
             "Recording %r ended after its time limit with %d of %d utterances",
-            capture.phrase, capture.saved, capture.saved + capture.remaining,
+            capture.phrase, capture.saved, capture.count,
         )  # fmt: skip
         self._notify()
         if capture.saved:
@@ -231,7 +236,6 @@ class VoiceCommands:
         if capture is None or not result.speech:
             return
         capture.remaining -= 1
-        capture.saved += 1
         last = capture.remaining <= 0
         if last:
             self._end_capture()
@@ -373,21 +377,23 @@ class VoiceCommands:
     @callback
     def _update_issues(self) -> None:
         """Show a failed training and missing recordings under Settings -> Repairs."""
-        for issue, active, placeholders in (
-            (ISSUE_TRAINING_FAILED, self.state is TrainingState.FAILED, {"error": self.error}),
-            (
-                ISSUE_NEEDS_RECORDINGS,
-                self.state is TrainingState.NEEDS_RECORDINGS,
-                {
-                    "phrases": ", ".join(self.missing_recordings()),
-                    "count": str(MIN_RECORDINGS_WITHOUT_TTS),
-                },
-            ),
-        ):
+        raised = {
+            ISSUE_TRAINING_FAILED: self.state is TrainingState.FAILED,
+            ISSUE_NEEDS_RECORDINGS: self.state is TrainingState.NEEDS_RECORDINGS,
+        }
+        for issue, active in raised.items():
             issue_id = f"{issue}_{self._entry.entry_id}"
             if not active:
                 ir.async_delete_issue(self.hass, DOMAIN, issue_id)
                 continue
+            placeholders = (
+                {"error": self.error or ""}
+                if issue == ISSUE_TRAINING_FAILED
+                else {
+                    "phrases": ", ".join(self.missing_recordings()),
+                    "count": str(MIN_RECORDINGS_WITHOUT_TTS),
+                }
+            )
             ir.async_create_issue(
                 self.hass,
                 DOMAIN,
@@ -395,7 +401,7 @@ class VoiceCommands:
                 is_fixable=False,
                 severity=ir.IssueSeverity.WARNING,
                 translation_key=issue,
-                translation_placeholders={k: v or "" for k, v in placeholders.items()},
+                translation_placeholders=placeholders,
             )
 
     def as_dict(self) -> dict[str, Any]:

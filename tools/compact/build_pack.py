@@ -89,33 +89,30 @@ class NcnnFiles:
     options: dict[str, Any]
 
 
-def fp32_arithmetic(param: bytes, weights: bytes) -> NcnnFiles:
-    """Float files with the fastest fp32 settings found (see :mod:`.ncnn_int8`)."""
-    from tools.compact.ncnn_int8 import WINOGRAD_LIMIT_FP32, winograd_off
+def tuned(param: bytes, weights: bytes, *, int8: bool) -> NcnnFiles:
+    """Files with the fastest settings found for their arithmetic (see :mod:`.ncnn_int8`)."""
+    from tools.compact.ncnn_int8 import WINOGRAD_LIMIT_FP32, WINOGRAD_LIMIT_INT8, winograd_off
 
+    if int8:
+        return NcnnFiles(winograd_off(param, WINOGRAD_LIMIT_INT8), weights, NCNN_INT8_OPTIONS)
     return NcnnFiles(winograd_off(param, WINOGRAD_LIMIT_FP32), weights, NCNN_FP32_OPTIONS)
-
-
-def int8_arithmetic(param: bytes, weights: bytes) -> NcnnFiles:
-    """int8 files with the fastest int8 settings found (see :mod:`.ncnn_int8`)."""
-    from tools.compact.ncnn_int8 import WINOGRAD_LIMIT_INT8, winograd_off
-
-    return NcnnFiles(winograd_off(param, WINOGRAD_LIMIT_INT8), weights, NCNN_INT8_OPTIONS)
 
 
 @dataclass
 class NcnnChoice:
-    """The ncnn files chosen for a candidate, and what they measured."""
+    """The ncnn files chosen for a candidate, and what every kind tried measured."""
 
     kind: str  # "int8", "8-bit codebook" or "fp16"
-    param: bytes
-    weights: bytes
-    options: dict[str, Any]
+    files: NcnnFiles
     io: dict[str, Any]
-    accuracy: float
-    measured: dict[str, dict[str, float]]  # every kind tried: lfw_accuracy and ms
+    measured: dict[str, dict[str, float]]  # kind -> lfw_accuracy and ms
     model: NcnnModel
     embeddings: np.ndarray
+
+    @property
+    def accuracy(self) -> float:
+        """Return the held-out verification accuracy of the chosen files."""
+        return self.measured[self.kind]["lfw_accuracy"]
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -349,8 +346,8 @@ class Builder:
         candidate.onnx_bytes = shipped.SerializeToString()
         verify, embeddings, ort_runner = self.measure_onnx(shipped)
         ncnn_choice = self.choose_ncnn(fp32)
-        candidate.param, candidate.weights = ncnn_choice.param, ncnn_choice.weights
-        candidate.config = {**ncnn_choice.io, "ncnn": dict(ncnn_choice.options)}
+        candidate.param, candidate.weights = ncnn_choice.files.param, ncnn_choice.files.weights
+        candidate.config = {**ncnn_choice.io, "ncnn": dict(ncnn_choice.files.options)}
         ncnn, ncnn_embeddings = ncnn_choice.model, ncnn_choice.embeddings
         door_limit = min(
             unlock_threshold(_embed(model, self.all_chips), self.all_people, 1.0)
@@ -388,25 +385,18 @@ class Builder:
             param, weights = export_ncnn(path, Path(tmp), fp16=fp16)
             return param.read_bytes(), weights.read_bytes(), io_config(model)
 
-    @staticmethod
-    def ncnn_model(
-        param: bytes, weights: bytes, io: dict[str, Any], options: dict[str, Any]
-    ) -> NcnnModel:
-        """Load the embedder on ncnn with ``options`` (1 thread)."""
-        return NcnnModel(
-            param,
-            weights,
-            name=EMBEDDER,
-            inputs=tensor_specs(io, "inputs", EMBEDDER),
-            outputs=tensor_specs(io, "outputs", EMBEDDER),
-            options=NcnnOptions.from_config(options),
-        )
-
     def measure_ncnn(
         self, files: NcnnFiles, io: dict[str, Any]
     ) -> tuple[float, NcnnModel, np.ndarray]:
-        """Held-out verification accuracy of ncnn files, the loaded model, its embeddings."""
-        model = self.ncnn_model(files.param, files.weights, io, files.options)
+        """Held-out verification accuracy of ncnn files, their model (1 thread), embeddings."""
+        model = NcnnModel(
+            files.param,
+            files.weights,
+            name=EMBEDDER,
+            inputs=tensor_specs(io, "inputs", EMBEDDER),
+            outputs=tensor_specs(io, "outputs", EMBEDDER),
+            options=NcnnOptions.from_config(files.options),
+        )
         embeddings = _embed(model, self.eval_set.chips)
         return verification(embeddings, self.eval_set)["lfw_accuracy"], model, embeddings
 
@@ -420,33 +410,25 @@ class Builder:
         from tools.compact.ncnn_int8 import input_scales, int8_files
 
         param, fp16_weights, io = self.export_ncnn(model, fp16=True)
-        fp16 = fp32_arithmetic(param, fp16_weights)
-        codebook = fp32_arithmetic(param, codebook_weights(param, fp16_weights))
         blob = str(tensor_specs(io, "inputs", EMBEDDER)[0].ncnn_blob)
-        scales = input_scales(fp16.param, fp16.weights, blob, self.calibration)
-        int8 = int8_arithmetic(*int8_files(param, fp16_weights, scales))
-        measured = {
-            kind: (files, *self.measure_ncnn(files, io))
-            for kind, files in (("fp16", fp16), ("8-bit codebook", codebook), ("int8", int8))
+        scales = input_scales(param, fp16_weights, blob, self.calibration)
+        tried = {
+            "fp16": tuned(param, fp16_weights, int8=False),
+            "8-bit codebook": tuned(param, codebook_weights(param, fp16_weights), int8=False),
+            "int8": tuned(*int8_files(param, fp16_weights, scales), int8=True),
         }
-        fp16_accuracy = measured["fp16"][1]
+        runs = {kind: self.measure_ncnn(files, io) for kind, files in tried.items()}
+        accuracy = {kind: run[0] for kind, run in runs.items()}
         feed = {"chip": self.timing_chip}
         ms = interleaved_ms(
-            {kind: (lambda m=entry[2]: m.run(feed)) for kind, entry in measured.items()},
-            rounds=5,
+            {kind: (lambda m=run[1]: m.run(feed)) for kind, run in runs.items()}, rounds=5
         )
-        kinds = ["fp16"]
-        if measured["8-bit codebook"][1] >= fp16_accuracy - NCNN_MAX_LOSS:
-            kinds.insert(0, "8-bit codebook")
-        if measured["int8"][1] >= fp16_accuracy - NCNN_MAX_LOSS and ms["int8"] < ms[kinds[0]]:
-            kinds.insert(0, "int8")
-        files, accuracy, loaded, embeddings = measured[kinds[0]]
-        summary = {
-            kind: {"lfw_accuracy": entry[1], "ms": round(ms[kind], 2)}
-            for kind, entry in measured.items()
-        }
-        return NcnnChoice(kinds[0], files.param, files.weights, files.options, io,
-                          accuracy, summary, loaded, embeddings)  # fmt: skip
+        lowest = accuracy["fp16"] - NCNN_MAX_LOSS
+        kind = "8-bit codebook" if accuracy["8-bit codebook"] >= lowest else "fp16"
+        if accuracy["int8"] >= lowest and ms["int8"] < ms[kind]:
+            kind = "int8"
+        measured = {k: {"lfw_accuracy": accuracy[k], "ms": round(ms[k], 2)} for k in tried}
+        return NcnnChoice(kind, tried[kind], io, measured, runs[kind][1], runs[kind][2])
 
     def baselines(
         self, reference: onnx.ModelProto
@@ -461,7 +443,7 @@ class Builder:
         plain_model = quantize_int8(preprocess(reference), self.feeds(), plain=True)
         plain_verify, _, plain = self.measure_onnx(plain_model)
         param, weights, io = self.export_ncnn(reference, fp16=False)
-        ncnn_accuracy, ncnn, _ = self.measure_ncnn(fp32_arithmetic(param, weights), io)
+        ncnn_accuracy, ncnn, _ = self.measure_ncnn(tuned(param, weights, int8=False), io)
         ort = "onnxruntime"
         rows = {
             "fp32 reference": {"backend": ort, "lfw_accuracy": fp32_verify["lfw_accuracy"]},

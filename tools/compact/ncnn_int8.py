@@ -16,11 +16,11 @@ limit, measured on the face embedder: 32768 in fp32, 16384 in int8.
 from __future__ import annotations
 
 import struct
-import tempfile
 from typing import Final
 
 import numpy as np
 
+from custom_components.compact_ai.engine.backend_ncnn import NcnnOptions, load_net
 from tools.compact.errors import ToolError
 from tools.compact.ncnn_files import (
     INT8_TAG,
@@ -68,15 +68,7 @@ def input_scales(
 
     _, layers = parse_param(param)
     blobs = list(dict.fromkeys(layer.bottoms[0] for layer in int8_candidates(layers)))
-    net = ncnn.Net()
-    net.opt.num_threads = 1
-    if net.load_param_mem(param.decode("ascii")) != 0:
-        raise ToolError("ncnn cannot parse the .param to calibrate")
-    with tempfile.NamedTemporaryFile(suffix=".bin") as handle:
-        handle.write(weights)
-        handle.flush()
-        if net.load_model(handle.name) != 0:
-            raise ToolError("the ncnn .bin does not fit its .param")
+    net = load_net(param, weights, name="calibration", options=NcnnOptions())
     largest = dict.fromkeys(blobs, 0.0)
     for sample in samples:
         data = np.ascontiguousarray(sample, np.float32)  # ncnn.Mat borrows this memory

@@ -66,6 +66,27 @@ def _blobs(specs: tuple[TensorSpec, ...], kind: str, name: str) -> tuple[str, ..
     return tuple(str(spec.ncnn_blob) for spec in specs)
 
 
+def load_net(
+    param: bytes, weights: bytes, *, name: str, options: NcnnOptions, threads: int = 1
+) -> Any:
+    """Return an ``ncnn.Net`` loaded from ``.param`` and ``.bin`` bytes with ``options``."""
+    ncnn = import_runtime(NCNN)
+    net = ncnn.Net()
+    options.apply(net.opt, threads)
+    try:
+        text = param.decode("ascii")
+    except UnicodeDecodeError as err:
+        raise InferenceError(f"{name}: the ncnn .param file is not text") from err
+    if net.load_param_mem(text) != 0:
+        raise InferenceError(f"{name}: ncnn cannot parse the .param file")
+    with tempfile.NamedTemporaryFile(prefix="compact_ai_", suffix=".bin") as handle:
+        handle.write(weights)
+        handle.flush()
+        if net.load_model(handle.name) != 0:
+            raise InferenceError(f"{name}: the ncnn .bin file does not fit the .param file")
+    return net
+
+
 class NcnnModel:
     """An ncnn network fed and read by ONNX tensor names."""
 
@@ -88,20 +109,8 @@ class NcnnModel:
         if any(not 1 <= len(spec.shape) - 1 <= 4 for spec in inputs):
             raise ManifestError(f"{name}: ncnn takes inputs of 1 to 4 dimensions per sample")
         self._ncnn = import_runtime(NCNN)
-        self._net: Any = self._ncnn.Net()
-        options.apply(self._net.opt, threads)
+        self._net = load_net(param, weights, name=name, options=options, threads=threads)
         self._name = name
-        try:
-            text = param.decode("ascii")
-        except UnicodeDecodeError as err:
-            raise InferenceError(f"{name}: the ncnn .param file is not text") from err
-        if self._net.load_param_mem(text) != 0:
-            raise InferenceError(f"{name}: ncnn cannot parse the .param file")
-        with tempfile.NamedTemporaryFile(prefix="compact_ai_", suffix=".bin") as handle:
-            handle.write(weights)
-            handle.flush()
-            if self._net.load_model(handle.name) != 0:
-                raise InferenceError(f"{name}: the ncnn .bin file does not fit the .param file")
         missing = (set(in_blobs) - set(self._net.input_names())) | (
             set(out_blobs) - set(self._net.output_names())
         )

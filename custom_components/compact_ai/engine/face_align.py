@@ -74,8 +74,9 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
         crop = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).reduce(factor))
     else:
         factor = 1
-    # A black pixel around the crop, so that samples at its edge blend towards black.
-    padded = np.pad(crop.astype(np.float32), ((1, 1), (1, 1), (0, 0)))
+    # Float planes (one contiguous image per channel) with a black pixel around the crop, so
+    # that samples at its edge blend towards black.
+    planes = np.pad(np.moveaxis(crop, -1, 0).astype(np.float32), ((0, 0), (1, 1), (1, 1)))
     # Crop pixel coordinates (pixel i of a k-times reduced image averages frame pixels
     # i*k .. i*k+k-1, so its centre is at i*k + (k-1)/2), shifted by the padding.
     to_crop = inverse / factor
@@ -86,11 +87,11 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     coefficients = (a, b, c + 0.5 - (a + b) / 2, d, e, f + 0.5 - (d + e) / 2)
     channels = [
         np.asarray(
-            Image.fromarray(np.ascontiguousarray(padded[:, :, k]), mode="F").transform(
+            Image.fromarray(plane, mode="F").transform(
                 (size, size), Image.Transform.AFFINE, coefficients, Image.Resampling.BILINEAR
             )
         )
-        for k in range(padded.shape[2])
+        for plane in planes
     ]
     result: np.ndarray = np.clip(np.rint(np.stack(channels, axis=-1)), 0, 255).astype(np.uint8)
     return result
