@@ -11,7 +11,7 @@ import pytest
 from tests.tools.synthetic import folding_net, mixed_net
 from tools.compact.graph import Graph
 from tools.compact.measure import fidelity, run_outputs
-from tools.compact.passes import cancel_transposes, simplify
+from tools.compact.passes import FP16_MIN_ELEMENTS, cancel_transposes, simplify, store_weights_fp16
 
 pytest.importorskip("onnxruntime")
 
@@ -65,6 +65,40 @@ def test_model_without_foldable_patterns_is_unchanged_in_meaning() -> None:
     simple = simplify(model)
     assert len(simple.graph.node) == len(model.graph.node)
     _assert_same_outputs(model, simple)
+
+
+def test_fp16_storage_halves_the_weights_and_keeps_float32_arithmetic() -> None:
+    model = mixed_net()
+    stored = store_weights_fp16(model)
+    onnx.checker.check_model(stored, full_check=True)
+    weights = {t.name: t for t in model.graph.initializer}
+    halved = {
+        t.name.removesuffix(".fp16") for t in stored.graph.initializer if t.name.endswith(".fp16")
+    }
+    big = {
+        n
+        for n, t in weights.items()
+        if t.data_type == onnx.TensorProto.FLOAT and np.prod(t.dims) >= FP16_MIN_ELEMENTS
+    }
+    assert halved == big and big
+    kept = {t.name for t in stored.graph.initializer} - {f"{n}.fp16" for n in halved}
+    assert kept == set(weights) - big  # small tensors and the int64 pads stay as they were
+    assert [i.type for i in stored.graph.input] == [i.type for i in model.graph.input]
+    assert len(stored.SerializeToString()) < 0.6 * len(model.SerializeToString())
+    feeds = _feeds()
+    fid = fidelity(run_outputs(stored, feeds), run_outputs(model, feeds))
+    assert fid.cosine_min >= 0.9999 and fid.max_abs > 0  # weights rounded, nothing else
+
+
+def test_fp16_storage_of_a_detector_with_fp16_weights_is_exact() -> None:
+    from tools.compact.reference import REFERENCE_TIER, build_reference_pack
+
+    model = onnx.load(build_reference_pack() / REFERENCE_TIER / "face_detector.onnx")
+    rng = np.random.default_rng(0)
+    feeds = [{"input": rng.uniform(-1, 1, (1, 128, 128, 3)).astype(np.float32)}]
+    stored = store_weights_fp16(model)
+    for ours, theirs in zip(run_outputs(stored, feeds), run_outputs(model, feeds), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
 
 
 @pytest.mark.slow

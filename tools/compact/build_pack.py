@@ -2,9 +2,10 @@
 
 Steps, all deterministic for the same sources and seed:
 
-1. Calibration chips from the photos of the first 30 % of identities (by sorted folder name);
-   evaluation chips from the other 70 %. The chips come from the engine's own detector and
-   aligner, so the evaluation measures exactly what the integration computes.
+1. Calibration chips from every photo of the first 30 % of identities (by sorted folder name;
+   two chips per photo, one jittered); evaluation chips from the other 70 %. The chips come
+   from the engine's own detector and aligner, so the evaluation measures exactly what the
+   integration computes.
 2. Face embedder candidates: the reference net and structured prunings of it at several FLOPs
    targets (dependency groups, calibration-only reconstruction).
 3. Per candidate: int8 for onnxruntime (``quantize.search``: calibration method and the most
@@ -49,7 +50,7 @@ EMBEDDER = "face_embedder"
 FAR_DETECTOR = "face_detector_full"
 SHARED_TASKS = ("face_detector", "face_detector_full", "speech_mel", "speech_embedding")
 MEL_INPUT = "serving_default_input:0"
-DEFAULT_TARGETS = (1.0, 0.8, 0.65)
+DEFAULT_TARGETS = (1.0, 0.9, 0.8, 0.65)
 NCNN_FP32_OPTIONS = {"use_winograd43_convolution": False}
 NCNN_INT8_OPTIONS: dict[str, Any] = {}
 NCNN_MAX_LOSS = 0.002  # ncnn int8 or codebook weights are kept unless they cost more accuracy
@@ -57,6 +58,10 @@ COMMANDS_DIR = "commands"
 TIMING_ROUNDS = 20
 TIMING_RUNS = 5  # per model and round
 PAIRS_PER_CLASS = 1500
+BALANCED_LOSS = 0.005  # at most 0.5 pt below the fp32 net
+FAST_LOSS = 0.015  # fast may lose 1.5 pt, but only when it runs in 0.3x the fp32 net's time
+FAST_FRACTION = 0.3
+QUANTIZE_EVERY = 4  # int8 ranges settle on a quarter of the calibration chips (4x faster)
 
 
 @dataclass
@@ -247,14 +252,16 @@ def choose_tiers(
     budget: int | None = None,
     backend: str = "onnxruntime",
     reference: dict[str, float] | None = None,
+    fp32_ms: float | None = None,
 ) -> dict[str, Candidate]:
-    """Apply the fixed tier rules to ``candidates``.
+    """Apply the fixed tier rules (the goals of issue 5) to ``candidates``.
 
     accurate = best accuracy within ``budget`` bytes; balanced = fastest that loses at most
-    0.5 pt; fast = fastest that loses at most 1.5 pt. The loss is against ``reference`` (the
-    fp32 net's accuracy per backend, see :func:`loss`; default: the accurate pick's own). A
-    tier whose pick would break the budget reuses a model already chosen (no extra bytes).
-    Speed is the ms per face on ``backend``.
+    0.5 pt; fast = fastest that loses at most 1.5 pt if it runs in at most 0.3x ``fp32_ms``,
+    else the balanced rule. The loss is against ``reference`` (the fp32 net's accuracy per
+    backend, see :func:`loss`); both default to the accurate pick's own. A tier whose pick
+    would break the budget reuses a model already chosen (no extra bytes). Speed is the ms
+    per face on ``backend``.
     """
     key = f"ms_per_face_{backend}"
     limit = budget if budget is not None else sum(c.size for c in candidates)
@@ -263,17 +270,25 @@ def choose_tiers(
         raise ToolError(f"no face embedder fits {limit:,d} bytes")
     accurate = max(fitting, key=lambda c: (c.metrics["lfw_accuracy"], -c.metrics[key]))
     reference = reference or {"lfw_accuracy": accurate.metrics["lfw_accuracy"]}
+    fastest_allowed = FAST_FRACTION * (fp32_ms or accurate.metrics[key])
     chosen = {"accurate": accurate}
-    for tier, most in (("balanced", 0.005), ("fast", 0.015)):
+
+    def near(most: float, slowest: float = float("inf")) -> list[Candidate]:
         used = {id(c): c for c in chosen.values()}
         spare = limit - sum(c.size for c in used.values())
-        near = [
+        return [
             c
             for c in candidates
             if (c is accurate or loss(c, reference) <= most + 1e-9)
             and (id(c) in used or c.size <= spare)
+            and c.metrics[key] <= slowest
         ]
-        chosen[tier] = min(near, key=lambda c: (c.metrics[key], -c.metrics["lfw_accuracy"]))
+
+    def quickest(found: list[Candidate]) -> Candidate:
+        return min(found, key=lambda c: (c.metrics[key], -c.metrics["lfw_accuracy"]))
+
+    chosen["balanced"] = quickest(near(BALANCED_LOSS))
+    chosen["fast"] = quickest(near(FAST_LOSS, fastest_allowed) or near(BALANCED_LOSS))
     return chosen
 
 
@@ -303,9 +318,9 @@ class Builder:
         photos = files(evaldata / "faces", (".jpg",))
         calibrate, held_out = split_by_identity(photos)
         chipper = FaceChipper()
-        self.calibration = face_chips(
-            calibrate, per_image=2, jitter=0.05, limit=128, chipper=chipper
-        )
+        # Every photo of every calibration identity: the late layers' least-squares fits
+        # need many samples (a first 128 chips covered only 5 people and lost 2 pt at 0.5).
+        self.calibration = face_chips(calibrate, per_image=2, jitter=0.05, chipper=chipper)
         chips, people = _chips(held_out, chipper)
         self.eval_set = make_eval_set(chips, people, seed)
         # The door's distance is set on every identity (the acceptance protocol: 3 faces
@@ -318,11 +333,11 @@ class Builder:
         self.calibration_identities = len({p.parent for p in calibrate})
         self.held_out_identities = len(set(people))
 
-    def feeds(self) -> list[dict[str, np.ndarray]]:
-        """Calibration batches for the embedder's input."""
+    def feeds(self, every: int = 1) -> list[dict[str, np.ndarray]]:
+        """Calibration batches for the embedder's input, of every ``every``-th chip."""
         from tools.compact.calibration import batches
 
-        return batches("chip", self.calibration, 8)
+        return batches("chip", self.calibration[::every], 8)
 
     def measure_onnx(
         self, model: onnx.ModelProto
@@ -338,7 +353,7 @@ class Builder:
         from tools.compact.quantize import decide, preprocess, search
 
         fp32 = candidate.fp32
-        feeds = self.feeds()
+        feeds = self.feeds(QUANTIZE_EVERY)
         choice = search(fp32, feeds, feeds[:4], progress=self.progress)
         int8 = choice.model
         decision = decide(preprocess(fp32), int8, {"chip": self.timing_chip}, prefer_size=True)
@@ -474,12 +489,12 @@ class Builder:
 
 # (tier, backend, baseline, speed-up at least, accuracy loss at most) from issue 5
 GOALS = (
-    ("balanced", "onnxruntime", "plain int8", 1.5, 0.005),
-    ("fast", "onnxruntime", "plain int8", 1.5, 0.005),
-    ("fast", "onnxruntime", "fp32 reference", 1 / 0.3, 0.015),
-    ("balanced", "ncnn", "ncnn fp32", 1.5, 0.005),
-    ("fast", "ncnn", "ncnn fp32", 1.5, 0.005),
-    ("fast", "ncnn", "ncnn fp32", 1 / 0.3, 0.015),
+    ("balanced", "onnxruntime", "plain int8", 1.5, BALANCED_LOSS),
+    ("fast", "onnxruntime", "plain int8", 1.5, BALANCED_LOSS),
+    ("fast", "onnxruntime", "fp32 reference", 1 / FAST_FRACTION, FAST_LOSS),
+    ("balanced", "ncnn", "ncnn fp32", 1.5, BALANCED_LOSS),
+    ("fast", "ncnn", "ncnn fp32", 1.5, BALANCED_LOSS),
+    ("fast", "ncnn", "ncnn fp32", 1 / FAST_FRACTION, FAST_LOSS),
 )
 
 
@@ -514,8 +529,13 @@ def check_goals(
 
 
 def _shared_models(root: Path, reference: Path) -> dict[str, dict[str, Any]]:
-    """Detectors and speech models for every tier: ONNX as imported, ncnn with fp16 weights."""
+    """Detectors and speech models for every tier: ONNX and ncnn, both storing fp16 weights.
+
+    The ONNX files compute in float32 (:func:`~tools.compact.passes.store_weights_fp16`); the
+    detectors' weights came from TFLite as fp16, so they lose nothing.
+    """
     from tools.compact.ncnn_export import export_ncnn, io_config
+    from tools.compact.passes import store_weights_fp16
 
     folder = root / "shared"
     folder.mkdir(parents=True, exist_ok=True)
@@ -524,9 +544,9 @@ def _shared_models(root: Path, reference: Path) -> dict[str, dict[str, Any]]:
         source = reference / f"{task}.onnx"
         shapes = {MEL_INPUT: [1, 16000]} if task == "speech_mel" else None
         alt = {MEL_INPUT: [1, 1760]} if task == "speech_mel" else None
-        shutil.copyfile(source, folder / f"{task}.onnx")
-        param, weights = export_ncnn(source, folder, shapes, alt_shapes=alt, fp16=True)
         model = onnx.load(source)
+        onnx.save(store_weights_fp16(model), folder / f"{task}.onnx")
+        param, weights = export_ncnn(source, folder, shapes, alt_shapes=alt, fp16=True)
         config = io_config(model, shapes, alt)
         if task.startswith("face_detector"):
             variant = "full" if task.endswith("full") else "short"
@@ -644,7 +664,12 @@ def build(
         "lfw_accuracy": baselines["fp32 reference"]["lfw_accuracy"],
         "lfw_accuracy_ncnn": baselines["ncnn fp32"]["lfw_accuracy"],
     }
-    tiers = choose_tiers(candidates, MAX_PACK_BYTES - shared_bytes - commands, reference=fp32)
+    tiers = choose_tiers(
+        candidates,
+        MAX_PACK_BYTES - shared_bytes - commands,
+        reference=fp32,
+        fp32_ms=baselines["fp32 reference"]["ms"],
+    )
     about = {
         "measured_on": cpu_name(),
         "evaluation": f"{builder.held_out_identities} held-out LFW identities "
@@ -817,8 +842,11 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
         f"(limit {MAX_PACK_BYTES / 1e6:.1f} MB).",
         "",
         "Rules: accurate = best accuracy within the size budget; balanced = fastest losing at",
-        "most 0.5 pt, fast = fastest losing at most 1.5 pt against the fp32 net, on both",
-        "backends (a tier reuses a chosen model when its own pick would not fit). Detectors",
+        "most 0.5 pt against the fp32 net, on both backends; fast = fastest losing at most",
+        "1.5 pt if it runs in 0.3x the fp32 net's time on onnxruntime, else the balanced rule",
+        "(a tier reuses a chosen model when its own pick would not fit). Ms on onnxruntime,",
+        "both backends' accuracy; ORT int8 calibrates on a quarter of the calibration chips,",
+        "pruning and ncnn int8 on all of them; shared ONNX files store fp16 weights. Detectors",
         "and speech models are shared; accurate and balanced run the near and the far face",
         "detector, fast only the near one. Times: the best of "
         f"{TIMING_ROUNDS * TIMING_RUNS} runs per model, taken in turns with every other model.",

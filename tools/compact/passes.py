@@ -195,3 +195,36 @@ def simplify(model: onnx.ModelProto) -> onnx.ModelProto:
     view.remove_unused()
     onnx.checker.check_model(view.model)
     return view.model
+
+
+FP16_MIN_ELEMENTS = 64  # smaller tensors are not worth a Cast node
+
+
+def store_weights_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Return a copy storing float32 weights as float16, each cast back to float32 on load.
+
+    The arithmetic stays float32 (onnxruntime folds the casts into float32 constants when it
+    loads the model), so only the weights are rounded — as ncnn's fp16 storage rounds them —
+    and the file is about half the size.
+    """
+    copy = copy_model(model)
+    graph = copy.graph
+    casts = []
+    for tensor in graph.initializer:
+        if tensor.data_type != onnx.TensorProto.FLOAT:
+            continue
+        value = onnx.numpy_helper.to_array(tensor)
+        if value.size < FP16_MIN_ELEMENTS:
+            continue
+        name = tensor.name
+        tensor.CopyFrom(onnx.numpy_helper.from_array(value.astype(np.float16), f"{name}.fp16"))
+        casts.append(
+            onnx.helper.make_node(
+                "Cast", [f"{name}.fp16"], [name], to=onnx.TensorProto.FLOAT, name=f"{name}.cast"
+            )
+        )
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(copy)
+    return copy

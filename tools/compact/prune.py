@@ -426,7 +426,7 @@ def reconstruct(
     removal: Mapping[str, Sequence[int]],
     feeds: Sequence[Feed],
     *,
-    rows: int = 4096,
+    rows: int = 32768,
     seed: int = 0,
     residual_targets: bool = True,
     match_spread: bool = True,
