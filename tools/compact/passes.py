@@ -2,6 +2,7 @@
 
 Every pass edits a ``Graph`` in place and returns how many rewrites it made; ``simplify``
 runs them to a fixed point on a copy and checks the result with ``onnx.checker``.
+``store_weights_fp16`` changes only how a model's weights are stored.
 """
 
 from __future__ import annotations
@@ -211,13 +212,11 @@ def store_weights_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     graph = copy.graph
     casts = []
     for tensor in graph.initializer:
-        if tensor.data_type != onnx.TensorProto.FLOAT:
-            continue
-        value = onnx.numpy_helper.to_array(tensor)
-        if value.size < FP16_MIN_ELEMENTS:
+        if tensor.data_type != onnx.TensorProto.FLOAT or np.prod(tensor.dims) < FP16_MIN_ELEMENTS:
             continue
         name = tensor.name
-        tensor.CopyFrom(onnx.numpy_helper.from_array(value.astype(np.float16), f"{name}.fp16"))
+        half = onnx.numpy_helper.to_array(tensor).astype(np.float16)
+        tensor.CopyFrom(onnx.numpy_helper.from_array(half, f"{name}.fp16"))
         casts.append(
             onnx.helper.make_node(
                 "Cast", [f"{name}.fp16"], [name], to=onnx.TensorProto.FLOAT, name=f"{name}.cast"
