@@ -22,7 +22,8 @@ from custom_components.compact_ai.engine.commands import (
     CommandRecognizer,
     CommandSet,
 )
-from custom_components.compact_ai.engine.errors import TrainingError
+from custom_components.compact_ai.engine.errors import SynthesisError, TrainingError
+from custom_components.compact_ai.engine.kokoro import phonemes
 from custom_components.compact_ai.engine.speech import SpeechEmbedder
 from custom_components.compact_ai.engine.tts import (
     NoiseSource,
@@ -37,6 +38,7 @@ from custom_components.compact_ai.engine.tts import (
 )
 from tools.compact.cli import main
 from tools.compact.eval_commands import load_speech_embedder
+from tools.compact.sources import KOKORO_VOICES, kokoro_dir
 
 pytestmark = [
     pytest.mark.slow,
@@ -183,25 +185,48 @@ def test_every_engine_contributes_voices() -> None:
     assert {"espeak-ng", "flite"} <= engines
 
 
+@pytest.fixture(scope="module")
+def kokoro() -> Path:
+    return kokoro_dir()
+
+
+def test_kokoro_adds_its_english_voices(kokoro: Path, tmp_path: Path) -> None:
+    voices = available_voices(kokoro)
+    assert {v.name for v in voices if v.engine == "kokoro"} == set(KOKORO_VOICES)
+    assert {v.engine for v in voices} >= {"kokoro", "espeak-ng", "flite"}
+    assert "kokoro" not in {v.engine for v in available_voices(tmp_path)}  # no model there
+    assert "ɹ" in phonemes("right", "en-us") and "r" not in phonemes("right", "en-us")
+
+
+def test_kokoro_refuses_voices_and_folders_it_cannot_speak(kokoro: Path) -> None:
+    with pytest.raises(SynthesisError, match="not an English voice"):
+        synthesize([Request(Voice("kokoro", "jf_alpha"), "yes")], kokoro=kokoro)
+    with pytest.raises(SynthesisError, match="no voice 'af_nobody'"):
+        synthesize([Request(Voice("kokoro", "af_nobody"), "yes")], kokoro=kokoro)
+    with pytest.raises(SynthesisError, match="no Kokoro folder"):
+        synthesize([Request(Voice("kokoro", "af_heart"), "yes")])
+
+
 @pytest.mark.parametrize(
-    "voice", ["espeak-ng:en-gb-scotland+f2", "flite:slt", "festival:kal_diphone"]
+    "voice",
+    ["espeak-ng:en-gb-scotland+f2", "flite:slt", "festival:kal_diphone", "kokoro:bm_george"],
 )
-def test_synthesis_follows_rate_and_pitch(voice: str) -> None:
-    chosen = next((v for v in available_voices() if v.id == voice), None)
+def test_synthesis_follows_rate_and_pitch(voice: str, kokoro: Path) -> None:
+    chosen = next((v for v in available_voices(kokoro) if v.id == voice), None)
     if chosen is None:
         pytest.skip(f"{voice} is not installed")
-    slow, fast, high = synthesize(
+    slow, fast, high, normal = synthesize(
         [
             Request(chosen, "unlock the door", Prosody(rate=0.8)),
             Request(chosen, "unlock the door", Prosody(rate=1.25)),
             Request(chosen, "unlock the door", Prosody(pitch=1.3)),
-        ]
+            Request(chosen, "unlock the door"),
+        ],
+        kokoro=kokoro,
     )
     assert slow.dtype == np.int16 and np.abs(slow).max() > 3000
     assert 1.3 < len(slow) / len(fast) < 1.9
-    assert dominant_pitch(high) > 1.1 * dominant_pitch(
-        synthesize([Request(chosen, "unlock the door")])[0]
-    )
+    assert dominant_pitch(high) > 1.1 * dominant_pitch(normal)
 
 
 def dominant_pitch(samples: np.ndarray) -> float:

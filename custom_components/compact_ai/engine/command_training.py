@@ -152,6 +152,7 @@ class Plan:
     hold_out: tuple[str, ...] = ()
     recordings: Path | None = None
     noise: Path | None = None
+    kokoro: Path | None = None  # folder of the Kokoro TTS files (adds its voices)
     hidden: int = 128
     epochs: int = 30
     members: int = 3  # MLPs averaged: single ones swing by several points on real voices
@@ -331,7 +332,7 @@ def build_dataset(
     for done, chunk in enumerate(_chunks(requests, plan.chunk)):
         if progress is not None:
             progress(done * plan.chunk / len(requests))
-        speech = synthesize([request for request, _ in chunk], workers=plan.threads)
+        speech = synthesize([r for r, _ in chunk], workers=plan.threads, kokoro=plan.kokoro)
         clips = [augment(rng, clean, noise) for clean in speech]
         features, kept = featurize(embedder, clips)
         for row, index in zip(features, kept, strict=True):
@@ -523,9 +524,11 @@ def write_command_set(
     return folder
 
 
-def select_voices(hold_out: Sequence[str]) -> list[Voice]:
+def select_voices(hold_out: Sequence[str], kokoro: Path | None = None) -> list[Voice]:
     """Return the available voices minus those named (by id or family) in ``hold_out``."""
-    voices = [v for v in available_voices() if v.id not in hold_out and v.family not in hold_out]
+    voices = [
+        v for v in available_voices(kokoro) if v.id not in hold_out and v.family not in hold_out
+    ]
     if not voices:
         raise TrainingError("no TTS voice available: install espeak-ng, flite or festival")
     return voices
@@ -544,7 +547,7 @@ def train_command_set(
     recordings = recording_files(plan)
     if not plan.use_tts and not recordings:
         raise TrainingError("without a synthesizer, training needs recordings of the phrases")
-    voices = select_voices(plan.hold_out) if plan.use_tts else []
+    voices = select_voices(plan.hold_out, plan.kokoro) if plan.use_tts else []
     noise_files = sorted(plan.noise.glob("*.wav")) if plan.noise else []
     data = build_dataset(plan, embedder, voices, NoiseSource(noise_files), recordings, progress)
     classes = len(plan.phrases) + 1

@@ -3,7 +3,9 @@
 Engines (Debian packages ``espeak-ng``, ``flite``, ``festival`` with ``festvox-kallpc16k``,
 ``festvox-kdlpc16k``, ``festvox-us-slt-hts``) are driven through their command lines, so
 nothing here links against them. Each English accent of espeak-ng combined with each of its
-voice variants counts as one voice; flite and festival add their built-in voices. Synthesis
+voice variants counts as one voice; flite and festival add their built-in voices. Where its
+files are given, the neural Kokoro model (:mod:`.kokoro`) adds its English voices: natural
+speakers, which is what makes synthetic training carry over to real voices. Synthesis
 returns 16 kHz mono int16, like every clip the engine sees.
 
 Augmentation: speed/formant perturbation, gain, a synthetic room (exponentially decaying
@@ -32,6 +34,7 @@ from .audio import (
     to_int16,
 )
 from .errors import SynthesisError
+from .kokoro import KOKORO, kokoro_voice_names, load_kokoro
 
 ESPEAK = "espeak-ng"
 FLITE = "flite"
@@ -134,9 +137,9 @@ def _festival_voices() -> list[Voice]:
     return [Voice(FESTIVAL, name) for name in _FESTIVAL_VOICES if name in present]
 
 
-def available_voices() -> list[Voice]:
-    """Return every English voice of the synthesizers installed on this machine."""
-    voices: list[Voice] = []
+def available_voices(kokoro: Path | None = None) -> list[Voice]:
+    """Return every English voice of the installed synthesizers (and of Kokoro in ``kokoro``)."""
+    voices = [Voice(KOKORO, name) for name in kokoro_voice_names(kokoro)]
     for engine, lister in (
         (ESPEAK, _espeak_voices),
         (FLITE, _flite_voices),
@@ -184,8 +187,22 @@ def _festival(requests: Sequence[Request], folder: Path) -> list[bytes]:
     return [(folder / f"{index}.wav").read_bytes() for index in range(len(requests))]
 
 
-def synthesize(requests: Sequence[Request], workers: int = 2) -> list[np.ndarray]:
-    """Return 16 kHz mono int16 audio for every request, in order."""
+def _kokoro(request: Request, folder: Path | None) -> np.ndarray:
+    if folder is None:
+        raise SynthesisError(f"{request.voice.id}: no Kokoro folder given")
+    # Natural voices get half the pitch range (in log terms) of the robotic engines.
+    pitch = request.prosody.pitch**0.5
+    speed = request.prosody.rate / pitch  # the resampling below speeds it up by ``pitch``
+    return perturb_speed(load_kokoro(folder).speak(request.text, request.voice.name, speed), pitch)
+
+
+def synthesize(
+    requests: Sequence[Request], workers: int = 2, kokoro: Path | None = None
+) -> list[np.ndarray]:
+    """Return 16 kHz mono int16 audio for every request, in order.
+
+    Kokoro voices need ``kokoro``, the folder of its files.
+    """
     results = [np.zeros(0, np.int16)] * len(requests)
     with tempfile.TemporaryDirectory(prefix="compact-tts-") as tmp:
         root = Path(tmp)
@@ -201,6 +218,9 @@ def synthesize(requests: Sequence[Request], workers: int = 2) -> list[np.ndarray
             request = requests[index]
             if request.voice.engine == ESPEAK:
                 results[index] = decode_wav(_espeak(request)).samples
+                return
+            if request.voice.engine == KOKORO:
+                results[index] = _kokoro(request, kokoro)
                 return
             folder = root / f"flite{index}"
             folder.mkdir()
