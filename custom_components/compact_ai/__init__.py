@@ -41,7 +41,7 @@ from .voice_store import VoiceStore
 
 _LOGGER = logging.getLogger(__name__)
 
-PLATFORMS: list[Platform] = [Platform.EVENT, Platform.SENSOR, Platform.STT]
+PLATFORMS: list[Platform] = [Platform.EVENT, Platform.SENSOR, Platform.STT, Platform.WAKE_WORD]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 ISSUE_MODELS = "models_unusable"
 

@@ -17,7 +17,7 @@ from unittest.mock import patch
 
 import numpy as np
 import pytest
-from homeassistant.components import assist_pipeline, stt
+from homeassistant.components import assist_pipeline, stt, wake_word
 from homeassistant.components.assist_pipeline.pipeline import KEY_ASSIST_PIPELINE
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
@@ -28,9 +28,12 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.compact_ai import const
 from custom_components.compact_ai.const import CONF_TIER, DOMAIN
 from custom_components.compact_ai.engine.audio import decode_wav
+from custom_components.compact_ai.engine.errors import InferenceError
 from custom_components.compact_ai.voice import ISSUE_VOICE
 
 STT = "stt.compact_ai_commands"
+WAKE = "wake_word.compact_ai_wake_phrases"
+WAKE_PHRASE = "unlock the door"  # any phrase of the set can wake; users add e.g. "hey home"
 VOICE_EVENT = "event.compact_ai_voice_command"
 TIER_SENSOR = "sensor.compact_ai_model_tier"
 BACKEND_SENSOR = "sensor.compact_ai_inference_backend"
@@ -173,6 +176,7 @@ async def test_unusable_command_set_makes_voice_unavailable(
         assert await hass.config_entries.async_setup(entry.entry_id)
         await hass.async_block_till_done()
     assert hass.states.get(STT).state == "unavailable"
+    assert hass.states.get(WAKE).state == "unavailable"
     assert hass.states.get(VOICE_EVENT).state == "unavailable"
     assert hass.states.get(TIER_SENSOR).state == "balanced"  # the rest still works
     issue = ir.async_get(hass).async_get_issue(DOMAIN, ISSUE_VOICE)
@@ -187,9 +191,8 @@ async def test_unusable_command_set_makes_voice_unavailable(
     assert err.value.translation_key == "voice_unavailable"
 
 
-async def test_spoken_command_turns_a_light_on_through_assist(
-    hass: HomeAssistant, entry: MockConfigEntry, utterances: dict[str, bytes]
-) -> None:
+async def lamp_and_pipeline(hass: HomeAssistant, wake_word_entity: str | None) -> str:
+    """Set up a template light and an Assist pipeline with our stt (and wake word); its id."""
     assert await async_setup_component(hass, "homeassistant", {})
     assert await async_setup_component(
         hass, "input_boolean", {"input_boolean": {"lamp": {"initial": False}}}
@@ -216,10 +219,17 @@ async def test_spoken_command_turns_a_light_on_through_assist(
             "tts_engine": None,
             "tts_language": None,
             "tts_voice": None,
-            "wake_word_entity": None,
-            "wake_word_id": None,
+            "wake_word_entity": wake_word_entity,
+            "wake_word_id": WAKE_PHRASE if wake_word_entity else None,
         }
     )
+    return str(pipeline.id)
+
+
+async def test_spoken_command_turns_a_light_on_through_assist(
+    hass: HomeAssistant, entry: MockConfigEntry, utterances: dict[str, bytes]
+) -> None:
+    pipeline_id = await lamp_and_pipeline(hass, None)
     events: list[assist_pipeline.PipelineEvent] = []
     await assist_pipeline.async_pipeline_from_audio_stream(
         hass,
@@ -227,7 +237,7 @@ async def test_spoken_command_turns_a_light_on_through_assist(
         event_callback=events.append,
         stt_metadata=metadata(),
         stt_stream=chunks(bytes(RATE) + utterances["lights on"] + bytes(2 * RATE)),
-        pipeline_id=pipeline.id,
+        pipeline_id=pipeline_id,
         end_stage=assist_pipeline.PipelineStage.INTENT,
     )
     by_type = {event.type: event.data for event in events}
@@ -238,3 +248,73 @@ async def test_spoken_command_turns_a_light_on_through_assist(
     assert response["response_type"] == "action_done"
     assert hass.states.get("input_boolean.lamp").state == "on"
     assert hass.states.get(VOICE_EVENT).attributes["phrase"] == "lights on"
+
+
+def wake_entity(hass: HomeAssistant) -> wake_word.WakeWordDetectionEntity:
+    entity = wake_word.async_get_wake_word_detection_entity(hass, WAKE)
+    assert entity is not None
+    return entity
+
+
+async def timed_chunks(data: bytes) -> AsyncIterator[tuple[bytes, int]]:
+    """Yield 40 ms chunks with their start in milliseconds, as the Assist pipeline does."""
+    for start in range(0, len(data), CHUNK):
+        yield data[start : start + CHUNK], start // 32
+
+
+async def test_wake_phrase_is_detected_with_the_audio_after_it(
+    hass: HomeAssistant, entry: MockConfigEntry, utterances: dict[str, bytes]
+) -> None:
+    entity = wake_entity(hass)
+    words = await entity.get_supported_wake_words()
+    assert [word.id for word in words] == list(entry.runtime_data.voice.phrases)
+    assert WAKE_PHRASE in {word.phrase for word in words}
+    assert hass.states.get(WAKE).state == "unknown"
+
+    lead = bytes(RATE)  # half a second of silence
+    phrase = utterances[WAKE_PHRASE][:-RATE]  # without speak()'s trailing silence
+    after = bytes(2 * int(0.4 * RATE)) + utterances["stop"]  # a pause, then a command
+    result = await entity.async_process_audio_stream(
+        timed_chunks(lead + phrase + after + bytes(2 * RATE)), WAKE_PHRASE
+    )
+    assert result is not None
+    assert (result.wake_word_id, result.wake_word_phrase) == (WAKE_PHRASE, WAKE_PHRASE)
+    phrase_end_ms = (len(lead) + len(phrase)) // 32
+    assert phrase_end_ms < result.timestamp < phrase_end_ms + 1000
+    assert result.queued_audio
+    first_queued_ms = result.queued_audio[0][1]
+    assert phrase_end_ms - 400 < first_queued_ms <= phrase_end_ms
+    assert b"".join(c for c, _ in result.queued_audio) in lead + phrase + after
+    assert hass.states.get(WAKE).state not in ("unknown", "unavailable")  # time of detection
+
+    # Any phrase when no id is given; other speech and silence never wake.
+    result = await entity.async_process_audio_stream(timed_chunks(utterances["stop"]), None)
+    assert result is not None and result.wake_word_id == "stop"
+    quiet = utterances[OTHER_SPEECH] + utterances["stop"] + bytes(4 * RATE)
+    assert await entity.async_process_audio_stream(timed_chunks(quiet), WAKE_PHRASE) is None
+    with pytest.raises(InferenceError, match="hey computer"):
+        await entity.async_process_audio_stream(timed_chunks(quiet), "hey computer")
+
+
+async def test_wake_phrase_then_command_through_assist(
+    hass: HomeAssistant, entry: MockConfigEntry, utterances: dict[str, bytes]
+) -> None:
+    """Audio from a satellite: the wake phrase, a short pause, then the command."""
+    pipeline_id = await lamp_and_pipeline(hass, WAKE)
+    events: list[assist_pipeline.PipelineEvent] = []
+    stream = bytes(RATE) + utterances[WAKE_PHRASE] + utterances["lights on"] + bytes(2 * RATE)
+    await assist_pipeline.async_pipeline_from_audio_stream(
+        hass,
+        context=Context(),
+        event_callback=events.append,
+        stt_metadata=metadata(),
+        stt_stream=chunks(stream),
+        pipeline_id=pipeline_id,
+        start_stage=assist_pipeline.PipelineStage.WAKE_WORD,
+        end_stage=assist_pipeline.PipelineStage.INTENT,
+    )
+    by_type = {event.type: event.data for event in events}
+    assert "error" not in by_type, by_type.get("error")
+    assert by_type["wake_word-end"]["wake_word_output"]["wake_word_id"] == WAKE_PHRASE
+    assert by_type["stt-end"]["stt_output"]["text"] == "lights on"
+    assert hass.states.get("input_boolean.lamp").state == "on"

@@ -19,7 +19,7 @@ from unittest.mock import patch
 import numpy as np
 import pytest
 import voluptuous as vol
-from homeassistant.components import stt
+from homeassistant.components import stt, wake_word
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
@@ -47,6 +47,7 @@ from custom_components.compact_ai.voice_training import TrainingSize
 from .common import call, set_up_entry
 
 STT = "stt.compact_ai_commands"
+WAKE = "wake_word.compact_ai_wake_phrases"
 VOICE_EVENT = "event.compact_ai_voice_command"
 TRAINING_SENSOR = "sensor.compact_ai_voice_training"
 RATE = 16_000
@@ -186,6 +187,9 @@ async def test_new_phrases_are_trained_recognized_and_kept(
         result = await transcribe(hass, utterances[phrase])
         assert result == stt.SpeechResult(phrase, stt.SpeechResultState.SUCCESS)
         assert hass.states.get(VOICE_EVENT).attributes["phrase"] == phrase
+    wake = wake_word.async_get_wake_word_detection_entity(hass, WAKE)
+    assert wake is not None
+    assert [word.id for word in await wake.get_supported_wake_words()] == list(state["phrases"])
 
     # Kept when the tier changes (the entry reloads with that tier's speech models).
     result = await hass.config_entries.options.async_init(entry.entry_id)

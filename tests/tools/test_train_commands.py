@@ -169,6 +169,16 @@ def test_adding_a_phrase_and_evaluating_from_the_command_line(
     assert result["per_class"]["lights on"] >= 2 / 3
     assert result["command_accuracy"] >= 3 / 6
 
+    # The same phrases as wake phrases, streamed in 40 ms chunks.
+    assert main(["wake", "--command-set", str(out), "--audio", str(audio), "--json"]) == 0
+    wake = json.loads(capsys.readouterr().out)
+    assert set(wake["phrases"]) == {"yes", "stop", "lights on"}
+    assert wake["phrases"]["lights on"]["clips"] == 3
+    assert wake["phrases"]["lights on"]["detected"] >= 2 / 3
+    assert wake["phrases"]["stop"]["detected"] is None
+    assert wake["other_utterances"] == 3 and wake["noise_seconds"] == 2.0
+    assert wake["false_wakes"] <= 1
+
 
 def test_recordings_must_be_labelled_with_a_phrase(
     tmp_path: Path, embedder: SpeechEmbedder

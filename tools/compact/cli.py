@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tools.compact.compress_cli",
     "tools.compact.train_commands",
     "tools.compact.eval_commands",
+    "tools.compact.eval_wake",
 )
 
 
