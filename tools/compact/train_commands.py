@@ -2,6 +2,8 @@
 
 The training itself lives in the engine (:mod:`custom_components.compact_ai.engine.
 command_training`) so that Home Assistant retrains with exactly the same code.
+``merge-commands`` averages sets of the same phrases trained with different seeds (each on
+its own synthesized data): one such set swings by several points on real voices.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from pathlib import Path
 from custom_components.compact_ai.engine.command_training import (
     DEFAULT_PHRASES,
     Plan,
+    merge_heads,
     train_command_set,
+    write_command_set,
 )
-from custom_components.compact_ai.engine.commands import UNKNOWN
+from custom_components.compact_ai.engine.commands import UNKNOWN, CommandSet
 from custom_components.compact_ai.engine.errors import EngineError
 from tools.compact.errors import ToolError
 from tools.compact.sources import kokoro_dir
@@ -68,6 +72,29 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _merge(args: argparse.Namespace) -> int:
+    try:
+        sets = [CommandSet.load(folder) for folder in args.sets]
+    except EngineError as err:
+        raise ToolError(str(err)) from err
+    if len({command_set.phrases for command_set in sets}) != 1:
+        raise ToolError("the command sets must have the same phrases in the same order")
+    try:
+        head = merge_heads([command_set.head for command_set in sets])
+    except EngineError as err:
+        raise ToolError(str(err)) from err
+    threshold = round(sum(command_set.threshold for command_set in sets) / len(sets), 3)
+    argv = ["merge-commands", *(arg for f in args.sets for arg in ("--set", str(f)))]
+    training = {
+        "members": head.members,
+        "merged": [command_set.manifest.get("training", {}) for command_set in sets],
+        "command": "python -m tools.compact " + shlex.join([*argv, "--out", str(args.out)]),
+    }
+    write_command_set(args.out, sets[0].phrases, head, threshold, training)
+    print(f"{args.out}: {head.members} members from {len(sets)} sets, threshold {threshold}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the ``train-commands`` subcommand."""
     parser = subparsers.add_parser(
@@ -101,3 +128,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument("--pack", type=Path, default=None, help="pack folder (default: by tier)")
     parser.set_defaults(func=_run)
+
+    merge = subparsers.add_parser(
+        "merge-commands", help="average command sets of the same phrases into one"
+    )
+    merge.add_argument(
+        "--set", dest="sets", type=Path, action="append", required=True, help="a command set"
+    )
+    merge.add_argument("--out", type=Path, required=True, help="command set folder to write")
+    merge.set_defaults(func=_merge)

@@ -409,6 +409,35 @@ def train_head(
     return CommandHead(mean=mean.astype(np.float32), scale=scale.astype(np.float32), **stacked)
 
 
+def merge_heads(heads: Sequence[CommandHead]) -> CommandHead:
+    """Return one head averaging all members of ``heads`` (same phrases, same features).
+
+    Heads trained on independently synthesized data each standardise with their own data's
+    mean and scale; every member is re-expressed in the first head's standardisation
+    (``w0`` rescaled, the shift folded into ``b0``), so it computes exactly what it did.
+    """
+    if not heads:
+        raise TrainingError("nothing to merge")
+    base = heads[0]
+    shape = (base.inputs, base.hidden, base.classes)
+    if any((h.inputs, h.hidden, h.classes) != shape for h in heads):
+        raise TrainingError("only heads of the same inputs, hidden size and classes can be merged")
+    w0, b0 = [], []
+    for head in heads:
+        ratio = (base.scale / head.scale)[np.newaxis, :, np.newaxis]
+        shift = (base.mean - head.mean) / head.scale
+        w0.append(head.w0 * ratio)
+        b0.append(head.b0 + np.einsum("d,mdh->mh", shift, head.w0))
+    return CommandHead(
+        mean=base.mean,
+        scale=base.scale,
+        w0=np.concatenate(w0).astype(np.float32),
+        b0=np.concatenate(b0).astype(np.float32),
+        w1=np.concatenate([h.w1 for h in heads]),
+        b1=np.concatenate([h.b1 for h in heads]),
+    )
+
+
 def _train_member(
     xs: np.ndarray, y: np.ndarray, class_weight: np.ndarray, hidden: int, epochs: int, seed: int
 ) -> dict[str, np.ndarray]:
