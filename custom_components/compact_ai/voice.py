@@ -120,13 +120,18 @@ class VoiceManager:
 
     async def async_use_command_set(self, folder: Path | None) -> None:
         """Switch to the command set in ``folder`` (``None``: the shipped one); raise on failure."""
-        if self.recognizer is None:
-            raise InferenceError(f"the voice models are unavailable: {self.error}")
+        embedder = self.loaded_recognizer().embedder
         command_set = await self.hass.async_add_executor_job(
             CommandSet.load, folder or command_set_dir()
         )
-        self.recognizer = CommandRecognizer(self.recognizer.embedder, command_set)
+        self.recognizer = CommandRecognizer(embedder, command_set)
         self.custom = folder is not None
+
+    def loaded_recognizer(self) -> CommandRecognizer:
+        """Return the recognizer; raise :class:`InferenceError` while the models are unusable."""
+        if self.recognizer is None:
+            raise InferenceError(f"the voice models are unavailable: {self.error}")
+        return self.recognizer
 
     @property
     def available(self) -> bool:
@@ -150,9 +155,8 @@ class VoiceManager:
 
     async def async_recognize(self, data: bytes) -> VoiceResult:
         """Recognize the command in WAV or raw PCM ``data``; raise :class:`EngineError`."""
-        if self.recognizer is None:
-            raise InferenceError(f"the voice models are unavailable: {self.error}")
-        result = await self.hass.async_add_executor_job(self._recognize, self.recognizer, data)
+        recognizer = self.loaded_recognizer()
+        result = await self.hass.async_add_executor_job(self._recognize, recognizer, data)
         _LOGGER.debug(
             "Heard %s (%.2f) in %.0f ms", result.phrase, result.confidence, result.inference_ms
         )

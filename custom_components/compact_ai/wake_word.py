@@ -53,13 +53,12 @@ class CommandWakeWord(CompactAIEntity, WakeWordDetectionEntity):
 
         The chunks after the phrase ended come back as ``queued_audio`` for speech-to-text.
         """
-        voice = self._entry.runtime_data.voice
-        if voice.recognizer is None:
-            raise InferenceError(f"the voice models are unavailable: {voice.error}")
-        phrases = voice.phrases if wake_word_id is None else (wake_word_id,)
-        if wake_word_id is not None and wake_word_id not in voice.phrases:
-            raise InferenceError(f"{wake_word_id!r} is not a phrase of the command set")
-        spotter = WakeSpotter(voice.recognizer, phrases)
+        recognizer = self._entry.runtime_data.voice.loaded_recognizer()
+        phrases = recognizer.command_set.phrases if wake_word_id is None else (wake_word_id,)
+        try:
+            spotter = WakeSpotter(recognizer, phrases)
+        except ValueError as err:
+            raise InferenceError(str(err)) from err
         recent: deque[tuple[bytes, int, int]] = deque()  # chunk, timestamp, first sample
         pending: list[np.ndarray] = []
         received = waiting = 0
@@ -71,7 +70,7 @@ class CommandWakeWord(CompactAIEntity, WakeWordDetectionEntity):
             received += len(samples)
             pending.append(samples)
             waiting += len(samples)
-            if waiting < HOP_SAMPLES:
+            if waiting < HOP_SAMPLES:  # one executor job per hop, not per 40 ms chunk
                 continue
             audio, pending, waiting = np.concatenate(pending), [], 0
             detection = await self.hass.async_add_executor_job(spotter.feed, audio)

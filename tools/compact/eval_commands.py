@@ -170,29 +170,27 @@ def _print_report(result: dict[str, Any]) -> None:
         print(f"  {truth:<18}{cells}")
 
 
-def _run(args: argparse.Namespace) -> int:
+def recognizer_and_clips(args: argparse.Namespace) -> tuple[CommandRecognizer, list[Clip]]:
+    """Load the recognizer and the clips named by :func:`add_recording_arguments`."""
     command_set = load_command_set(args.command_set)
-    if args.threshold is not None:
+    if getattr(args, "threshold", None) is not None:
         command_set = replace(command_set, threshold=args.threshold)
     embedder = load_speech_embedder(args.tier, args.pack, args.backend, threads=1)
     clips: list[Clip] = []
     for folder in args.audio:
         clips += labelled_clips(folder, command_set.phrases)
+    for folder in getattr(args, "speech", []):
+        paths = sorted(folder.glob("*.wav"))
+        clips += [Clip(path.name, UNKNOWN, read_wav(path).samples) for path in paths]
     for folder in args.silence:
         clips += silence_clips(folder)
     if not clips:
         raise ToolError("no WAV clips found")
-    result = evaluate(CommandRecognizer(embedder, command_set), clips)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        _print_report(result)
-    return 0
+    return CommandRecognizer(embedder, command_set), clips
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add the ``commands`` subcommand."""
-    parser = subparsers.add_parser("commands", help="evaluate a voice command set on recordings")
+def add_recording_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options every evaluation on recordings takes (tier, set, folders, --json)."""
     parser.add_argument(
         "--tier", default="reference", help="speech model tier (default: reference)"
     )
@@ -205,6 +203,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--silence", type=Path, action="append", default=[], help="folder of noise WAVs (1 s cuts)"
     )
-    parser.add_argument("--threshold", type=float, default=None, help="override the threshold")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _run(args: argparse.Namespace) -> int:
+    result = evaluate(*recognizer_and_clips(args))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_report(result)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``commands`` subcommand."""
+    parser = subparsers.add_parser("commands", help="evaluate a voice command set on recordings")
+    add_recording_arguments(parser)
+    parser.add_argument("--threshold", type=float, default=None, help="override the threshold")
     parser.set_defaults(func=_run)

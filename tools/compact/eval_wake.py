@@ -20,17 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from custom_components.compact_ai.engine.audio import TARGET_RATE, frame_levels, read_wav
+from custom_components.compact_ai.engine.audio import TARGET_RATE, frame_levels, to_int16
 from custom_components.compact_ai.engine.commands import SILENCE, UNKNOWN, CommandRecognizer
 from custom_components.compact_ai.engine.wake import WakeDetection, WakeSpotter
-from tools.compact.errors import ToolError
-from tools.compact.eval_commands import (
-    Clip,
-    labelled_clips,
-    load_command_set,
-    load_speech_embedder,
-    silence_clips,
-)
+from tools.compact.eval_commands import Clip, add_recording_arguments, recognizer_and_clips
 
 CHUNK_SAMPLES = 640  # 40 ms
 PAUSE_SAMPLES = TARGET_RATE  # 1 s between utterances
@@ -39,9 +32,7 @@ PAUSE_SAMPLES = TARGET_RATE  # 1 s between utterances
 def pause_after(samples: np.ndarray, seed: int) -> np.ndarray:
     """Return 1 s of white noise as loud as the quietest tenth of ``samples``' 10 ms frames."""
     floor_dbfs = float(np.percentile(frame_levels(samples), 10)) if len(samples) else -100.0
-    rms = 32768 * 10 ** (floor_dbfs / 20)
-    noise = np.random.default_rng(seed).normal(0.0, rms, PAUSE_SAMPLES)
-    return np.asarray(np.clip(np.rint(noise), -32768, 32767), dtype=np.int16)
+    return to_int16(np.random.default_rng(seed).normal(0.0, 10 ** (floor_dbfs / 20), PAUSE_SAMPLES))
 
 
 def listen(spotter: WakeSpotter, stream: np.ndarray) -> list[WakeDetection]:
@@ -115,19 +106,7 @@ def _print_report(result: dict[str, Any]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    command_set = load_command_set(args.command_set)
-    embedder = load_speech_embedder(args.tier, args.pack, args.backend, threads=1)
-    clips: list[Clip] = []
-    for folder in args.audio:
-        clips += labelled_clips(folder, command_set.phrases)
-    for folder in args.speech:
-        paths = sorted(folder.glob("*.wav"))
-        clips += [Clip(path.name, UNKNOWN, read_wav(path).samples) for path in paths]
-    for folder in args.silence:
-        clips += silence_clips(folder)
-    if not clips:
-        raise ToolError("no WAV clips found")
-    result = evaluate_wake(CommandRecognizer(embedder, command_set), clips)
+    result = evaluate_wake(*recognizer_and_clips(args))
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -140,20 +119,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = subparsers.add_parser(
         "wake", help="evaluate the phrases of a command set as wake phrases on recordings"
     )
-    parser.add_argument(
-        "--tier", default="reference", help="speech model tier (default: reference)"
-    )
-    parser.add_argument("--pack", type=Path, default=None, help="pack folder (default: by tier)")
-    parser.add_argument("--backend", choices=("onnxruntime", "ncnn"), default="onnxruntime")
-    parser.add_argument("--command-set", default="default", help="shipped name or folder")
-    parser.add_argument(
-        "--audio", type=Path, action="append", default=[], help="folder of <label>/*.wav"
-    )
+    add_recording_arguments(parser)
     parser.add_argument(
         "--speech", type=Path, action="append", default=[], help="folder of other speech WAVs"
     )
-    parser.add_argument(
-        "--silence", type=Path, action="append", default=[], help="folder of noise WAVs"
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=_run)

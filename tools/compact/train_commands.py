@@ -75,11 +75,8 @@ def _run(args: argparse.Namespace) -> int:
 def _merge(args: argparse.Namespace) -> int:
     try:
         sets = [CommandSet.load(folder) for folder in args.sets]
-    except EngineError as err:
-        raise ToolError(str(err)) from err
-    if len({command_set.phrases for command_set in sets}) != 1:
-        raise ToolError("the command sets must have the same phrases in the same order")
-    try:
+        if len({command_set.phrases for command_set in sets}) != 1:
+            raise ToolError("the command sets must have the same phrases in the same order")
         head = merge_heads([command_set.head for command_set in sets])
     except EngineError as err:
         raise ToolError(str(err)) from err
