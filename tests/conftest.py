@@ -1,8 +1,17 @@
-"""Shared fixtures: load custom integrations from this repository in every HA test."""
+"""Shared fixtures: load custom integrations from this repository in every HA test.
+
+Tests never download: a source file missing from the cache fails with the setup command.
+"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+from tools.compact.sources import OFFLINE_ENV
+
+os.environ[OFFLINE_ENV] = "1"
 
 
 @pytest.fixture(autouse=True)

