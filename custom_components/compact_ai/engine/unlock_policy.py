@@ -25,6 +25,8 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import NDArray
 
+from .liveness import MIN_PARALLAX, planar_parallax
+
 
 class Reason(StrEnum):
     """Why a decision was taken; translated and shown to the user by the HA layer."""
@@ -71,7 +73,7 @@ class UnlockPolicy:
     window_s: float = 5.0
     cooldown_s: float = 30.0
     require_liveness: bool = True
-    min_nonrigid_motion: float = 0.03  # similarity residual / inter-ocular distance
+    min_nonrigid_motion: float = MIN_PARALLAX  # homography residual / eye distance (liveness.py)
     require_presence: bool = False
 
     def __post_init__(self) -> None:
@@ -168,7 +170,7 @@ class UnlockDecider:
             return Decision(False, Reason.WAITING_FOR_FRAMES, frame.camera, person, scores)
         if policy.require_liveness:
             motion = max(
-                nonrigid_motion(a.keypoints, b.keypoints)
+                planar_parallax(a.keypoints, b.keypoints)
                 for i, a in enumerate(matches)
                 for b in matches[i + 1 :]
             )
