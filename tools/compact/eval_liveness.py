@@ -6,6 +6,8 @@ Runs the shipped face pipeline (the detectors Home Assistant runs for ``--tier``
   seen under ``--warps`` random poses of the perspective model (tilt/pan 0-35 degrees about a
   random in-plane axis, roll +-15, scale 0.8-1.25, shift), each frame with sensor noise and a
   JPEG round trip (q70-90); each pose is paired with the frontal reference frame.
+- **flat >35**: ``--beyond`` more poses tilted 35-50 degrees, past the family: a measure whose
+  refusal holds only inside the family is no defence against an attacker who tilts further.
 - **static**: the reference frame again with independent noise, JPEG and a sub-pixel shift.
 - **head turn (synthetic)**: the reference frame's head turned 5-30 degrees by a depth model
   (ellipsoid head with a nose): true 3-D parallax, conservative depths, no expression change.
@@ -14,8 +16,9 @@ Runs the shipped face pipeline (the detectors Home Assistant runs for ``--tier``
 
 Every pair is scored by the three residuals of :mod:`~custom_components.compact_ai.engine.
 liveness` (per inter-ocular distance). Reported: refusal of flat and static pairs, acceptance of
-head motion, at the shipped threshold and across a sweep; and the detector's keypoint error
-against the true homography (how noisy the keypoints are).
+head motion, at the shipped threshold and across a sweep; per measure, the lowest threshold that
+refuses every flat (0-35) and static pair and what it accepts there; and the detector's keypoint
+error against the true homography (how noisy the keypoints are).
 """
 
 from __future__ import annotations
@@ -60,7 +63,9 @@ FLAT_BINS = ((0, 10), (10, 20), (20, 25), (25, 35))
 YAW_BINS = ((5, 10), (10, 20), (20, 30))
 SWEEP = (0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.10, 0.12, 0.15, 0.18, 0.20, 0.25, 0.30)
 FRONTAL = PhotoPose(tilt_deg=0.0, axis_deg=0.0)
-REFUSED = ("flat", "static")  # families a live check must refuse; the others it should accept
+BEYOND = (35.0, 50.0)  # tilts past the family: does a measure's refusal hold there too?
+REFUSED = ("flat", "static", "flat >35")  # families to refuse; the others should pass
+TUNED = ("flat", "static")  # the families an operating point must refuse entirely
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,21 +153,35 @@ class Collector:
         homography = pose_homography(pose, photo.size)
         return camera_noise(warp(photo, homography), self.rng, _quality(self.rng)), homography
 
-    def identity(self, photos: list[Path], warps: int) -> None:
+    def _flat(
+        self,
+        sheet: Image.Image,
+        ref: np.ndarray | None,
+        ref_h: np.ndarray,
+        pose: PhotoPose,
+        family: str,
+    ) -> None:
+        """Pair the print at ``pose`` with the reference; keep its keypoint error."""
+        frame, homography = self.frame(sheet, pose)
+        found = self.keypoints(frame)
+        group = (
+            _bin(pose.tilt_deg, FLAT_BINS) if family == "flat" else "{:.0f}-{:.0f}".format(*BEYOND)
+        )
+        self._add(family, group, ref, found)
+        if ref is not None and found is not None and family == "flat":
+            truth = apply_homography(homography @ np.linalg.inv(ref_h), ref)
+            error = np.linalg.norm(found - truth, axis=1) / inter_ocular(truth)
+            self.errors.setdefault(group, []).append(error)
+
+    def identity(self, photos: list[Path], warps: int, beyond: int = 0) -> None:
         """Collect every family's pairs for one identity's photos."""
         sheet = print_photo(Image.open(photos[0]).convert("RGB"))
         reference, ref_h = self.frame(sheet, FRONTAL)
         ref = self.keypoints(reference)
         for _ in range(warps):
-            pose = random_pose(self.rng)
-            frame, homography = self.frame(sheet, pose)
-            found = self.keypoints(frame)
-            group = _bin(pose.tilt_deg, FLAT_BINS)
-            self._add("flat", group, ref, found)
-            if ref is not None and found is not None:
-                truth = apply_homography(homography @ np.linalg.inv(ref_h), ref)
-                error = np.linalg.norm(found - truth, axis=1) / inter_ocular(truth)
-                self.errors.setdefault(group, []).append(error)
+            self._flat(sheet, ref, ref_h, random_pose(self.rng), "flat")
+        for _ in range(beyond):
+            self._flat(sheet, ref, ref_h, random_pose(self.rng, BEYOND[1], BEYOND[0]), "flat >35")
         shift = tuple(float(v) for v in self.rng.uniform(-0.5, 0.5, 2))
         still, _ = self.frame(sheet, PhotoPose(0.0, 0.0, shift=(shift[0], shift[1])))
         self._add("static", "0", ref, self.keypoints(still))
@@ -214,11 +233,30 @@ def summarize(collector: Collector, shipped: float) -> dict[str, Any]:
                 "sweep": {f"{t:.2f}": _rate(scores, t, refused) for t in SWEEP},
             }
         rows.append(row)
+    operating = {}
+    for name, measure in MEASURES.items():
+        tuned = [measure(p.a, p.b) for p in collector.pairs if p.family in TUNED]
+        threshold = float(np.nextafter(max(tuned), np.inf)) if tuned else float("nan")
+        operating[name] = {
+            "threshold": threshold,
+            **{
+                f"{family} {group}": _rate(
+                    np.array([measure(p.a, p.b) for p in pairs]), threshold, family in REFUSED
+                )
+                for (family, group), pairs in sorted(groups.items())
+                if family not in TUNED
+            },
+        }
     noise = {
         group: np.mean(np.vstack(errors), axis=0).round(4).tolist()
         for group, errors in sorted(collector.errors.items())
     }
-    return {"shipped_threshold": shipped, "rows": rows, "keypoint_error": noise}
+    return {
+        "shipped_threshold": shipped,
+        "rows": rows,
+        "operating_points": operating,
+        "keypoint_error": noise,
+    }
 
 
 def _print_report(report: dict[str, Any]) -> None:
@@ -239,6 +277,13 @@ def _print_report(report: dict[str, Any]) -> None:
                 f"{stats['median']:7.3f}{min(stats['max'], 99):7.3f}  "
                 f"{100 * stats['at_shipped']:5.1f}% | {sweep}"
             )
+    points = report["operating_points"]
+    columns = [key for key in next(iter(points.values())) if key != "threshold"]
+    print("\nlowest threshold refusing every flat (0-35) and static pair; % accepted/refused there")
+    print(f"{'measure':<11}{'thresh':>7}  " + "".join(f"{c:>17}" for c in columns))
+    for name, point in points.items():
+        cells = "".join(f"{100 * point[c]:16.1f}%" for c in columns)
+        print(f"{name:<11}{point['threshold']:7.3f}  {cells}")
     print("\nflat photo: mean keypoint error vs the true homography / eye distance")
     print("bin     r.eye  l.eye  nose   mouth  r.ear  l.ear")
     for group, errors in report["keypoint_error"].items():
@@ -257,7 +302,7 @@ def _run(args: argparse.Namespace) -> int:
     for person in people:
         photos = sorted(p for p in person.iterdir() if p.suffix.lower() in {".jpg", ".png"})
         if photos:
-            collector.identity(photos, args.warps)
+            collector.identity(photos, args.warps, args.beyond)
     report = summarize(collector, UnlockPolicy.__dataclass_fields__["min_nonrigid_motion"].default)
     report.update(
         refine=args.refine,
@@ -279,6 +324,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "liveness", help="flat-photo refusal and head-motion acceptance of the liveness check"
     )
     parser.add_argument("--faces", type=Path, required=True, help="DIR/<identity>/*.jpg (LFW)")
+    parser.add_argument(
+        "--beyond", type=int, default=3, help="poses per identity tilted 35-50 degrees"
+    )
     parser.add_argument("--identities", type=int, default=40, help="first N identities")
     parser.add_argument("--warps", type=int, default=12, help="flat-photo poses per identity")
     parser.add_argument(

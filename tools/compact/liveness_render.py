@@ -103,10 +103,12 @@ def camera_noise(
     return decode_image(buffer.getvalue())
 
 
-def random_pose(rng: np.random.Generator, max_tilt_deg: float = 35.0) -> PhotoPose:
-    """Return a pose of the benchmark's flat-photo family (angle uniform in 0..max)."""
+def random_pose(
+    rng: np.random.Generator, max_tilt_deg: float = 35.0, min_tilt_deg: float = 0.0
+) -> PhotoPose:
+    """Return a pose of the benchmark's flat-photo family (angle uniform in min..max)."""
     return PhotoPose(
-        tilt_deg=float(rng.uniform(0.0, max_tilt_deg)),
+        tilt_deg=float(rng.uniform(min_tilt_deg, max_tilt_deg)),
         axis_deg=float(rng.uniform(0.0, 360.0)),
         roll_deg=float(rng.uniform(-15.0, 15.0)),
         scale=float(np.exp(rng.uniform(np.log(0.8), np.log(1.25)))),
