@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from custom_components.compact_ai.engine.liveness import MIN_PARALLAX
 from custom_components.compact_ai.engine.unlock_policy import (
     Decision,
     FaceObservation,
@@ -15,17 +16,15 @@ from custom_components.compact_ai.engine.unlock_policy import (
     nonrigid_motion,
 )
 
+from .head_model import HEAD, project
+
 # BlazeFace order: right eye, left eye, nose, mouth, right ear, left ear (pixels).
 FACE = np.array([[80, 90], [120, 90], [100, 112], [100, 130], [62, 100], [138, 100]], float)
 
 
 def turned(amount: float) -> np.ndarray:
-    """Keypoints of the same head turned sideways: the nose and mouth move against the ears."""
-    points = FACE.copy()
-    points[2:4, 0] += amount * 40
-    points[4, 0] += amount * 20
-    points[5, 0] += amount * 20
-    return points
+    """Keypoints of a 3-D head turned and nodded by ``amount`` * 200 degrees (exact parallax)."""
+    return project(HEAD, 200 * amount, 200 * amount)
 
 
 def similar(
@@ -59,7 +58,7 @@ def test_grants_after_two_live_frames() -> None:
     assert first is not None and first.reason is Reason.WAITING_FOR_FRAMES and not first.final
     second = decider.observe(frame(1.0, alice(turned(0.15))))
     assert second == Decision(True, Reason.MATCHED, "camera.door", "alice", second.scores)
-    assert second.scores["frames"] == 2 and second.scores["motion"] > 0.03
+    assert second.scores["frames"] == 2 and second.scores["motion"] > MIN_PARALLAX
 
 
 def test_static_photo_is_denied_even_when_moved_rigidly() -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from unittest.mock import patch
 
+import numpy as np
 import pytest
 from homeassistant import block_async_io
 from homeassistant.core import HomeAssistant
@@ -17,9 +18,15 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER
 from custom_components.compact_ai.engine.runtime import backend_importable
+from tools.compact.liveness_render import turn_head
 from tools.compact.sources import source_path
 
 from .common import set_up_entry
+
+# BlazeFace's keypoints of the face in astronaut.png (right eye, left eye, nose, mouth, ears).
+ASTRONAUT_KEYPOINTS = np.array(
+    [[205.4, 102.3], [246.9, 105.1], [224.6, 127.9], [223.4, 147.4], [182.3, 109.8], [271.2, 115.2]]
+)
 
 
 @pytest.fixture(autouse=True)
@@ -118,8 +125,11 @@ def photo_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
     astronaut.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "mirrored.jpg")
     astronaut.filter(ImageFilter.GaussianBlur(3)).save(tmp_path / "blurred.jpg")
     astronaut.resize((64, 64)).save(tmp_path / "tiny.jpg")
-    width, height = astronaut.size
-    astronaut.resize((int(width * 1.25), height)).save(tmp_path / "turned.jpg", quality=95)
+    # Her head turned 20 degrees by a depth model (parallax, unlike the stretched print)
+    turned = turn_head(np.asarray(astronaut), ASTRONAUT_KEYPOINTS, 20.0)
+    Image.fromarray(turned).save(tmp_path / "turned.jpg", quality=95)
+    width, height = astronaut.size  # the flat photo stretched, as a print turned away looks
+    astronaut.resize((int(width * 1.25), height)).save(tmp_path / "stretched.jpg", quality=95)
     Image.open(source_path("Tom_Hanks_54745.png")).convert("RGB").save(tmp_path / "hanks.jpg")
     face = astronaut.crop((120, 30, 330, 240))
     pair = Image.new("RGB", (420, 210))

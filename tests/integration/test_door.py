@@ -70,18 +70,21 @@ def door_event(hass: HomeAssistant) -> dict[str, Any]:
     return dict(state.attributes)
 
 
-async def test_unlock_granted_after_two_live_frames(
+async def test_unlock_granted_after_two_matching_frames(
     hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path, logbook: list[Event]
 ) -> None:
-    await setup_door(hass, camera_entity, door_lock, photo_dir)
+    # Liveness off: at this resolution the 6 keypoints are too noisy to tell a rendered head
+    # turn from a tilted print, which must be refused (tests/engine/test_liveness.py). Liveness
+    # granting on real 3-D parallax: tests/engine/test_unlock_policy.py.
+    await setup_door(hass, camera_entity, door_lock, photo_dir, liveness=False)
     await scan(hass, photo_dir / "astronaut.jpg")
     assert hass.states.get(door_lock).state == "locked"  # one frame is not enough
-    await scan(hass, photo_dir / "turned.jpg")  # the head turned: the face moved like a face
+    await scan(hass, photo_dir / "turned.jpg")  # her head turned in 3-D
     assert hass.states.get(door_lock).state == "unlocked"
     event = door_event(hass)
     assert event["event_type"] == "unlock_granted"
     assert event["person"] == "Eileen" and event["reason"] == "matched"
-    assert event["scores"]["frames"] == 2 and event["scores"]["motion"] > 0.03
+    assert event["scores"]["frames"] == 2 and "motion" not in event["scores"]
     assert logbook[-1].data["message"] == "unlock granted for Eileen (matched)"
 
 
@@ -95,6 +98,9 @@ async def test_static_photo_is_denied(
     event = door_event(hass)
     assert event["event_type"] == "unlock_denied" and event["reason"] == "static_face"
     assert "static_face" in logbook[-1].data["message"]
+    await scan(hass, photo_dir / "stretched.jpg")  # the print turned away: still flat
+    assert hass.states.get(door_lock).state == "locked"
+    assert door_event(hass)["reason"] == "static_face"
 
 
 async def test_unknown_face_is_denied(
@@ -131,7 +137,7 @@ async def test_ambiguous_is_denied(
 async def test_cooldown_after_an_unlock(
     hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path
 ) -> None:
-    await setup_door(hass, camera_entity, door_lock, photo_dir)
+    await setup_door(hass, camera_entity, door_lock, photo_dir, liveness=False)
     await scan(hass, photo_dir / "astronaut.jpg")
     await scan(hass, photo_dir / "turned.jpg")
     assert hass.states.get(door_lock).state == "unlocked"
@@ -145,7 +151,7 @@ async def test_cooldown_after_an_unlock(
 async def test_lock_unavailable_is_reported(
     hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path
 ) -> None:
-    await setup_door(hass, camera_entity, door_lock, photo_dir)
+    await setup_door(hass, camera_entity, door_lock, photo_dir, liveness=False)
     hass.states.async_set(door_lock, "unavailable")  # inject the failure
     await scan(hass, photo_dir / "astronaut.jpg")
     await scan(hass, photo_dir / "turned.jpg")
@@ -165,6 +171,7 @@ async def test_presence_second_factor(
         photo_dir,
         require_presence=True,
         presence={"Eileen": "device_tracker.eileen_phone"},
+        liveness=False,
     )
     await scan(hass, photo_dir / "astronaut.jpg")
     await scan(hass, photo_dir / "turned.jpg")

@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tools.compact.train_commands",
     "tools.compact.eval_commands",
     "tools.compact.eval_wake",
+    "tools.compact.eval_liveness",
 )
 
 

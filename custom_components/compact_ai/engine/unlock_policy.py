@@ -25,6 +25,8 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import NDArray
 
+from .liveness import MIN_PARALLAX, planar_parallax, similarity_residual
+
 
 class Reason(StrEnum):
     """Why a decision was taken; translated and shown to the user by the HA layer."""
@@ -71,7 +73,7 @@ class UnlockPolicy:
     window_s: float = 5.0
     cooldown_s: float = 30.0
     require_liveness: bool = True
-    min_nonrigid_motion: float = 0.03  # similarity residual / inter-ocular distance
+    min_nonrigid_motion: float = MIN_PARALLAX  # homography residual / eye distance (liveness.py)
     require_presence: bool = False
 
     def __post_init__(self) -> None:
@@ -98,20 +100,7 @@ class Decision:
         return self.reason is not Reason.WAITING_FOR_FRAMES
 
 
-def nonrigid_motion(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
-    """Return the RMS residual of the best similarity map a->b, per inter-ocular distance.
-
-    Keypoints follow BlazeFace's order: right eye, left eye, nose, mouth, ears.
-    """
-    ca, cb = a - a.mean(axis=0), b - b.mean(axis=0)
-    za, zb = ca[:, 0] + 1j * ca[:, 1], cb[:, 0] + 1j * cb[:, 1]
-    denom = float(np.vdot(za, za).real)
-    if denom == 0.0:
-        return 0.0
-    scale_rotation = np.vdot(za, zb) / denom  # least-squares complex factor
-    residual = zb - scale_rotation * za
-    inter_ocular = float(np.linalg.norm(b[0] - b[1])) or 1.0
-    return float(np.sqrt(np.mean(np.abs(residual) ** 2)) / inter_ocular)
+nonrigid_motion = similarity_residual  # the former liveness score, kept by name
 
 
 class UnlockDecider:
@@ -168,7 +157,7 @@ class UnlockDecider:
             return Decision(False, Reason.WAITING_FOR_FRAMES, frame.camera, person, scores)
         if policy.require_liveness:
             motion = max(
-                nonrigid_motion(a.keypoints, b.keypoints)
+                planar_parallax(a.keypoints, b.keypoints)
                 for i, a in enumerate(matches)
                 for b in matches[i + 1 :]
             )
