@@ -36,6 +36,7 @@ class ScanReport:
     camera: str
     scan: Scan | None
     error: str | None = None
+    taken: float = 0.0  # loop time the snapshot arrived, before inference (the frame's time)
 
     def faces(self) -> list[dict[str, Any]]:
         """Return the faces as event data: person, distance, box, quality."""
@@ -156,6 +157,7 @@ class FaceManager:
         else:
             try:
                 image = await async_get_image(self.hass, camera, timeout=SNAPSHOT_TIMEOUT)
+                taken = self.hass.loop.time()
                 scan = await self.hass.async_add_executor_job(recognizer.scan, image.content)
             except HomeAssistantError as err:
                 _LOGGER.warning("No snapshot from %s: %s", camera, err)
@@ -164,7 +166,7 @@ class FaceManager:
                 _LOGGER.warning("Snapshot of %s could not be read: %s", camera, err)
                 report = ScanReport(camera, None, "bad_image")
             else:
-                report = ScanReport(camera, scan)
+                report = ScanReport(camera, scan, taken=taken)
         self._cameras[camera].last = report
         for listener in list(self._listeners):
             listener(report)
