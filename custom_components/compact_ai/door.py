@@ -8,13 +8,15 @@ the next event says how many were folded.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_LOGBOOK_ENTRY, STATE_HOME, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
 
 from .const import (
     CONF_COOLDOWN,
@@ -27,6 +29,7 @@ from .const import (
     CONF_PRESENCE,
     CONF_REQUIRE_PRESENCE,
     CONF_STRICT,
+    CONF_UNLOCK,
     CONF_UNLOCK_CAMERAS,
     CONF_WINDOW_SECONDS,
     DEFAULT_UNLOCK,
@@ -46,6 +49,7 @@ from .recognition import ScanReport
 _LOGGER = logging.getLogger(__name__)
 
 LOCK_FAILED = "lock_failed"
+ISSUE_NO_PEOPLE = "door_without_people"
 EVENT_GRANTED = "unlock_granted"
 EVENT_DENIED = "unlock_denied"
 
@@ -117,6 +121,13 @@ class DoorController:
         """Call ``listener(event_type, data)`` for every door event; return the remover."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
+
+    @callback
+    def forget(self, person_id: str) -> None:
+        """Stop authorizing a deleted person at once (cooldown and back-off are kept)."""
+        self.policy = replace(self.policy, authorized=self.policy.authorized - {person_id})
+        self.decider.policy = self.policy
+        self.presence.pop(person_id, None)
 
     def _is_home(self, person: str) -> bool:
         entity = self.presence.get(person)
@@ -198,3 +209,57 @@ def door_from_options(
         return None
     presence = dict(options.get(CONF_PRESENCE, {}))
     return DoorController(hass, options[CONF_LOCK], policy, presence, name_of)
+
+
+def unlock_by_person_id(unlock: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    """Return unlock options whose people and presence are keyed by person id.
+
+    Older versions stored display names; a name maps to the person called exactly that, and
+    entries naming nobody enrolled are dropped (they could never authorize anyone).
+    """
+    by_name = {name: person_id for person_id, name in names.items()}
+
+    def person_id(key: str) -> str | None:
+        return key if key in names else by_name.get(key)
+
+    people = [pid for key in unlock.get(CONF_PEOPLE, []) if (pid := person_id(key))]
+    presence = {
+        pid: entity
+        for key, entity in unlock.get(CONF_PRESENCE, {}).items()
+        if (pid := person_id(key)) and pid in people
+    }
+    return {**unlock, CONF_PEOPLE: people, CONF_PRESENCE: presence}
+
+
+@callback
+def async_check_door_people(hass: HomeAssistant, unlock: dict[str, Any]) -> None:
+    """Raise a repair issue while the door is on but nobody may open it."""
+    if unlock.get(CONF_ENABLED) and unlock.get(CONF_LOCK) and not unlock.get(CONF_PEOPLE):
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            ISSUE_NO_PEOPLE,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_NO_PEOPLE,
+        )
+    else:
+        ir.async_delete_issue(hass, DOMAIN, ISSUE_NO_PEOPLE)
+
+
+@callback
+def async_forget_person(
+    hass: HomeAssistant, entry: ConfigEntry, door: DoorController | None, person_id: str
+) -> None:
+    """Remove a deleted person from the unlock options, presence mapping and running door."""
+    unlock = dict(entry.options.get(CONF_UNLOCK, {}))
+    if unlock:
+        unlock = unlock_by_person_id(
+            unlock, {pid: pid for pid in unlock.get(CONF_PEOPLE, []) if pid != person_id}
+        )
+        hass.config_entries.async_update_entry(
+            entry, options={**entry.options, CONF_UNLOCK: unlock}
+        )
+    if door is not None:
+        door.forget(person_id)
+    async_check_door_people(hass, unlock)

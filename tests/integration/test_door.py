@@ -46,18 +46,21 @@ def logbook(hass: HomeAssistant) -> list[Event]:
 async def setup_door(
     hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path, **changes: Any
 ) -> MockConfigEntry:
+    """Enroll Eileen, then turn the door on with options that name her (as older versions did).
+
+    Loading maps the names to person ids, as it does for options saved by older versions.
+    """
     entry = MockConfigEntry(
-        domain=DOMAIN,
-        options={
-            CONF_TIER: "balanced",
-            CONF_CAMERAS: [camera_entity],
-            CONF_UNLOCK: unlock_options(door_lock, **changes),
-        },
+        domain=DOMAIN, options={CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]}
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
+    options = {**entry.options, CONF_UNLOCK: unlock_options(door_lock, **changes)}
+    hass.config_entries.async_update_entry(entry, options=options)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
     return entry
 
 
