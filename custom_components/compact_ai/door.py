@@ -254,9 +254,9 @@ def async_forget_person(
     """Remove a deleted person from the unlock options, presence mapping and running door."""
     unlock = dict(entry.options.get(CONF_UNLOCK, {}))
     if unlock:
-        unlock = unlock_by_person_id(
-            unlock, {pid: pid for pid in unlock.get(CONF_PEOPLE, []) if pid != person_id}
-        )
+        unlock[CONF_PEOPLE] = [pid for pid in unlock.get(CONF_PEOPLE, []) if pid != person_id]
+        presence = unlock.get(CONF_PRESENCE, {})
+        unlock[CONF_PRESENCE] = {pid: e for pid, e in presence.items() if pid != person_id}
         hass.config_entries.async_update_entry(
             entry, options={**entry.options, CONF_UNLOCK: unlock}
         )
