@@ -56,7 +56,7 @@ _NOT_COUNTED = frozenset({Reason.COOLDOWN, Reason.BACKOFF})
 class FaceObservation:
     """One face of one frame, as recognition saw it."""
 
-    person: str | None  # None: unknown (or ambiguous) face
+    person: str | None  # the person's id; None: unknown (or ambiguous) face
     distance: float
     ambiguous: bool
     keypoints: NDArray[np.float64]  # (K, 2) pixel positions, K >= 3
