@@ -222,3 +222,18 @@ def test_back_off_after_repeated_denials() -> None:
     decider.observe(frame(1000.0, alice(turned(0.0))))
     decision = decider.observe(frame(1001.0, alice(turned(0.2))))
     assert decision is not None and decision.granted
+
+
+def test_back_off_is_forgotten_after_a_quiet_spell() -> None:
+    decider = UnlockDecider(policy(backoff_s=10.0, quiet_s=100.0))
+    stranger = FaceObservation(None, 0.8, False, FACE)
+    for t in (0.0, 1.0, 2.0, 500.0, 501.0, 502.0):
+        decider.observe(frame(t, stranger))
+    decision = decider.observe(frame(503.0, stranger))
+    assert decision is not None and decision.reason is Reason.BACKOFF
+    assert decision.scores["backoff_left"] == pytest.approx(9.0)  # not doubled
+
+
+def test_invalid_back_off() -> None:
+    with pytest.raises(ValueError, match="back-off"):
+        policy(backoff_after=0)

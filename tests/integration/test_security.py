@@ -69,6 +69,15 @@ async def test_adding_to_an_existing_person_must_be_explicit(
     assert (await call(hass, "list_people"))["people"][0]["samples"] == 2
 
 
+async def test_negatives_need_an_enrolled_person(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, photo_dir: Path
+) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "enroll_negative", name="Nobody", files=[str(photo_dir / "hanks.jpg")])
+    assert err.value.translation_key == "person_not_found"
+    assert loaded_entry.runtime_data.people.people == {}
+
+
 @pytest.mark.parametrize("other", ["eileen", "EILEEN", "Eileen!"])
 async def test_a_name_that_folds_into_another_person_is_refused(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, photo_dir: Path, other: str
