@@ -26,7 +26,7 @@ from .const import (
     DOMAIN,
 )
 from .data import CompactAIConfigEntry, CompactAIRuntime
-from .door import door_from_options
+from .door import async_check_door_people, door_from_options, unlock_by_person_id
 from .engine.errors import BackendUnavailableError, ManifestError, ModelIntegrityError
 from .engine.pack import ModelPack
 from .engine.recognizer import FaceRecognizer
@@ -72,6 +72,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
     tier = entry.options.get(CONF_TIER, DEFAULT_TIER)
     people = People(hass)
     await people.async_load()
+    unlock: dict[str, Any] = entry.options.get(CONF_UNLOCK, {})
+    if unlock and (by_id := unlock_by_person_id(unlock, people.names())) != unlock:
+        unlock = by_id  # options of older versions named people by display name
+        hass.config_entries.async_update_entry(
+            entry, options={**entry.options, CONF_UNLOCK: unlock}
+        )
+    async_check_door_people(hass, unlock)
 
     recognizer: FaceRecognizer | None = None
     model_error: str | None = None
@@ -99,9 +106,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
     if recognizer is not None:
         door = door_from_options(
             hass,
-            entry.options.get(CONF_UNLOCK, {}),
+            unlock,
             recognizer.unlock_threshold,
             recognizer.strict_threshold,
+            lambda person_id: people.names().get(person_id, person_id),
         )
     voice_store = VoiceStore(hass)
     await voice_store.async_load()

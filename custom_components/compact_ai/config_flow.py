@@ -23,6 +23,7 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
@@ -256,11 +257,12 @@ class CompactAIOptionsFlow(OptionsFlowWithReload):
             description_placeholders={"results": table, "backend": backend},
         )
 
-    def _enrolled_people(self) -> list[str]:
+    def _enrolled_people(self) -> dict[str, str]:
+        """Return person id -> display name (authorization is stored by id, never by name)."""
         entry = self.config_entry
         if entry.state is not ConfigEntryState.LOADED:
-            return []
-        return sorted(person.name for person in entry.runtime_data.people.people.values())
+            return {}
+        return entry.runtime_data.people.names()
 
     async def async_step_unlock(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Set the door unlock policy (off until a lock, cameras and people are chosen)."""
@@ -285,7 +287,13 @@ class CompactAIOptionsFlow(OptionsFlowWithReload):
                     )
                 ),
                 vol.Optional(CONF_PEOPLE, default=[]): SelectSelector(
-                    SelectSelectorConfig(options=people, multiple=True)
+                    SelectSelectorConfig(
+                        options=[
+                            SelectOptionDict(value=person_id, label=name)
+                            for person_id, name in sorted(people.items(), key=lambda p: p[1])
+                        ],
+                        multiple=True,
+                    )
                 ),
                 vol.Required(CONF_FRAMES_REQUIRED): _number(1, 10),
                 vol.Required(CONF_FRAMES_WINDOW): _number(1, 10),
@@ -306,6 +314,8 @@ class CompactAIOptionsFlow(OptionsFlowWithReload):
         errors: dict[str, str] = {}
         if user_input[CONF_FRAMES_REQUIRED] > user_input[CONF_FRAMES_WINDOW]:
             errors[CONF_FRAMES_REQUIRED] = "frames_required_too_high"
+        elif user_input[CONF_LIVENESS] and user_input[CONF_FRAMES_REQUIRED] < 2:
+            errors[CONF_FRAMES_REQUIRED] = "liveness_needs_two_frames"
         if not user_input[CONF_ENABLED]:
             return errors
         lock = user_input.get(CONF_LOCK)
@@ -323,15 +333,21 @@ class CompactAIOptionsFlow(OptionsFlowWithReload):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Pick the phone (device tracker or person) that must be home for each person."""
-        people: list[str] = self._unlock[CONF_PEOPLE]
+        names = self._enrolled_people()  # the form asks by name, the options keep ids
+        people = {
+            names.get(person_id, person_id): person_id for person_id in self._unlock[CONF_PEOPLE]
+        }
         errors: dict[str, str] = {}
         if user_input is not None:
             missing = [name for name in people if _missing(self.hass, [user_input[name]])]
             if not missing:
-                self._unlock[CONF_PRESENCE] = {name: user_input[name] for name in people}
+                self._unlock[CONF_PRESENCE] = {
+                    pid: user_input[name] for name, pid in people.items()
+                }
                 return self._save_unlock()
             errors = dict.fromkeys(missing, "entity_not_found")
-        current = self.config_entry.options.get(CONF_UNLOCK, {}).get(CONF_PRESENCE, {})
+        stored = self.config_entry.options.get(CONF_UNLOCK, {}).get(CONF_PRESENCE, {})
+        current = {name: stored[pid] for name, pid in people.items() if pid in stored}
         schema = vol.Schema(
             {
                 vol.Required(name): EntitySelector(

@@ -1,16 +1,22 @@
-"""The door: turns scan reports into unlock decisions, unlocks, and explains each decision."""
+"""The door: turns scan reports into unlock decisions, unlocks, and explains each decision.
+
+Every decision (a grant, each denial, a lock that failed) becomes a door event and a logbook
+line. Only identical consecutive denials within the policy's window are folded into one, and
+the next event says how many were folded.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_LOGBOOK_ENTRY, STATE_HOME, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
 
 from .const import (
     CONF_COOLDOWN,
@@ -23,6 +29,7 @@ from .const import (
     CONF_PRESENCE,
     CONF_REQUIRE_PRESENCE,
     CONF_STRICT,
+    CONF_UNLOCK,
     CONF_UNLOCK_CAMERAS,
     CONF_WINDOW_SECONDS,
     DEFAULT_UNLOCK,
@@ -42,6 +49,7 @@ from .recognition import ScanReport
 _LOGGER = logging.getLogger(__name__)
 
 LOCK_FAILED = "lock_failed"
+ISSUE_NO_PEOPLE = "door_without_people"
 EVENT_GRANTED = "unlock_granted"
 EVENT_DENIED = "unlock_denied"
 
@@ -51,23 +59,30 @@ def build_policy(options: dict[str, Any], threshold: float, strict: float) -> Un
     unlock = {**DEFAULT_UNLOCK, **options}
     if not unlock[CONF_ENABLED] or not unlock.get(CONF_LOCK):
         return None
+    liveness = bool(unlock[CONF_LIVENESS])
+    k, n = int(unlock[CONF_FRAMES_REQUIRED]), int(unlock[CONF_FRAMES_WINDOW])
+    if liveness and k < 2:  # saved before the form refused it: stricter, never weaker
+        _LOGGER.warning("Liveness compares two frames: requiring 2 matching frames, not %s", k)
+        k, n = 2, max(n, 2)
     return UnlockPolicy(
         cameras=frozenset(unlock.get(CONF_UNLOCK_CAMERAS, [])),
         authorized=frozenset(unlock.get(CONF_PEOPLE, [])),
         max_distance=strict if unlock[CONF_STRICT] else threshold,
-        k=int(unlock[CONF_FRAMES_REQUIRED]),
-        n=int(unlock[CONF_FRAMES_WINDOW]),
+        k=k,
+        n=n,
         window_s=float(unlock[CONF_WINDOW_SECONDS]),
         cooldown_s=float(unlock[CONF_COOLDOWN]),
-        require_liveness=bool(unlock[CONF_LIVENESS]),
+        require_liveness=liveness,
         require_presence=bool(unlock[CONF_REQUIRE_PRESENCE]),
     )
 
 
-def frame_of(report: ScanReport, timestamp: float) -> Frame:
-    """Turn a scan report into the policy's view of a frame."""
+def frame_of(report: ScanReport) -> Frame:
+    """Turn a scan report into the policy's view of a frame (at its snapshot time)."""
     faces: tuple[FaceObservation, ...] = ()
+    more_faces = False
     if report.scan is not None:
+        more_faces = report.scan.more_faces
         faces = tuple(
             FaceObservation(
                 person=r.match.person if r.match.status is MatchStatus.MATCH else None,
@@ -77,7 +92,7 @@ def frame_of(report: ScanReport, timestamp: float) -> Frame:
             )
             for r in report.scan.recognitions
         )
-    return Frame(camera=report.camera, timestamp=timestamp, faces=faces)
+    return Frame(report.camera, report.taken, faces, more_faces)
 
 
 @dataclass(slots=True)
@@ -87,10 +102,13 @@ class DoorController:
     hass: HomeAssistant
     lock: str
     policy: UnlockPolicy
-    presence: dict[str, str]
+    presence: dict[str, str]  # person id -> device tracker or person entity
+    name_of: Callable[[str], str] = str  # person id -> display name
     decider: UnlockDecider = field(init=False)
     _listeners: list[Callable[[str, dict[str, Any]], None]] = field(default_factory=list)
-    _last_denial: tuple[str, str | None] | None = None
+    _last_denial: tuple[str, str | None, str] | None = None
+    _last_denial_at: float = 0.0
+    _folded: int = 0
 
     def __post_init__(self) -> None:
         """Start a fresh decider for the policy."""
@@ -104,6 +122,13 @@ class DoorController:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
+    @callback
+    def forget(self, person_id: str) -> None:
+        """Stop authorizing a deleted person at once (cooldown and back-off are kept)."""
+        self.policy = replace(self.policy, authorized=self.policy.authorized - {person_id})
+        self.decider.policy = self.policy
+        self.presence.pop(person_id, None)
+
     def _is_home(self, person: str) -> bool:
         entity = self.presence.get(person)
         state = self.hass.states.get(entity) if entity else None
@@ -111,18 +136,21 @@ class DoorController:
 
     async def async_handle(self, report: ScanReport) -> Decision | None:
         """Decide on one report; unlock, log and fire the door event as needed."""
-        frame = frame_of(report, self.hass.loop.time())
-        decision = self.decider.observe(frame, self._is_home)
+        decision = self.decider.observe(frame_of(report), self._is_home)
         if decision is None or not decision.final:
             return decision
         if decision.granted:
-            await self._unlock(decision)
             self._last_denial = None
+            await self._unlock(decision)
             return decision
-        key = (str(decision.reason), decision.person)
-        if key != self._last_denial:  # one door event per attempt, not one per frame
-            self._last_denial = key
-            self._announce(EVENT_DENIED, str(decision.reason), decision)
+        key = (str(decision.reason), decision.person, decision.camera)
+        if key == self._last_denial and report.taken - self._last_denial_at <= (
+            self.policy.window_s
+        ):
+            self._folded += 1  # the same attempt seen again: counted, told with the next event
+            return decision
+        self._last_denial, self._last_denial_at = key, report.taken
+        self._announce(EVENT_DENIED, str(decision.reason), decision)
         return decision
 
     async def _unlock(self, decision: Decision) -> None:
@@ -134,27 +162,32 @@ class DoorController:
             await self.hass.services.async_call(
                 "lock", "unlock", {"entity_id": self.lock}, blocking=True
             )
-        except HomeAssistantError as err:
-            _LOGGER.warning("Unlocking %s failed: %s", self.lock, err)
-            self._announce(EVENT_DENIED, LOCK_FAILED, decision, error=str(err))
+        except Exception as err:  # any failure of the lock must be audited, whatever its type
+            _LOGGER.warning("Unlocking %s failed: %r", self.lock, err)
+            self._announce(EVENT_DENIED, LOCK_FAILED, decision, error=repr(err))
             return
         self._announce(EVENT_GRANTED, str(Reason.MATCHED), decision)
 
     def _announce(self, event_type: str, reason: str, decision: Decision, **extra: Any) -> None:
+        folded, self._folded = self._folded, 0
+        name = self.name_of(decision.person) if decision.person else None
         data: dict[str, Any] = {
-            "person": decision.person,
+            "person": name,
             "reason": reason,
             "camera": decision.camera,
             "scores": {key: round(value, 4) for key, value in decision.scores.items()},
+            "folded": folded,
             **extra,
         }
         verdict = "granted" if event_type == EVENT_GRANTED else "denied"
-        who = decision.person or "an unknown face"
+        message = f"unlock {verdict} for {name or 'an unknown face'} ({reason})"
+        if folded:
+            message += f"; {folded} identical earlier denial(s) folded"
         self.hass.bus.async_fire(
             EVENT_LOGBOOK_ENTRY,
             {
                 "name": "Compact AI door",
-                "message": f"unlock {verdict} for {who} ({reason})",
+                "message": message,
                 "domain": DOMAIN,
                 "entity_id": self.lock,
             },
@@ -164,10 +197,69 @@ class DoorController:
 
 
 def door_from_options(
-    hass: HomeAssistant, options: dict[str, Any], threshold: float, strict: float
+    hass: HomeAssistant,
+    options: dict[str, Any],
+    threshold: float,
+    strict: float,
+    name_of: Callable[[str], str] = str,
 ) -> DoorController | None:
     """Return the door controller for the options, or ``None`` while unlocking is off."""
     policy = build_policy(options, threshold, strict)
     if policy is None:
         return None
-    return DoorController(hass, options[CONF_LOCK], policy, dict(options.get(CONF_PRESENCE, {})))
+    presence = dict(options.get(CONF_PRESENCE, {}))
+    return DoorController(hass, options[CONF_LOCK], policy, presence, name_of)
+
+
+def unlock_by_person_id(unlock: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    """Return unlock options whose people and presence are keyed by person id.
+
+    Older versions stored display names; a name maps to the person called exactly that, and
+    entries naming nobody enrolled are dropped (they could never authorize anyone).
+    """
+    by_name = {name: person_id for person_id, name in names.items()}
+
+    def person_id(key: str) -> str | None:
+        return key if key in names else by_name.get(key)
+
+    people = [pid for key in unlock.get(CONF_PEOPLE, []) if (pid := person_id(key))]
+    presence = {
+        pid: entity
+        for key, entity in unlock.get(CONF_PRESENCE, {}).items()
+        if (pid := person_id(key)) and pid in people
+    }
+    return {**unlock, CONF_PEOPLE: people, CONF_PRESENCE: presence}
+
+
+@callback
+def async_check_door_people(hass: HomeAssistant, unlock: dict[str, Any]) -> None:
+    """Raise a repair issue while the door is on but nobody may open it."""
+    if unlock.get(CONF_ENABLED) and unlock.get(CONF_LOCK) and not unlock.get(CONF_PEOPLE):
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            ISSUE_NO_PEOPLE,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_NO_PEOPLE,
+        )
+    else:
+        ir.async_delete_issue(hass, DOMAIN, ISSUE_NO_PEOPLE)
+
+
+@callback
+def async_forget_person(
+    hass: HomeAssistant, entry: ConfigEntry, door: DoorController | None, person_id: str
+) -> None:
+    """Remove a deleted person from the unlock options, presence mapping and running door."""
+    unlock = dict(entry.options.get(CONF_UNLOCK, {}))
+    if unlock:
+        unlock[CONF_PEOPLE] = [pid for pid in unlock.get(CONF_PEOPLE, []) if pid != person_id]
+        presence = unlock.get(CONF_PRESENCE, {})
+        unlock[CONF_PRESENCE] = {pid: e for pid, e in presence.items() if pid != person_id}
+        hass.config_entries.async_update_entry(
+            entry, options={**entry.options, CONF_UNLOCK: unlock}
+        )
+    if door is not None:
+        door.forget(person_id)
+    async_check_door_people(hass, unlock)

@@ -8,6 +8,8 @@ of two models.
 
 from __future__ import annotations
 
+import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -47,15 +49,27 @@ class PeopleError(UserError):
     """A request about people that cannot be fulfilled."""
 
 
-def person_id_for(name: str) -> str:
-    """Return the stable id of a display name (case and punctuation folded)."""
-    cleaned = " ".join(name.split())
-    if not cleaned or len(cleaned) > MAX_NAME_LENGTH:
-        raise PeopleError("invalid_name", name=name[:MAX_NAME_LENGTH])
-    person_id = slugify(cleaned)
-    if not person_id or person_id == "unknown":
-        raise PeopleError("invalid_name", name=cleaned)
-    return person_id
+def normalize_name(name: str) -> str:
+    """Return a display name as stored: Unicode NFC, runs of whitespace as one space.
+
+    Names are matched exactly after this; a name that differs only in case or punctuation
+    from another person's is refused, never merged (see ``People.resolve``).
+    """
+    cleaned = " ".join(unicodedata.normalize("NFC", name).split())
+    if not cleaned or len(cleaned) > MAX_NAME_LENGTH or not _folded(cleaned):
+        raise PeopleError("invalid_name", name=cleaned[:MAX_NAME_LENGTH] or name[:1])
+    return cleaned
+
+
+def _folded(name: str) -> str:
+    """Return the form two names must not share (case and punctuation folded)."""
+    folded = slugify(name)
+    return "" if folded == "unknown" else folded
+
+
+def new_person_id(name: str) -> str:
+    """Return a fresh id: never reused, so a new person never inherits a deleted one's rights."""
+    return f"{_folded(name)}_{secrets.token_hex(4)}"
 
 
 class _PeopleStore(Store[dict[str, Any]]):
@@ -110,26 +124,58 @@ class People:
             }
         )
 
+    def find(self, name: str) -> Person | None:
+        """Return the person called exactly ``name`` (after normalisation), if any."""
+        name = normalize_name(name)
+        return next((p for p in self.people.values() if p.name == name), None)
+
+    def resolve(self, name: str, *, negative: bool, add_to_existing: bool) -> Person:
+        """Return the person an enrollment for ``name`` goes to (new ones are not stored yet).
+
+        Raises when adding to an existing person was not asked for, when negatives name
+        nobody, or when ``name`` folds into another person's name ("alice" vs "Alice").
+        """
+        person = self.find(name)
+        if person is not None:
+            if not negative and not add_to_existing:
+                raise PeopleError("person_exists", name=person.name)
+            return person
+        name = normalize_name(name)
+        for other in self.people.values():
+            if _folded(other.name) == _folded(name):
+                raise PeopleError("name_collision", name=name, existing=other.name)
+        if negative:
+            raise PeopleError("person_not_found", name=name)
+        return Person(new_person_id(name), name)
+
     def add_samples(
-        self, name: str, samples: list[tuple[list[float], str]], *, negative: bool = False
+        self,
+        name: str,
+        samples: list[tuple[list[float], str]],
+        *,
+        negative: bool = False,
+        add_to_existing: bool = False,
     ) -> Person:
         """Add positive (or negative) samples to a person, creating the person if needed."""
-        person_id = person_id_for(name)
-        person = self.people.get(person_id) or Person(person_id, " ".join(name.split()))
+        person = self.resolve(name, negative=negative, add_to_existing=add_to_existing)
         target = person.negatives if negative else person.samples
         if len(target) + len(samples) > MAX_SAMPLES_PER_PERSON:
             raise PeopleError("person_full", name=person.name, limit=str(MAX_SAMPLES_PER_PERSON))
         now = dt_util.utcnow().isoformat()
         target.extend(Sample(embedding, chip, now) for embedding, chip in samples)
-        self.people[person_id] = person
+        self.people[person.person_id] = person
         return person
 
     def delete(self, name: str) -> Person:
-        """Remove a person and every sample of theirs."""
-        person_id = person_id_for(name)
-        if person_id not in self.people:
+        """Remove the person called exactly ``name`` and every sample of theirs."""
+        person = self.find(name)
+        if person is None:
             raise PeopleError("person_not_found", name=name)
-        return self.people.pop(person_id)
+        return self.people.pop(person.person_id)
+
+    def names(self) -> dict[str, str]:
+        """Return the display name of every person id."""
+        return {person_id: person.name for person_id, person in self.people.items()}
 
 
 def vars_of(sample: Sample) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,13 +20,22 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 
 from .engine.errors import EngineError
-from .engine.recognizer import Enrollment, FaceRecognizer, QualityGate, Rejection, Scan
-from .people import People
+from .engine.gallery import DLIB_THRESHOLD, MatchStatus
+from .engine.recognizer import (
+    Enrollment,
+    FaceRecognizer,
+    QualityGate,
+    Recognition,
+    Rejection,
+    Scan,
+)
+from .people import People, Person
 
 _LOGGER = logging.getLogger(__name__)
 
 SNAPSHOT_TIMEOUT = 10
 MAX_IMAGE_BYTES = 25 * 1024 * 1024
+_COARSE_GATE = QualityGate()  # "good" or "low" is all an unknown face's report says
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,27 +45,43 @@ class ScanReport:
     camera: str
     scan: Scan | None
     error: str | None = None
+    taken: float = 0.0  # loop time the snapshot arrived, before inference (the frame's time)
+    names: Mapping[str, str] = field(default_factory=dict)  # person id -> display name
+
+    def person(self, recognition: Recognition) -> str | None:
+        """Return the display name of a matched face (``None`` for anyone else)."""
+        match = recognition.match
+        if match.status is not MatchStatus.MATCH or match.person is None:
+            return None
+        return self.names.get(match.person, match.person)
 
     def faces(self) -> list[dict[str, Any]]:
-        """Return the faces as event data: person, distance, box, quality."""
+        """Return the faces as event data: person, distance, box, quality.
+
+        An unknown or ambiguous face gets no distance and only a coarse quality: a number
+        per try would let an attacker tune a presentation attack step by step.
+        """
         if self.scan is None:
             return []
-        return [
-            {
-                "person": recognition.match.person,
+        faces: list[dict[str, Any]] = []
+        for recognition in self.scan.recognitions:
+            face = recognition.face
+            data: dict[str, Any] = {
+                "person": self.person(recognition),
                 "status": str(recognition.match.status),
-                "distance": round(recognition.match.distance, 4)
-                if np.isfinite(recognition.match.distance)
-                else None,
-                "box": [round(v, 1) for v in recognition.face.detection.box],
-                "quality": {
-                    "eye_distance": round(recognition.face.quality.eye_distance, 1),
-                    "sharpness": round(recognition.face.quality.sharpness, 1),
-                    "frontalness": round(recognition.face.quality.frontalness, 3),
-                },
+                "box": [round(v, 1) for v in face.detection.box],
             }
-            for recognition in self.scan.recognitions
-        ]
+            if data["person"] is None:
+                data["quality"] = "good" if _COARSE_GATE.check(face.quality) is None else "low"
+            else:
+                data["distance"] = round(recognition.match.distance, 4)
+                data["quality"] = {
+                    "eye_distance": round(face.quality.eye_distance, 1),
+                    "sharpness": round(face.quality.sharpness, 1),
+                    "frontalness": round(face.quality.frontalness, 3),
+                }
+            faces.append(data)
+        return faces
 
 
 @dataclass(slots=True)
@@ -106,7 +131,7 @@ class FaceManager:
             return
         self.recognizer.set_people(
             (
-                person.name,
+                person.person_id,
                 [np.asarray(s.embedding, dtype=np.float32) for s in person.samples],
                 [np.asarray(s.embedding, dtype=np.float32) for s in person.negatives],
             )
@@ -156,6 +181,7 @@ class FaceManager:
         else:
             try:
                 image = await async_get_image(self.hass, camera, timeout=SNAPSHOT_TIMEOUT)
+                taken = self.hass.loop.time()
                 scan = await self.hass.async_add_executor_job(recognizer.scan, image.content)
             except HomeAssistantError as err:
                 _LOGGER.warning("No snapshot from %s: %s", camera, err)
@@ -164,7 +190,7 @@ class FaceManager:
                 _LOGGER.warning("Snapshot of %s could not be read: %s", camera, err)
                 report = ScanReport(camera, None, "bad_image")
             else:
-                report = ScanReport(camera, scan)
+                report = ScanReport(camera, scan, taken=taken, names=self.people.names())
         self._cameras[camera].last = report
         for listener in list(self._listeners):
             listener(report)
@@ -176,10 +202,16 @@ class FaceManager:
         return image.content
 
     async def async_enroll(
-        self, name: str, images: list[tuple[str, bytes]], *, negative: bool
+        self,
+        name: str,
+        images: list[tuple[str, bytes]],
+        *,
+        negative: bool,
+        add_to_existing: bool = False,
     ) -> dict[str, Any]:
         """Enroll the good faces of ``images`` (source, bytes) for ``name``; report the rest."""
         recognizer = self._require_recognizer()
+        target = self.people.resolve(name, negative=negative, add_to_existing=add_to_existing)
         accepted: list[tuple[list[float], str]] = []
         rejected: list[dict[str, str]] = []
         for source, data in images:
@@ -192,24 +224,31 @@ class FaceManager:
                 accepted.append((result.embedding.astype(float).tolist(), chip))
             else:
                 rejected.append({"source": source, "reason": str(result)})
-        person = None
         if accepted:
-            person = self.people.add_samples(name, accepted, negative=negative)
+            self.people.add_samples(
+                name, accepted, negative=negative, add_to_existing=add_to_existing
+            )
             self.people.embedder = recognizer.embedder_id
             await self.people.async_save()
             self.sync_gallery()
-        return {
-            "person": person.name if person else " ".join(name.split()),
-            "enrolled": len(accepted),
-            "rejected": rejected,
-        }
+        return {"person": target.name, "enrolled": len(accepted), "rejected": rejected}
 
-    async def async_delete(self, name: str) -> str:
-        """Delete a person and all their samples; return their display name."""
+    async def async_delete(self, name: str) -> Person:
+        """Delete a person, their samples, and their face wherever it is another's negative."""
         person = self.people.delete(name)
+        threshold = self.recognizer.threshold if self.recognizer else DLIB_THRESHOLD
+        if person.samples:
+            theirs = np.asarray([s.embedding for s in person.samples], dtype=np.float64)
+            for other in self.people.people.values():
+                other.negatives = [
+                    negative
+                    for negative in other.negatives
+                    if np.min(np.linalg.norm(theirs - np.asarray(negative.embedding), axis=1))
+                    > threshold
+                ]
         await self.people.async_save()
         self.sync_gallery()
-        return person.name
+        return person
 
     def list_people(self) -> list[dict[str, Any]]:
         """Return every person with sample counts (no embeddings)."""

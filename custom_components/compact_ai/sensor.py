@@ -18,7 +18,6 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CONF_CAMERAS, TIERS
 from .data import CompactAIConfigEntry, CompactAIRuntime
-from .engine.gallery import MatchStatus
 from .engine.runtime import BACKENDS
 from .entity import CameraScanEntity, CompactAIEntity, camera_device, service_device
 from .voice_commands import TrainingState
@@ -116,7 +115,7 @@ class ScanSensor(CameraScanEntity, SensorEntity):
         recognitions = report.scan.recognitions
         if not recognitions:
             return NO_FACE
-        known = [r.match.person for r in recognitions if r.match.status is MatchStatus.MATCH]
+        known = [name for r in recognitions if (name := report.person(r)) is not None]
         return known[0] if known else UNKNOWN
 
 

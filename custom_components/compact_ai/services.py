@@ -1,4 +1,8 @@
-"""Services: enroll and delete people, list them, and scan cameras on demand."""
+"""Services: enroll and delete people, list them, and scan cameras on demand.
+
+Every service that changes people or scans on demand is an admin service: a non-admin user
+could otherwise enroll their own face under an authorized person's name.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +21,11 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.service import async_register_admin_service
 
 from .const import CONF_CAMERAS, DOMAIN
 from .data import CompactAIConfigEntry
+from .door import async_forget_person
 from .people import MAX_NAME_LENGTH, PeopleError
 from .recognition import MAX_IMAGE_BYTES
 
@@ -28,6 +34,7 @@ ATTR_CAMERA = "camera"
 ATTR_FILES = "files"
 ATTR_SNAPSHOTS = "snapshots"
 ATTR_INTERVAL = "interval"
+ATTR_ADD_TO_EXISTING = "add_to_existing"
 
 SERVICE_ENROLL_FACE = "enroll_face"
 SERVICE_ENROLL_NEGATIVE = "enroll_negative"
@@ -46,6 +53,9 @@ ENROLL_SCHEMA = vol.Schema(
             vol.Coerce(float), vol.Range(min=0, max=10)
         ),
     }
+)
+ENROLL_FACE_SCHEMA = ENROLL_SCHEMA.extend(
+    {vol.Optional(ATTR_ADD_TO_EXISTING, default=False): cv.boolean}
 )
 DELETE_SCHEMA = vol.Schema({vol.Required(ATTR_NAME): NAME})
 SCAN_SCHEMA = vol.Schema({vol.Optional(ATTR_ENTITY_ID): cv.entity_ids})
@@ -114,11 +124,12 @@ async def _images(
 async def _enroll(call: ServiceCall, *, negative: bool) -> ServiceResponse:
     hass = call.hass
     entry = _entry(hass)
-    images = await _images(hass, entry, call)
+    faces = entry.runtime_data.faces
+    name, add = call.data[ATTR_NAME], call.data.get(ATTR_ADD_TO_EXISTING, False)
     try:
-        result = await entry.runtime_data.faces.async_enroll(
-            call.data[ATTR_NAME], images, negative=negative
-        )
+        faces.people.resolve(name, negative=negative, add_to_existing=add)  # before any I/O
+        images = await _images(hass, entry, call)
+        result = await faces.async_enroll(name, images, negative=negative, add_to_existing=add)
     except PeopleError as err:
         raise service_error(err.key, **err.placeholders) from err
     if not result["enrolled"]:
@@ -138,10 +149,11 @@ async def _enroll_negative(call: ServiceCall) -> ServiceResponse:
 async def _delete_person(call: ServiceCall) -> ServiceResponse:
     entry = _entry(call.hass)
     try:
-        name = await entry.runtime_data.faces.async_delete(call.data[ATTR_NAME])
+        person = await entry.runtime_data.faces.async_delete(call.data[ATTR_NAME])
     except PeopleError as err:
         raise service_error(err.key, **err.placeholders) from err
-    return {"deleted": name}
+    async_forget_person(call.hass, entry, entry.runtime_data.door, person.person_id)
+    return {"deleted": person.name}
 
 
 async def _list_people(call: ServiceCall) -> ServiceResponse:
@@ -167,19 +179,14 @@ async def _scan(call: ServiceCall) -> ServiceResponse:
 
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
-    """Register the integration's services."""
-    hass.services.async_register(
-        DOMAIN, SERVICE_ENROLL_FACE, _enroll_face, ENROLL_SCHEMA, SupportsResponse.OPTIONAL
-    )
-    hass.services.async_register(
-        DOMAIN, SERVICE_ENROLL_NEGATIVE, _enroll_negative, ENROLL_SCHEMA, SupportsResponse.OPTIONAL
-    )
-    hass.services.async_register(
-        DOMAIN, SERVICE_DELETE_PERSON, _delete_person, DELETE_SCHEMA, SupportsResponse.OPTIONAL
-    )
+    """Register the integration's services (all but list_people for admins only)."""
+    for name, handler, schema in (
+        (SERVICE_ENROLL_FACE, _enroll_face, ENROLL_FACE_SCHEMA),
+        (SERVICE_ENROLL_NEGATIVE, _enroll_negative, ENROLL_SCHEMA),
+        (SERVICE_DELETE_PERSON, _delete_person, DELETE_SCHEMA),
+        (SERVICE_SCAN, _scan, SCAN_SCHEMA),
+    ):
+        async_register_admin_service(hass, DOMAIN, name, handler, schema, SupportsResponse.OPTIONAL)
     hass.services.async_register(
         DOMAIN, SERVICE_LIST_PEOPLE, _list_people, vol.Schema({}), SupportsResponse.ONLY
-    )
-    hass.services.async_register(
-        DOMAIN, SERVICE_SCAN, _scan, SCAN_SCHEMA, SupportsResponse.OPTIONAL
     )

@@ -1,4 +1,4 @@
-"""Services for the user's voice commands: phrases, recordings, training, reset."""
+"""Services for the user's voice commands: phrases, recordings, training, reset (admins only)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.service import async_register_admin_service
 
 from .const import DOMAIN
 from .engine.audio import read_wav
@@ -138,4 +139,6 @@ def async_setup_voice_services(hass: HomeAssistant) -> None:
         (SERVICE_TRAIN, _train, vol.Schema({})),
         (SERVICE_RESET, _reset, vol.Schema({})),
     ):
-        hass.services.async_register(DOMAIN, name, _handler(run), schema, SupportsResponse.OPTIONAL)
+        async_register_admin_service(
+            hass, DOMAIN, name, _handler(run), schema, SupportsResponse.OPTIONAL
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from custom_components.compact_ai.engine.liveness import MIN_PARALLAX
+from custom_components.compact_ai.engine.liveness import MIN_PARALLAX, similarity_residual
 from custom_components.compact_ai.engine.unlock_policy import (
     Decision,
     FaceObservation,
@@ -13,7 +13,6 @@ from custom_components.compact_ai.engine.unlock_policy import (
     Reason,
     UnlockDecider,
     UnlockPolicy,
-    nonrigid_motion,
 )
 
 from .head_model import HEAD, project
@@ -150,16 +149,89 @@ def test_invalid_distance() -> None:
         policy(max_distance=0.0)
 
 
-def test_nonrigid_motion_is_zero_for_similar_keypoints() -> None:
-    assert nonrigid_motion(FACE, similar(FACE, 0.7, -0.4, (5.0, 9.0))) == pytest.approx(
+def test_similarity_residual_is_zero_for_similar_keypoints() -> None:
+    assert similarity_residual(FACE, similar(FACE, 0.7, -0.4, (5.0, 9.0))) == pytest.approx(
         0.0, abs=1e-9
     )
-    assert nonrigid_motion(FACE, turned(0.2)) > 0.05
+    assert similarity_residual(FACE, turned(0.2)) > 0.05
     degenerate = np.zeros((6, 2))
-    assert nonrigid_motion(degenerate, FACE) == 0.0
+    assert similarity_residual(degenerate, FACE) == 0.0
 
 
 def test_ambiguous_face_without_a_person_is_ambiguous_not_unknown() -> None:
     decider = UnlockDecider(policy())
     decision = decider.observe(frame(0.0, FaceObservation(None, 0.3, True, FACE)))
     assert decision is not None and decision.reason is Reason.AMBIGUOUS
+
+
+def test_same_person_twice_in_one_frame_denies() -> None:
+    """A face and its mirror image (or a photo beside a screen) is not two frames."""
+    decider = UnlockDecider(policy())
+    decision = decider.observe(frame(0.0, alice(turned(0.0)), alice(turned(0.3))))
+    assert decision is not None and not decision.granted
+    assert decision.reason is Reason.SAME_PERSON_TWICE and decision.final
+
+
+def test_liveness_is_measured_only_between_frames_at_different_times() -> None:
+    decider = UnlockDecider(policy())
+    decider.observe(frame(1.0, alice(turned(0.0))))
+    decision = decider.observe(frame(1.0, alice(turned(0.3))))
+    assert decision is not None and decision.reason is Reason.STATIC_FACE
+
+
+def test_liveness_needs_two_frames() -> None:
+    with pytest.raises(ValueError, match="liveness"):
+        policy(k=1, n=3)
+    assert policy(k=1, n=3, require_liveness=False).k == 1
+
+
+def test_faces_beyond_the_cap_deny() -> None:
+    decider = UnlockDecider(policy())
+    crowded = Frame("camera.door", 0.0, (alice(),), more_faces=True)
+    decision = decider.observe(crowded)
+    assert decision is not None and decision.reason is Reason.TOO_MANY_FACES
+    assert decider.observe(Frame("camera.door", 1.0, (), more_faces=True)) is not None
+
+
+def test_frames_without_a_face_count_toward_n() -> None:
+    decider = UnlockDecider(policy(k=2, n=2))
+    decider.observe(frame(0.0, alice(turned(0.0))))
+    assert decider.observe(frame(1.0)) is None
+    decision = decider.observe(frame(2.0, alice(turned(0.2))))
+    assert decision is not None and decision.reason is Reason.WAITING_FOR_FRAMES
+
+
+def test_back_off_after_repeated_denials() -> None:
+    decider = UnlockDecider(policy(backoff_s=10.0))
+    stranger = FaceObservation(None, 0.8, False, FACE)
+    for t in (0.0, 1.0, 2.0):
+        assert decider.observe(frame(t, stranger)).reason is Reason.UNKNOWN_FACE  # type: ignore[union-attr]
+    decider.observe(frame(3.0, alice(turned(0.0))))
+    decision = decider.observe(frame(4.0, alice(turned(0.2))))
+    assert decision is not None and decision.reason is Reason.BACKOFF and not decision.granted
+    assert decision.scores["backoff_left"] == pytest.approx(8.0)
+    # Three more denials after the first back-off: the next one lasts twice as long.
+    for t in (20.0, 21.0, 22.0):
+        decider.observe(frame(t, stranger))
+    decision = decider.observe(frame(23.0, alice(turned(0.0))))
+    assert decision is not None and decision.reason is Reason.BACKOFF
+    assert decision.scores["backoff_left"] == pytest.approx(19.0)
+    # After a quiet spell the back-off is over and forgotten; a live person gets in.
+    decider.observe(frame(1000.0, alice(turned(0.0))))
+    decision = decider.observe(frame(1001.0, alice(turned(0.2))))
+    assert decision is not None and decision.granted
+
+
+def test_back_off_is_forgotten_after_a_quiet_spell() -> None:
+    decider = UnlockDecider(policy(backoff_s=10.0, quiet_s=100.0))
+    stranger = FaceObservation(None, 0.8, False, FACE)
+    for t in (0.0, 1.0, 2.0, 500.0, 501.0, 502.0):
+        decider.observe(frame(t, stranger))
+    decision = decider.observe(frame(503.0, stranger))
+    assert decision is not None and decision.reason is Reason.BACKOFF
+    assert decision.scores["backoff_left"] == pytest.approx(9.0)  # not doubled
+
+
+def test_invalid_back_off() -> None:
+    with pytest.raises(ValueError, match="back-off"):
+        policy(backoff_after=0)

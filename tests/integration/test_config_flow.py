@@ -181,19 +181,25 @@ UNLOCK_FORM = {
 }
 
 
-def enroll(entry: MockConfigEntry, *names: str) -> None:
+async def enroll(entry: MockConfigEntry, *names: str) -> None:
+    """Store people (saving the options reloads the entry, which reads them back)."""
+    people = entry.runtime_data.people
     for name in names:
-        entry.runtime_data.people.add_samples(name, [([0.0] * 128, "")])
+        people.add_samples(name, [([0.0] * 128, "")])
+    people.embedder = entry.runtime_data.faces.recognizer.embedder_id  # no re-embedding
+    await people.async_save()
 
 
 async def test_unlock_policy_saved(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, camera_entity: str, door_lock: str
 ) -> None:
-    enroll(loaded_entry, "Alice", "Bob")
+    await enroll(loaded_entry, "Alice", "Bob")
     result = await open_step(hass, loaded_entry, "unlock")
     assert result["step_id"] == "unlock"
     people = result["data_schema"].schema[CONF_PEOPLE].config["options"]
-    assert people == ["Alice", "Bob"]
+    assert [person["label"] for person in people] == ["Alice", "Bob"]
+    alice = people[0]["value"]
+    assert alice == loaded_entry.runtime_data.people.find("Alice").person_id
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
@@ -202,7 +208,7 @@ async def test_unlock_policy_saved(
             CONF_ENABLED: True,
             CONF_LOCK: door_lock,
             CONF_UNLOCK_CAMERAS: [camera_entity],
-            CONF_PEOPLE: ["Alice"],
+            CONF_PEOPLE: [alice],
             CONF_FRAMES_REQUIRED: 3.0,
         },
     )
@@ -210,15 +216,40 @@ async def test_unlock_policy_saved(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     unlock = loaded_entry.options[CONF_UNLOCK]
     assert unlock[CONF_LOCK] == door_lock
-    assert unlock[CONF_PEOPLE] == ["Alice"]
+    assert unlock[CONF_PEOPLE] == [alice]  # by person id: a new "Alice" is not authorized
     assert unlock[CONF_FRAMES_REQUIRED] == 3 and isinstance(unlock[CONF_FRAMES_REQUIRED], int)
     assert loaded_entry.options[CONF_TIER] == "balanced"
+
+
+async def test_one_frame_with_liveness_is_refused(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, camera_entity: str, door_lock: str
+) -> None:
+    """Liveness compares two frames; with one it could only compare a frame with itself."""
+    await enroll(loaded_entry, "Alice")
+    alice = loaded_entry.runtime_data.people.find("Alice").person_id
+    result = await open_step(hass, loaded_entry, "unlock")
+    form = {
+        **UNLOCK_FORM,
+        CONF_ENABLED: True,
+        CONF_LOCK: door_lock,
+        CONF_UNLOCK_CAMERAS: [camera_entity],
+        CONF_PEOPLE: [alice],
+        CONF_FRAMES_REQUIRED: 1,
+    }
+    result = await hass.config_entries.options.async_configure(result["flow_id"], form)
+    assert result["errors"] == {CONF_FRAMES_REQUIRED: "liveness_needs_two_frames"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**form, CONF_LIVENESS: False}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert loaded_entry.options[CONF_UNLOCK][CONF_FRAMES_REQUIRED] == 1
 
 
 async def test_unlock_policy_errors(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, camera_entity: str
 ) -> None:
-    enroll(loaded_entry, "Alice")
+    await enroll(loaded_entry, "Alice")
     result = await open_step(hass, loaded_entry, "unlock")
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {**UNLOCK_FORM, CONF_ENABLED: True, CONF_FRAMES_REQUIRED: 4}
@@ -236,7 +267,7 @@ async def test_unlock_policy_errors(
             CONF_ENABLED: True,
             CONF_LOCK: "lock.gone",
             CONF_UNLOCK_CAMERAS: [camera_entity],
-            CONF_PEOPLE: ["Alice"],
+            CONF_PEOPLE: [loaded_entry.runtime_data.people.find("Alice").person_id],
         },
     )
     assert result["errors"] == {CONF_LOCK: "entity_not_found"}
@@ -259,7 +290,8 @@ async def test_unlock_policy_disabled_needs_nothing(
 async def test_unlock_policy_with_presence(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, camera_entity: str, door_lock: str
 ) -> None:
-    enroll(loaded_entry, "Alice")
+    await enroll(loaded_entry, "Alice")
+    alice = loaded_entry.runtime_data.people.find("Alice").person_id
     hass.states.async_set("device_tracker.alice_phone", "home")
     result = await open_step(hass, loaded_entry, "unlock")
     result = await hass.config_entries.options.async_configure(
@@ -269,7 +301,7 @@ async def test_unlock_policy_with_presence(
             CONF_ENABLED: True,
             CONF_LOCK: door_lock,
             CONF_UNLOCK_CAMERAS: [camera_entity],
-            CONF_PEOPLE: ["Alice"],
+            CONF_PEOPLE: [alice],
             CONF_REQUIRE_PRESENCE: True,
         },
     )
@@ -284,9 +316,8 @@ async def test_unlock_policy_with_presence(
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert loaded_entry.options[CONF_UNLOCK][CONF_PRESENCE] == {
-        "Alice": "device_tracker.alice_phone"
-    }
+    # The form asks by name; the options keep the person id.
+    assert loaded_entry.options[CONF_UNLOCK][CONF_PRESENCE] == {alice: "device_tracker.alice_phone"}
 
 
 async def test_unlock_step_when_entry_not_loaded(hass: HomeAssistant) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from homeassistant.core import Event, HomeAssistant
+from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER, CONF_UNLOCK, DOMAIN
@@ -43,18 +46,21 @@ def logbook(hass: HomeAssistant) -> list[Event]:
 async def setup_door(
     hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path, **changes: Any
 ) -> MockConfigEntry:
+    """Enroll Eileen, then turn the door on with options that name her (as older versions did).
+
+    Loading maps the names to person ids, as it does for options saved by older versions.
+    """
     entry = MockConfigEntry(
-        domain=DOMAIN,
-        options={
-            CONF_TIER: "balanced",
-            CONF_CAMERAS: [camera_entity],
-            CONF_UNLOCK: unlock_options(door_lock, **changes),
-        },
+        domain=DOMAIN, options={CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]}
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
+    options = {**entry.options, CONF_UNLOCK: unlock_options(door_lock, **changes)}
+    hass.config_entries.async_update_entry(entry, options=options)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
     return entry
 
 
@@ -197,3 +203,67 @@ async def test_no_door_entity_while_unlock_is_off(
     await hass.async_block_till_done()
     assert hass.states.get(DOOR_EVENT) is None
     assert entry.runtime_data.door is None
+
+
+async def test_mirrored_pair_in_one_frame_is_denied(
+    hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path
+) -> None:
+    """A face beside its mirror image is one frame, not two: it must never open the door."""
+    await setup_door(hass, camera_entity, door_lock, photo_dir)
+    await scan(hass, photo_dir / "pair.jpg")
+    assert hass.states.get(door_lock).state == "locked"
+    assert door_event(hass)["reason"] == "same_person_twice"
+    await scan(hass, photo_dir / "turned.jpg")  # the pair is still in the window
+    assert hass.states.get(door_lock).state == "locked"
+
+
+async def test_faces_beyond_the_cap_deny(
+    hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path
+) -> None:
+    """An eleventh face is not dropped silently: the frame is denied."""
+    face = Image.open(photo_dir / "pair.jpg").crop((0, 0, 210, 210)).resize((105, 105))
+    crowd = Image.new("RGB", (420, 315))
+    for index in range(11):
+        crowd.paste(face, ((index % 4) * 105, (index // 4) * 105))
+    crowd.save(photo_dir / "crowd.jpg", quality=95)
+    await setup_door(hass, camera_entity, door_lock, photo_dir)
+    await scan(hass, photo_dir / "crowd.jpg")
+    assert door_event(hass)["reason"] == "too_many_faces"
+    assert hass.states.get(door_lock).state == "locked"
+
+
+async def test_lock_raising_any_error_is_audited(
+    hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path, logbook: list[Event]
+) -> None:
+    await setup_door(hass, camera_entity, door_lock, photo_dir)
+    await scan(hass, photo_dir / "astronaut.jpg")
+    with patch(
+        "homeassistant.components.template.lock.AbstractTemplateLock.async_unlock",
+        side_effect=ValueError("jammed"),  # inject the failure
+    ):
+        await scan(hass, photo_dir / "turned.jpg")
+    event = door_event(hass)
+    assert event["event_type"] == "unlock_denied" and event["reason"] == "lock_failed"
+    assert "jammed" in event["error"]
+    assert "lock_failed" in logbook[-1].data["message"]
+
+
+async def test_repeated_denials_are_all_audited(
+    hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path, logbook: list[Event]
+) -> None:
+    """Identical denials are folded only within the window, and the fold is counted."""
+    await setup_door(hass, camera_entity, door_lock, photo_dir, window_seconds=1)
+    fired: list[Event] = []
+    hass.bus.async_listen(
+        "state_changed", lambda e: fired.append(e) if e.data["entity_id"] == DOOR_EVENT else None
+    )
+    await scan(hass, photo_dir / "hanks.jpg")
+    await scan(hass, photo_dir / "hanks.jpg")  # the same denial within the window: folded
+    assert len(fired) == 1
+    await asyncio.sleep(1.1)
+    await scan(hass, photo_dir / "hanks.jpg")  # a later attempt is a new door event
+    assert len(fired) == 2
+    event = door_event(hass)
+    assert event["reason"] == "unknown_face" and event["folded"] == 1
+    denials = [e for e in logbook if "unknown_face" in e.data["message"]]
+    assert len(denials) == 2 and "1 identical" in denials[-1].data["message"]

@@ -102,7 +102,10 @@ async def test_negative_blocks_a_match(
 
 async def test_delete_person(hass: HomeAssistant, entry: MockConfigEntry, photo_dir: Path) -> None:
     await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
-    assert await call(hass, "delete_person", name="eileen") == {"deleted": "Eileen"}
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "delete_person", name="eileen")  # names match exactly
+    assert err.value.translation_key == "person_not_found"
+    assert await call(hass, "delete_person", name=" Eileen ") == {"deleted": "Eileen"}
     assert await call(hass, "list_people") == {"people": []}
     with pytest.raises(ServiceValidationError) as err:
         await call(hass, "delete_person", name="Eileen")
@@ -115,7 +118,8 @@ async def test_people_survive_a_restart(
     await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
     stored = hass_storage["compact_ai.people"]
     assert stored["version"] == 1
-    assert len(stored["data"]["people"]["eileen"]["samples"][0]["embedding"]) == 128
+    (person,) = stored["data"]["people"].values()
+    assert person["name"] == "Eileen" and len(person["samples"][0]["embedding"]) == 128
 
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
@@ -129,16 +133,18 @@ async def test_embeddings_recomputed_when_the_embedder_changes(
 ) -> None:
     await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
     people = entry.runtime_data.people
-    original = list(people.people["eileen"].samples[0].embedding)
+    eileen = people.find("Eileen")
+    assert eileen is not None
+    original = list(eileen.samples[0].embedding)
     # As if the embeddings came from another tier's embedder: they must be recomputed
     # from the kept chips, never mixed.
-    people.people["eileen"].samples[0].embedding = [0.0] * 128
+    eileen.samples[0].embedding = [0.0] * 128
     people.embedder = "another-embedder"
     await people.async_save()
 
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    samples = entry.runtime_data.people.people["eileen"].samples
+    samples = entry.runtime_data.people.people[eileen.person_id].samples
     # Recomputed from the stored JPEG chip: the same face, far inside the 0.5 threshold.
     assert np.linalg.norm(np.subtract(samples[0].embedding, original)) < 0.06
     assert entry.runtime_data.people.embedder == entry.runtime_data.faces.recognizer.embedder_id
@@ -169,9 +175,9 @@ async def test_enroll_bad_requests(
 async def test_person_cap(hass: HomeAssistant, entry: MockConfigEntry, photo_dir: Path) -> None:
     files = [str(photo_dir / "astronaut.jpg")] * 10
     await call(hass, "enroll_face", name="Eileen", files=files)
-    await call(hass, "enroll_face", name="Eileen", files=files)
+    await call(hass, "enroll_face", name="Eileen", files=files, add_to_existing=True)
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "enroll_face", name="Eileen", files=files[:1])
+        await call(hass, "enroll_face", name="Eileen", files=files[:1], add_to_existing=True)
     assert err.value.translation_key == "person_full"
     assert (await call(hass, "list_people"))["people"][0]["samples"] == 20
 

@@ -84,5 +84,7 @@ async def test_diagnostics_redacts_people_and_devices(
     assert diagnostics["models_loaded"] is True and diagnostics["unlock_enabled"] is True
     text = str(diagnostics)
     assert camera_entity not in text and "Eileen" not in text and door_lock not in text
-    embedding = entry.runtime_data.people.people["eileen"].samples[0].embedding
+    eileen = entry.runtime_data.people.find("Eileen")
+    assert eileen is not None
+    embedding = eileen.samples[0].embedding
     assert str(round(embedding[0], 6))[:6] not in text

@@ -35,13 +35,13 @@ from PIL import Image
 
 from custom_components.compact_ai.engine.face import FacePipeline
 from custom_components.compact_ai.engine.liveness import (
+    MIN_PARALLAX,
     affine_residual,
     apply_homography,
     inter_ocular,
     planar_parallax,
     similarity_residual,
 )
-from custom_components.compact_ai.engine.unlock_policy import UnlockPolicy
 from tools.compact.errors import ToolError
 from tools.compact.liveness_render import (
     PhotoPose,
@@ -303,7 +303,7 @@ def _run(args: argparse.Namespace) -> int:
         photos = sorted(p for p in person.iterdir() if p.suffix.lower() in {".jpg", ".png"})
         if photos:
             collector.identity(photos, args.warps, args.beyond)
-    report = summarize(collector, UnlockPolicy.__dataclass_fields__["min_nonrigid_motion"].default)
+    report = summarize(collector, MIN_PARALLAX)
     report.update(
         refine=args.refine,
         tier=args.tier,

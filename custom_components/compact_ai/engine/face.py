@@ -78,14 +78,18 @@ class FacePipeline:
         self.config = config
         self.max_faces = max_faces
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        """Return up to ``max_faces`` detections in ``image`` (H, W, 3) uint8, best first."""
+    def detect_all(self, image: np.ndarray) -> list[Detection]:
+        """Return every detection in ``image`` (H, W, 3) uint8, best first (no cap)."""
         found: list[Detection] = []
         for model, config, anchors in self._detectors:
             found += detect_faces(model.run, image, config, anchors)
         if len(self._detectors) > 1:
             found = merge_detections(found, self.config.iou_threshold)
-        return found[: self.max_faces]
+        return found
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Return up to ``max_faces`` detections in ``image`` (H, W, 3) uint8, best first."""
+        return self.detect_all(image)[: self.max_faces]
 
     def embed(self, chip: np.ndarray) -> np.ndarray:
         """Return the (128,) float32 embedding of one aligned chip (150, 150, 3) uint8."""

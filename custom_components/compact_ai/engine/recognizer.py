@@ -79,6 +79,7 @@ class Scan:
     width: int
     height: int
     inference_ms: float
+    more_faces: bool = False  # more faces were found than are kept (the door then denies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,12 +170,15 @@ class FaceRecognizer:
         """Find and recognize every face in an image (raises ImageDecodeError)."""
         image = decode_image(data)
         start = time.perf_counter()
-        faces = self.pipeline.faces(image)
+        pipeline = self.pipeline
+        found = pipeline.detect_all(image)
+        faces = [pipeline.face(image, detection) for detection in found[: pipeline.max_faces]]
         recognitions = tuple(
             Recognition(face, self.gallery.match(face.embedding)) for face in faces
         )
         elapsed = (time.perf_counter() - start) * 1000
-        return Scan(recognitions, image.shape[1], image.shape[0], elapsed)
+        more = len(found) > pipeline.max_faces
+        return Scan(recognitions, image.shape[1], image.shape[0], elapsed, more_faces=more)
 
     def enroll(self, data: bytes, gate: QualityGate) -> Enrollment | Rejection:
         """Return the enrollment of an image with exactly one good face, or why not."""

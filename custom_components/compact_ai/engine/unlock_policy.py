@@ -1,18 +1,23 @@
 """The door unlock policy: decide from a stream of recognized frames, never on doubt.
 
 A door unlocks only when, on a camera allowed to unlock, the same authorized person was
-matched within the strict distance in at least ``k`` of the last ``n`` frames inside
-``window_s`` seconds, no unknown or ambiguous face appeared in those frames, the face
-moved non-rigidly between them (liveness), the person's phone is home when that second
-factor is required, and the cooldown since the last unlock has passed. Every decision says
-why.
+matched within the strict distance in at least ``k`` of the last ``n`` frames (frames without
+a face count too) inside ``window_s`` seconds, none of those frames held an unknown or
+ambiguous face, the same person twice (a face beside its mirror image or a photo of it) or
+more faces than the detector keeps, the face moved non-rigidly between frames taken at
+different times (liveness), the person's phone is home when that second factor is required,
+and neither the cooldown since the last unlock nor a back-off after repeated denials is
+running. Every decision says why.
 
-Liveness, honestly: a flat photo moves rigidly (shift, turn, zoom in the image plane), so
-its keypoints are explained by one similarity transform from frame to frame; a live head
-turns and its nose, eyes and ears shift against each other (parallax). The check measures
-that non-rigid residual. It stops a printed photo or a still screen held to the camera; it
-does not stop a video of the person replayed on a screen, a photo bent while moving, or a
-3D mask. Use the phone-presence factor where that matters.
+A frame contributes at most one observation per person, so ``k`` counts frames, never faces:
+one frame cannot meet ``k`` = 2, and liveness never compares two faces of the same frame.
+
+Liveness, honestly (``liveness.py``): any flat picture, however it is tilted or turned, maps
+its keypoints from frame to frame by one homography; a live head does not (parallax). With
+BlazeFace's six keypoints the detector's noise is as large as a head's parallax, so the
+threshold that refuses every tilted print also refuses most real head motion: liveness keeps
+photos out but mostly keeps the door shut. It does not stop a replayed video or a 3D mask.
+The phone-presence factor is the recommended second check.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import NDArray
 
-from .liveness import MIN_PARALLAX, planar_parallax, similarity_residual
+from .liveness import MIN_PARALLAX, planar_parallax
 
 
 class Reason(StrEnum):
@@ -40,13 +45,20 @@ class Reason(StrEnum):
     STATIC_FACE = "static_face"
     PRESENCE_MISSING = "presence_missing"
     COOLDOWN = "cooldown"
+    SAME_PERSON_TWICE = "same_person_twice"
+    TOO_MANY_FACES = "too_many_faces"
+    BACKOFF = "backoff"
+
+
+# Denials that say nothing about an attacker (time limits) do not lead to a back-off.
+_NOT_COUNTED = frozenset({Reason.COOLDOWN, Reason.BACKOFF})
 
 
 @dataclass(frozen=True, slots=True)
 class FaceObservation:
     """One face of one frame, as recognition saw it."""
 
-    person: str | None  # None: unknown (or ambiguous) face
+    person: str | None  # the person's id; None: unknown (or ambiguous) face
     distance: float
     ambiguous: bool
     keypoints: NDArray[np.float64]  # (K, 2) pixel positions, K >= 3
@@ -54,11 +66,12 @@ class FaceObservation:
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """The faces of one scan of one camera."""
+    """The faces of one scan of one camera; ``timestamp`` is when the snapshot was taken."""
 
     camera: str
     timestamp: float
     faces: tuple[FaceObservation, ...]
+    more_faces: bool = False  # the detector found more faces than it keeps per frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,15 +86,24 @@ class UnlockPolicy:
     window_s: float = 5.0
     cooldown_s: float = 30.0
     require_liveness: bool = True
-    min_nonrigid_motion: float = MIN_PARALLAX  # homography residual / eye distance (liveness.py)
+    min_parallax: float = MIN_PARALLAX  # homography residual / eye distance (liveness.py)
     require_presence: bool = False
+    backoff_after: int = 3  # denials within backoff_window_s that start a back-off
+    backoff_window_s: float = 60.0
+    backoff_s: float = 30.0  # the first back-off; each further one doubles, up to backoff_max_s
+    backoff_max_s: float = 900.0
+    quiet_s: float = 600.0  # this long without a denial forgets earlier back-offs
 
     def __post_init__(self) -> None:
         """Reject settings that could never work or would weaken the policy silently."""
         if not 1 <= self.k <= self.n:
             raise ValueError(f"k must be between 1 and n ({self.k} of {self.n})")
+        if self.require_liveness and self.k < 2:
+            raise ValueError("liveness compares two frames: k must be at least 2")
         if self.max_distance <= 0 or self.window_s <= 0 or self.cooldown_s < 0:
             raise ValueError("distance and window must be positive, cooldown not negative")
+        if self.backoff_after < 1 or self.backoff_s < 0:
+            raise ValueError("back-off needs at least one denial and a non-negative time")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,44 +122,86 @@ class Decision:
         return self.reason is not Reason.WAITING_FOR_FRAMES
 
 
-nonrigid_motion = similarity_residual  # the former liveness score, kept by name
-
-
 class UnlockDecider:
     """Keeps the recent frames of each camera and decides on every new one."""
 
     def __init__(self, policy: UnlockPolicy) -> None:
-        """Start with no history and no cooldown."""
+        """Start with no history, no cooldown and no back-off."""
         self.policy = policy
         self._frames: dict[str, deque[Frame]] = {}
         self._last_unlock: float | None = None
+        self._denials: list[float] = []  # times of recent counted denials
+        self._last_denial: float | None = None
+        self._backoff_until: float | None = None
+        self._backoff_level = 0
 
     def observe(
         self, frame: Frame, is_home: Callable[[str], bool] | None = None
     ) -> Decision | None:
-        """Add a frame and decide; ``None`` when the frame is irrelevant to the door."""
+        """Add a frame and decide; ``None`` when the frame is irrelevant to the door.
+
+        A frame without a face still takes its place among the last ``n``.
+        """
         policy = self.policy
-        if frame.camera not in policy.cameras or not frame.faces:
+        if frame.camera not in policy.cameras:
             return None
         history = self._frames.setdefault(frame.camera, deque(maxlen=policy.n))
         history.append(frame)
+        if not frame.faces and not frame.more_faces:
+            return None
         recent = [f for f in history if frame.timestamp - f.timestamp <= policy.window_s]
-        return self._decide(frame, recent, is_home)
+        decision = self._backoff(frame) or self._decide(frame, recent, is_home)
+        if decision.final and not decision.granted and decision.reason not in _NOT_COUNTED:
+            self._count_denial(frame.timestamp)
+        return decision
+
+    def _backoff(self, frame: Frame) -> Decision | None:
+        until = self._backoff_until
+        if until is None or frame.timestamp >= until:
+            return None
+        return self._deny(frame, Reason.BACKOFF, backoff_left=until - frame.timestamp)
+
+    def _count_denial(self, now: float) -> None:
+        """Start a back-off, doubling each time, after too many denials in a short time."""
+        policy = self.policy
+        if self._last_denial is not None and now - self._last_denial >= policy.quiet_s:
+            self._backoff_level = 0
+        self._last_denial = now
+        self._denials = [t for t in self._denials if now - t <= policy.backoff_window_s]
+        self._denials.append(now)
+        if len(self._denials) < policy.backoff_after:
+            return
+        duration = min(policy.backoff_s * 2**self._backoff_level, policy.backoff_max_s)
+        self._backoff_level += 1
+        self._backoff_until = now + duration
+        self._denials.clear()
+        self._frames.clear()
 
     def _deny(
         self, frame: Frame, reason: Reason, person: str | None = None, **scores: float
     ) -> Decision:
         return Decision(False, reason, frame.camera, person, dict(scores))
 
+    def _doubt(self, recent: Sequence[Frame]) -> Reason | None:
+        """Return why the recent frames cannot be trusted at all, if they cannot."""
+        for frame in recent:
+            if frame.more_faces:
+                return Reason.TOO_MANY_FACES
+            if any(face.ambiguous for face in frame.faces):
+                return Reason.AMBIGUOUS
+            if any(face.person is None for face in frame.faces):
+                return Reason.UNKNOWN_FACE
+            people = [face.person for face in frame.faces]
+            if len(set(people)) < len(people):
+                return Reason.SAME_PERSON_TWICE
+        return None
+
     def _decide(
         self, frame: Frame, recent: Sequence[Frame], is_home: Callable[[str], bool] | None
     ) -> Decision:
         policy = self.policy
-        faces = [face for f in recent for face in f.faces]
-        if any(face.ambiguous for face in faces):
-            return self._deny(frame, Reason.AMBIGUOUS)
-        if any(face.person is None for face in faces):
-            return self._deny(frame, Reason.UNKNOWN_FACE)
+        if (doubt := self._doubt(recent)) is not None:
+            return self._deny(frame, doubt)
         best = min(frame.faces, key=lambda face: face.distance)
         person = best.person
         if person not in policy.authorized:
@@ -146,8 +210,9 @@ class UnlockDecider:
             return self._deny(
                 frame, Reason.TOO_FAR, person, distance=best.distance, limit=policy.max_distance
             )
+        # One observation per frame (a frame never holds the same person twice here).
         matches = [
-            face
+            (f.timestamp, face)
             for f in recent
             for face in f.faces
             if face.person == person and face.distance <= policy.max_distance
@@ -157,12 +222,16 @@ class UnlockDecider:
             return Decision(False, Reason.WAITING_FOR_FRAMES, frame.camera, person, scores)
         if policy.require_liveness:
             motion = max(
-                planar_parallax(a.keypoints, b.keypoints)
-                for i, a in enumerate(matches)
-                for b in matches[i + 1 :]
+                (
+                    planar_parallax(a.keypoints, b.keypoints)
+                    for i, (time_a, a) in enumerate(matches)
+                    for time_b, b in matches[i + 1 :]
+                    if time_a != time_b
+                ),
+                default=0.0,
             )
             scores["motion"] = motion
-            if motion < policy.min_nonrigid_motion:
+            if motion < policy.min_parallax:
                 return self._deny(frame, Reason.STATIC_FACE, person, **scores)
         if policy.require_presence and (is_home is None or not is_home(person)):
             return self._deny(frame, Reason.PRESENCE_MISSING, person, **scores)
@@ -173,4 +242,6 @@ class UnlockDecider:
             return self._deny(frame, Reason.COOLDOWN, person, **scores)
         self._last_unlock = frame.timestamp
         self._frames.clear()
+        self._denials.clear()
+        self._backoff_level = 0
         return Decision(True, Reason.MATCHED, frame.camera, person, scores)
