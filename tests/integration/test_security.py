@@ -144,6 +144,7 @@ async def test_names_in_old_options_become_person_ids(
         door_lock,
         photo_dir,
         presence={"Eileen": "device_tracker.eileen_phone"},
+        liveness=False,  # a photo edit cannot show real head motion (test_liveness.py)
     )
     eileen = entry.runtime_data.people.find("Eileen")
     assert eileen is not None and eileen.person_id != "Eileen"
