@@ -17,10 +17,12 @@ from homeassistant.util import dt as dt_util, slugify
 
 from .const import DOMAIN
 from .errors import UserError
+from .store_check import StoredDataError, async_load_checked, expect
 
 STORAGE_VERSION: Final = 1
 STORAGE_KEY: Final = f"{DOMAIN}.people"
 MAX_SAMPLES_PER_PERSON: Final = 20
+MAX_PEOPLE: Final = 50  # a full person is about 0.6 MB stored (chips included)
 MAX_NAME_LENGTH: Final = 64
 
 
@@ -74,28 +76,27 @@ class People:
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Create the store (private file)."""
+        self._hass = hass
         self._store = _PeopleStore(
-            hass, STORAGE_VERSION, STORAGE_KEY, private=True, atomic_writes=True
+            hass,
+            STORAGE_VERSION,
+            STORAGE_KEY,
+            private=True,
+            atomic_writes=True,
+            serialize_in_event_loop=False,  # 50 people are ~30 MB of JSON
         )
         self.people: dict[str, Person] = {}
         self.embedder: str | None = None
 
     async def async_load(self) -> None:
-        """Read the stored people."""
-        raw = await self._store.async_load() or {}
-        self.embedder = raw.get("embedder")
-        self.people = {
-            person_id: Person(
-                person_id=person_id,
-                name=item["name"],
-                samples=[Sample(**sample) for sample in item.get("samples", [])],
-                negatives=[Sample(**sample) for sample in item.get("negatives", [])],
-            )
-            for person_id, item in raw.get("people", {}).items()
-        }
+        """Read the stored people; a damaged store is a repair issue and starts empty."""
+        self.embedder, self.people = await async_load_checked(self._hass, self._store, _parse)
 
     async def async_save(self) -> None:
-        """Write the people to the private storage file."""
+        """Write the people to the private storage file (serialized in an executor).
+
+        The data handed over shares nothing mutable with :attr:`people`.
+        """
         await self._store.async_save(
             {
                 "embedder": self.embedder,
@@ -110,11 +111,35 @@ class People:
             }
         )
 
+    def check_room(self, name: str, count: int, *, negative: bool = False) -> None:
+        """Raise :class:`PeopleError` unless ``count`` more samples fit for ``name``.
+
+        Called before any image is read or decoded, so a full person or a full gallery costs
+        nothing; :meth:`add_samples` checks again with what was actually accepted.
+        """
+        person_id = person_id_for(name)
+        person = self.people.get(person_id)
+        if person is None:
+            if len(self.people) >= MAX_PEOPLE:
+                raise PeopleError("too_many_people", limit=str(MAX_PEOPLE))
+            held = 0
+        else:
+            held = len(person.negatives if negative else person.samples)
+        room = MAX_SAMPLES_PER_PERSON - held
+        if room <= 0:
+            label = person.name if person else name
+            raise PeopleError("person_full", name=label, limit=str(MAX_SAMPLES_PER_PERSON))
+        if count > room:
+            label = person.name if person else " ".join(name.split())
+            raise PeopleError("person_room", name=label, room=str(room), count=str(count))
+
     def add_samples(
         self, name: str, samples: list[tuple[list[float], str]], *, negative: bool = False
     ) -> Person:
         """Add positive (or negative) samples to a person, creating the person if needed."""
         person_id = person_id_for(name)
+        if person_id not in self.people and len(self.people) >= MAX_PEOPLE:
+            raise PeopleError("too_many_people", limit=str(MAX_PEOPLE))
         person = self.people.get(person_id) or Person(person_id, " ".join(name.split()))
         target = person.negatives if negative else person.samples
         if len(target) + len(samples) > MAX_SAMPLES_PER_PERSON:
@@ -133,5 +158,36 @@ class People:
 
 
 def vars_of(sample: Sample) -> dict[str, Any]:
-    """Return a sample as a JSON-ready dict."""
-    return {"embedding": sample.embedding, "chip": sample.chip, "added": sample.added}
+    """Return a sample as a JSON-ready dict (a copy: it is serialized in another thread)."""
+    return {"embedding": list(sample.embedding), "chip": sample.chip, "added": sample.added}
+
+
+def _parse_sample(item: Any, where: str) -> Sample:
+    item = expect(item, dict, where)
+    embedding = expect(item.get("embedding"), list, f"{where}: embedding")
+    if not embedding or not all(
+        isinstance(value, float | int) and not isinstance(value, bool) for value in embedding
+    ):
+        raise StoredDataError(f"{where}: embedding is not a list of numbers")
+    chip = expect(item.get("chip"), str, f"{where}: chip")
+    return Sample([float(v) for v in embedding], chip, expect(item.get("added"), str, where))
+
+
+def _parse(raw: dict[str, Any]) -> tuple[str | None, dict[str, Person]]:
+    """Return the embedder id and the people of stored data; a wrong shape raises."""
+    embedder = raw.get("embedder")
+    if embedder is not None:
+        expect(embedder, str, "embedder")
+    people: dict[str, Person] = {}
+    for person_id, item in expect(raw.get("people", {}), dict, "people").items():
+        item = expect(item, dict, f"person {person_id}")
+        name = expect(item.get("name"), str, f"person {person_id}: name")
+        samples, negatives = (
+            [
+                _parse_sample(sample, f"person {person_id}: {kind} {index}")
+                for index, sample in enumerate(expect(item.get(kind, []), list, kind))
+            ]
+            for kind in ("samples", "negatives")
+        )
+        people[person_id] = Person(person_id, name, samples, negatives)
+    return embedder, people

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import voluptuous as vol
@@ -20,6 +19,8 @@ from homeassistant.helpers import config_validation as cv
 
 from .const import CONF_CAMERAS, DOMAIN
 from .data import CompactAIConfigEntry
+from .errors import UserError
+from .files import read_all_allowed
 from .people import MAX_NAME_LENGTH, PeopleError
 from .recognition import MAX_IMAGE_BYTES
 
@@ -34,13 +35,14 @@ SERVICE_ENROLL_NEGATIVE = "enroll_negative"
 SERVICE_DELETE_PERSON = "delete_person"
 SERVICE_LIST_PEOPLE = "list_people"
 SERVICE_SCAN = "scan"
+MAX_FILES = 10  # per call: each file is read whole (up to MAX_IMAGE_BYTES) before decoding
 
 NAME = vol.All(cv.string, vol.Length(min=1, max=MAX_NAME_LENGTH))
 ENROLL_SCHEMA = vol.Schema(
     {
         vol.Required(ATTR_NAME): NAME,
         vol.Optional(ATTR_CAMERA): cv.entity_domain("camera"),
-        vol.Optional(ATTR_FILES): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(ATTR_FILES): vol.All(cv.ensure_list, [cv.string], vol.Length(max=MAX_FILES)),
         vol.Optional(ATTR_SNAPSHOTS, default=3): vol.All(vol.Coerce(int), vol.Range(1, 10)),
         vol.Optional(ATTR_INTERVAL, default=1.0): vol.All(
             vol.Coerce(float), vol.Range(min=0, max=10)
@@ -74,11 +76,6 @@ def _entry(hass: HomeAssistant) -> CompactAIConfigEntry:
     return entry
 
 
-def _read_file(path: str) -> bytes:
-    with Path(path).open("rb") as handle:
-        return handle.read(MAX_IMAGE_BYTES + 1)
-
-
 async def _images(
     hass: HomeAssistant, entry: CompactAIConfigEntry, call: ServiceCall
 ) -> list[tuple[str, bytes]]:
@@ -101,19 +98,22 @@ async def _images(
             except HomeAssistantError as err:
                 raise service_error("camera_unavailable", camera=camera) from err
         return images
-    for path in files:
-        if not hass.config.is_allowed_path(path):
-            raise service_error("path_not_allowed", path=path)
-        try:
-            images.append((path, await hass.async_add_executor_job(_read_file, path)))
-        except OSError as err:
-            raise service_error("file_unreadable", path=path) from err
-    return images
+    try:
+        return await hass.async_add_executor_job(
+            read_all_allowed, hass.config, files, MAX_IMAGE_BYTES
+        )
+    except UserError as err:
+        raise service_error(err.key, **err.placeholders) from err
 
 
 async def _enroll(call: ServiceCall, *, negative: bool) -> ServiceResponse:
     hass = call.hass
     entry = _entry(hass)
+    count = len(call.data.get(ATTR_FILES) or ()) or call.data[ATTR_SNAPSHOTS]
+    try:
+        entry.runtime_data.people.check_room(call.data[ATTR_NAME], count, negative=negative)
+    except PeopleError as err:
+        raise service_error(err.key, **err.placeholders) from err
     images = await _images(hass, entry, call)
     try:
         result = await entry.runtime_data.faces.async_enroll(

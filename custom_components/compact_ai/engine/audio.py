@@ -234,13 +234,15 @@ def decode_wav(data: bytes, max_seconds: float = MAX_SECONDS) -> Audio:
     return _decode_stream(io.BytesIO(data), max_seconds)
 
 
-def read_wav(path: Path, max_seconds: float = MAX_SECONDS) -> Audio:
-    """Decode a WAV file, reading only the first ``max_seconds`` of its samples."""
+def read_wav(source: Path | BinaryIO, max_seconds: float = MAX_SECONDS) -> Audio:
+    """Decode a WAV file (a path or a seekable binary file), reading a bounded window."""
+    if not isinstance(source, Path):
+        return _decode_stream(source, max_seconds)
     try:
-        with path.open("rb") as stream:
+        with source.open("rb") as stream:
             return _decode_stream(stream, max_seconds)
     except OSError as err:
-        raise AudioFormatError(f"{path}: cannot be read ({err})") from err
+        raise AudioFormatError(f"{source}: cannot be read ({err})") from err
 
 
 def frame_levels(samples: np.ndarray) -> np.ndarray:
