@@ -117,33 +117,25 @@ class People:
         Called before any image is read or decoded, so a full person or a full gallery costs
         nothing; :meth:`add_samples` checks again with what was actually accepted.
         """
-        person_id = person_id_for(name)
-        person = self.people.get(person_id)
-        if person is None:
-            if len(self.people) >= MAX_PEOPLE:
-                raise PeopleError("too_many_people", limit=str(MAX_PEOPLE))
-            held = 0
-        else:
-            held = len(person.negatives if negative else person.samples)
+        person = self.people.get(person_id_for(name))
+        if person is None and len(self.people) >= MAX_PEOPLE:
+            raise PeopleError("too_many_people", limit=str(MAX_PEOPLE))
+        label = person.name if person else " ".join(name.split())
+        held = 0 if person is None else len(person.negatives if negative else person.samples)
         room = MAX_SAMPLES_PER_PERSON - held
         if room <= 0:
-            label = person.name if person else name
             raise PeopleError("person_full", name=label, limit=str(MAX_SAMPLES_PER_PERSON))
         if count > room:
-            label = person.name if person else " ".join(name.split())
             raise PeopleError("person_room", name=label, room=str(room), count=str(count))
 
     def add_samples(
         self, name: str, samples: list[tuple[list[float], str]], *, negative: bool = False
     ) -> Person:
         """Add positive (or negative) samples to a person, creating the person if needed."""
+        self.check_room(name, len(samples), negative=negative)
         person_id = person_id_for(name)
-        if person_id not in self.people and len(self.people) >= MAX_PEOPLE:
-            raise PeopleError("too_many_people", limit=str(MAX_PEOPLE))
         person = self.people.get(person_id) or Person(person_id, " ".join(name.split()))
         target = person.negatives if negative else person.samples
-        if len(target) + len(samples) > MAX_SAMPLES_PER_PERSON:
-            raise PeopleError("person_full", name=person.name, limit=str(MAX_SAMPLES_PER_PERSON))
         now = dt_util.utcnow().isoformat()
         target.extend(Sample(embedding, chip, now) for embedding, chip in samples)
         self.people[person_id] = person
