@@ -42,11 +42,13 @@ def expect[T](value: Any, kind: type[T], what: str) -> T:
 def _keep_copy(path: str) -> str | None:
     """Copy the damaged file aside (it is about to be overwritten); return the copy's path."""
     source = Path(path)
-    if not source.is_file():
-        return None
     stamp = dt_util.utcnow().strftime("%Y%m%dT%H%M%S")
     target = source.with_name(f"{source.name}.damaged.{stamp}")
-    shutil.copy2(source, target)
+    try:
+        shutil.copy2(source, target)
+    except OSError as err:  # gone (Home Assistant renamed it) or unreadable
+        _LOGGER.debug("No copy of %s kept: %s", source, err)
+        return None
     return str(target)
 
 
