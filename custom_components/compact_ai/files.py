@@ -24,11 +24,12 @@ def open_allowed(config: Config, path: str) -> BinaryIO:
 
     Raises :class:`UserError` (``path_not_allowed``, ``not_a_file``, ``file_unreadable``).
     """
-    try:
-        resolved = Path(path).resolve(strict=True)
-    except (OSError, RuntimeError, ValueError) as err:  # ValueError: a NUL in the path
-        raise UserError("file_unreadable", path=path) from err
-    if not config.is_allowed_path(str(resolved)):
+    try:  # first the folder: whether a file exists elsewhere is nobody's business
+        resolved = Path(path).resolve()
+        allowed = config.is_allowed_path(str(resolved))
+    except (OSError, RuntimeError, ValueError):  # ValueError: a NUL in the path
+        allowed = False
+    if not allowed:
         raise UserError("path_not_allowed", path=path)
     try:
         descriptor = os.open(resolved, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
