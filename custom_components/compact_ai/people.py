@@ -19,10 +19,12 @@ from homeassistant.util import dt as dt_util, slugify
 
 from .const import DOMAIN
 from .errors import UserError
+from .store_check import StoredDataError, async_load_checked, expect
 
 STORAGE_VERSION: Final = 1
 STORAGE_KEY: Final = f"{DOMAIN}.people"
 MAX_SAMPLES_PER_PERSON: Final = 20
+MAX_PEOPLE: Final = 50  # a full person is about 0.6 MB stored (chips included)
 MAX_NAME_LENGTH: Final = 64
 
 
@@ -88,28 +90,27 @@ class People:
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Create the store (private file)."""
+        self._hass = hass
         self._store = _PeopleStore(
-            hass, STORAGE_VERSION, STORAGE_KEY, private=True, atomic_writes=True
+            hass,
+            STORAGE_VERSION,
+            STORAGE_KEY,
+            private=True,
+            atomic_writes=True,
+            serialize_in_event_loop=False,  # 50 people are ~30 MB of JSON
         )
         self.people: dict[str, Person] = {}
         self.embedder: str | None = None
 
     async def async_load(self) -> None:
-        """Read the stored people."""
-        raw = await self._store.async_load() or {}
-        self.embedder = raw.get("embedder")
-        self.people = {
-            person_id: Person(
-                person_id=person_id,
-                name=item["name"],
-                samples=[Sample(**sample) for sample in item.get("samples", [])],
-                negatives=[Sample(**sample) for sample in item.get("negatives", [])],
-            )
-            for person_id, item in raw.get("people", {}).items()
-        }
+        """Read the stored people; a damaged store is a repair issue and starts empty."""
+        self.embedder, self.people = await async_load_checked(self._hass, self._store, _parse)
 
     async def async_save(self) -> None:
-        """Write the people to the private storage file."""
+        """Write the people to the private storage file (serialized in an executor).
+
+        The data handed over shares nothing mutable with :attr:`people`.
+        """
         await self._store.async_save(
             {
                 "embedder": self.embedder,
@@ -148,6 +149,24 @@ class People:
             raise PeopleError("person_not_found", name=name)
         return Person(new_person_id(name), name)
 
+    def check_room(
+        self, name: str, count: int, *, negative: bool = False, add_to_existing: bool = False
+    ) -> Person:
+        """Return the person ``count`` more samples go to; raise unless they fit.
+
+        Called before any image is read or decoded, so a full person or a full gallery costs
+        nothing; :meth:`add_samples` checks again with what was actually accepted.
+        """
+        person = self.resolve(name, negative=negative, add_to_existing=add_to_existing)
+        if person.person_id not in self.people and len(self.people) >= MAX_PEOPLE:
+            raise PeopleError("too_many_people", limit=str(MAX_PEOPLE))
+        room = MAX_SAMPLES_PER_PERSON - len(person.negatives if negative else person.samples)
+        if room <= 0:
+            raise PeopleError("person_full", name=person.name, limit=str(MAX_SAMPLES_PER_PERSON))
+        if count > room:
+            raise PeopleError("person_room", name=person.name, room=str(room), count=str(count))
+        return person
+
     def add_samples(
         self,
         name: str,
@@ -157,10 +176,10 @@ class People:
         add_to_existing: bool = False,
     ) -> Person:
         """Add positive (or negative) samples to a person, creating the person if needed."""
-        person = self.resolve(name, negative=negative, add_to_existing=add_to_existing)
+        person = self.check_room(
+            name, len(samples), negative=negative, add_to_existing=add_to_existing
+        )
         target = person.negatives if negative else person.samples
-        if len(target) + len(samples) > MAX_SAMPLES_PER_PERSON:
-            raise PeopleError("person_full", name=person.name, limit=str(MAX_SAMPLES_PER_PERSON))
         now = dt_util.utcnow().isoformat()
         target.extend(Sample(embedding, chip, now) for embedding, chip in samples)
         self.people[person.person_id] = person
@@ -179,5 +198,36 @@ class People:
 
 
 def vars_of(sample: Sample) -> dict[str, Any]:
-    """Return a sample as a JSON-ready dict."""
-    return {"embedding": sample.embedding, "chip": sample.chip, "added": sample.added}
+    """Return a sample as a JSON-ready dict (a copy: it is serialized in another thread)."""
+    return {"embedding": list(sample.embedding), "chip": sample.chip, "added": sample.added}
+
+
+def _parse_sample(item: Any, where: str) -> Sample:
+    item = expect(item, dict, where)
+    embedding = expect(item.get("embedding"), list, f"{where}: embedding")
+    if not embedding or not all(
+        isinstance(value, float | int) and not isinstance(value, bool) for value in embedding
+    ):
+        raise StoredDataError(f"{where}: embedding is not a list of numbers")
+    chip = expect(item.get("chip"), str, f"{where}: chip")
+    return Sample([float(v) for v in embedding], chip, expect(item.get("added"), str, where))
+
+
+def _parse(raw: dict[str, Any]) -> tuple[str | None, dict[str, Person]]:
+    """Return the embedder id and the people of stored data; a wrong shape raises."""
+    embedder = raw.get("embedder")
+    if embedder is not None:
+        expect(embedder, str, "embedder")
+    people: dict[str, Person] = {}
+    for person_id, item in expect(raw.get("people", {}), dict, "people").items():
+        item = expect(item, dict, f"person {person_id}")
+        name = expect(item.get("name"), str, f"person {person_id}: name")
+        samples, negatives = (
+            [
+                _parse_sample(sample, f"person {person_id}: {kind} {index}")
+                for index, sample in enumerate(expect(item.get(kind, []), list, kind))
+            ]
+            for kind in ("samples", "negatives")
+        )
+        people[person_id] = Person(person_id, name, samples, negatives)
+    return embedder, people

@@ -29,6 +29,7 @@ from .engine.recognizer import (
     Rejection,
     Scan,
 )
+from .inference import async_infer
 from .people import People, Person
 
 _LOGGER = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ class FaceManager:
         if recognizer is None or self.people.embedder == recognizer.embedder_id:
             return False
         if self.people.people:
-            await self.hass.async_add_executor_job(self._reembed, recognizer)
+            await async_infer(self.hass, self._reembed, recognizer)
             _LOGGER.info("Recomputed the face embeddings for the new model tier")
         self.people.embedder = recognizer.embedder_id
         await self.people.async_save()
@@ -182,7 +183,7 @@ class FaceManager:
             try:
                 image = await async_get_image(self.hass, camera, timeout=SNAPSHOT_TIMEOUT)
                 taken = self.hass.loop.time()
-                scan = await self.hass.async_add_executor_job(recognizer.scan, image.content)
+                scan = await async_infer(self.hass, recognizer.scan, image.content)
             except HomeAssistantError as err:
                 _LOGGER.warning("No snapshot from %s: %s", camera, err)
                 report = ScanReport(camera, None, "camera_unavailable")
@@ -218,7 +219,7 @@ class FaceManager:
             if len(data) > MAX_IMAGE_BYTES:
                 rejected.append({"source": source, "reason": str(Rejection.BAD_IMAGE)})
                 continue
-            result = await self.hass.async_add_executor_job(recognizer.enroll, data, self.gate)
+            result = await async_infer(self.hass, recognizer.enroll, data, self.gate)
             if isinstance(result, Enrollment):
                 chip = base64.b64encode(result.chip_jpeg).decode("ascii")
                 accepted.append((result.embedding.astype(float).tolist(), chip))

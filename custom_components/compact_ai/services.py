@@ -7,7 +7,6 @@ could otherwise enroll their own face under an authorized person's name.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import voluptuous as vol
@@ -26,6 +25,8 @@ from homeassistant.helpers.service import async_register_admin_service
 from .const import CONF_CAMERAS, DOMAIN
 from .data import CompactAIConfigEntry
 from .door import async_forget_person
+from .errors import UserError
+from .files import read_all_allowed
 from .people import MAX_NAME_LENGTH, PeopleError
 from .recognition import MAX_IMAGE_BYTES
 
@@ -41,13 +42,14 @@ SERVICE_ENROLL_NEGATIVE = "enroll_negative"
 SERVICE_DELETE_PERSON = "delete_person"
 SERVICE_LIST_PEOPLE = "list_people"
 SERVICE_SCAN = "scan"
+MAX_FILES = 10  # per call: each file is read whole (up to MAX_IMAGE_BYTES) before decoding
 
 NAME = vol.All(cv.string, vol.Length(min=1, max=MAX_NAME_LENGTH))
 ENROLL_SCHEMA = vol.Schema(
     {
         vol.Required(ATTR_NAME): NAME,
         vol.Optional(ATTR_CAMERA): cv.entity_domain("camera"),
-        vol.Optional(ATTR_FILES): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(ATTR_FILES): vol.All(cv.ensure_list, [cv.string], vol.Length(max=MAX_FILES)),
         vol.Optional(ATTR_SNAPSHOTS, default=3): vol.All(vol.Coerce(int), vol.Range(1, 10)),
         vol.Optional(ATTR_INTERVAL, default=1.0): vol.All(
             vol.Coerce(float), vol.Range(min=0, max=10)
@@ -84,11 +86,6 @@ def _entry(hass: HomeAssistant) -> CompactAIConfigEntry:
     return entry
 
 
-def _read_file(path: str) -> bytes:
-    with Path(path).open("rb") as handle:
-        return handle.read(MAX_IMAGE_BYTES + 1)
-
-
 async def _images(
     hass: HomeAssistant, entry: CompactAIConfigEntry, call: ServiceCall
 ) -> list[tuple[str, bytes]]:
@@ -111,14 +108,12 @@ async def _images(
             except HomeAssistantError as err:
                 raise service_error("camera_unavailable", camera=camera) from err
         return images
-    for path in files:
-        if not hass.config.is_allowed_path(path):
-            raise service_error("path_not_allowed", path=path)
-        try:
-            images.append((path, await hass.async_add_executor_job(_read_file, path)))
-        except OSError as err:
-            raise service_error("file_unreadable", path=path) from err
-    return images
+    try:
+        return await hass.async_add_executor_job(
+            read_all_allowed, hass.config, files, MAX_IMAGE_BYTES
+        )
+    except UserError as err:
+        raise service_error(err.key, **err.placeholders) from err
 
 
 async def _enroll(call: ServiceCall, *, negative: bool) -> ServiceResponse:
@@ -126,8 +121,10 @@ async def _enroll(call: ServiceCall, *, negative: bool) -> ServiceResponse:
     entry = _entry(hass)
     faces = entry.runtime_data.faces
     name, add = call.data[ATTR_NAME], call.data.get(ATTR_ADD_TO_EXISTING, False)
+    count = len(call.data.get(ATTR_FILES) or ()) or call.data[ATTR_SNAPSHOTS]
     try:
-        faces.people.resolve(name, negative=negative, add_to_existing=add)  # before any I/O
+        # who and how many, before any file is read or snapshot taken
+        faces.people.check_room(name, count, negative=negative, add_to_existing=add)
         images = await _images(hass, entry, call)
         result = await faces.async_enroll(name, images, negative=negative, add_to_existing=add)
     except PeopleError as err:

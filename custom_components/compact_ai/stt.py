@@ -41,11 +41,12 @@ async def async_setup_entry(
 
 
 async def collect(stream: AsyncIterable[bytes], limit: int) -> bytes:
-    """Read ``stream`` to its end, keeping at most ``limit`` bytes."""
+    """Read ``stream`` until it ends or ``limit`` bytes are kept (a stream may never end)."""
     kept = bytearray()
     async for chunk in stream:
-        if len(kept) < limit:
-            kept += chunk[: limit - len(kept)]
+        kept += chunk[: limit - len(kept)]
+        if len(kept) >= limit:
+            break
     return bytes(kept)
 
 

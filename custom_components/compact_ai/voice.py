@@ -17,6 +17,7 @@ from .const import DOMAIN
 from .engine.audio import TARGET_RATE, decode_wav
 from .engine.commands import UNKNOWN, CommandRecognizer, CommandSet
 from .engine.errors import AudioFormatError, EngineError, InferenceError
+from .inference import async_infer
 from .voice_training import load_embedder
 
 _LOGGER = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ class VoiceManager:
     async def async_recognize(self, data: bytes) -> VoiceResult:
         """Recognize the command in WAV or raw PCM ``data``; raise :class:`EngineError`."""
         recognizer = self.loaded_recognizer()
-        result = await self.hass.async_add_executor_job(self._recognize, recognizer, data)
+        result = await async_infer(self.hass, self._recognize, recognizer, data)
         _LOGGER.debug(
             "Heard %s (%.2f) in %.0f ms", result.phrase, result.confidence, result.inference_ms
         )

@@ -28,7 +28,13 @@ from .const import DOMAIN
 from .engine.command_training import DEFAULT_PHRASES
 from .engine.errors import EngineError
 from .voice import VoiceManager, VoiceResult
-from .voice_store import MIN_RECORDINGS_WITHOUT_TTS, VoiceError, VoiceStore, phrase_list
+from .voice_store import (
+    MIN_RECORDINGS_WITHOUT_TTS,
+    VoiceError,
+    VoiceStore,
+    clip_speech,
+    phrase_list,
+)
 from .voice_training import TrainingCancelled, TrainingRequest, train, tts_voice_count
 
 _LOGGER = logging.getLogger(__name__)
@@ -183,9 +189,10 @@ class VoiceCommands:
         """Save a recording of ``phrase``; return how many it has now."""
         if phrase not in self.phrases:
             raise VoiceError("phrase_not_found", phrase=phrase)
+        speech = clip_speech(samples)  # first: audio without speech must change nothing
         if not self.custom:
             await self.store.async_set_phrases(self.phrases)
-        return await self.store.async_add_recording(phrase, samples, source)
+        return await self.store.async_add_recording(phrase, speech, source)
 
     @callback
     def async_start_capture(
@@ -234,6 +241,11 @@ class VoiceCommands:
     def _on_result(self, result: VoiceResult) -> None:
         capture = self.capture
         if capture is None or not result.speech:
+            return
+        if result.phrase is not None and result.phrase != capture.phrase:
+            # Another command (from anyone, any satellite: speech-to-text is not told which)
+            # must not be trained as this phrase; unrecognized speech may be the new phrase.
+            _LOGGER.debug("Heard %r while recording %r: not kept", result.phrase, capture.phrase)
             return
         capture.remaining -= 1
         last = capture.remaining <= 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
+from homeassistant.core_config import Config
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.service import async_register_admin_service
 
@@ -22,6 +22,7 @@ from .const import DOMAIN
 from .engine.audio import read_wav
 from .engine.errors import EngineError
 from .errors import UserError
+from .files import open_allowed
 from .services import loaded_entry, service_error
 from .voice import MAX_SECONDS
 from .voice_commands import DEFAULT_CAPTURE_MINUTES, SOURCE_FILE, VoiceCommands
@@ -110,18 +111,18 @@ async def _train(commands: VoiceCommands, call: ServiceCall) -> None:
 
 async def _add_recording(commands: VoiceCommands, call: ServiceCall) -> None:
     phrase, path = _phrase(call), call.data[ATTR_FILE]
-    if not call.hass.config.is_allowed_path(path):
-        raise service_error("path_not_allowed", path=path)
-    samples = await call.hass.async_add_executor_job(_read_recording, Path(path))
+    samples = await call.hass.async_add_executor_job(_read_recording, call.hass.config, path)
     await commands.async_add_recording(phrase, samples, SOURCE_FILE)
     commands.async_request_training()
 
 
-def _read_recording(path: Path) -> np.ndarray:
+def _read_recording(config: Config, path: str) -> np.ndarray:
+    """Check and read the recording in one job (it may be long: only a window is read)."""
     try:
-        return read_wav(path, MAX_SECONDS).samples
-    except EngineError as err:
-        raise service_error("bad_audio", path=str(path), error=str(err)) from err
+        with open_allowed(config, path) as handle:
+            return read_wav(handle, MAX_SECONDS).samples
+    except (EngineError, OSError) as err:
+        raise service_error("bad_audio", path=path, error=str(err)) from err
 
 
 async def _record_samples(commands: VoiceCommands, call: ServiceCall) -> None:

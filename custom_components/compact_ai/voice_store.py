@@ -25,6 +25,7 @@ from homeassistant.util import dt as dt_util
 from .const import DOMAIN
 from .engine.audio import TARGET_RATE, speech_segment
 from .errors import UserError
+from .store_check import StoredDataError, async_load_checked, expect
 
 STORAGE_VERSION: Final = 1
 STORAGE_KEY: Final = f"{DOMAIN}.voice_commands"
@@ -132,16 +133,9 @@ class VoiceStore:
         return self.folder / "command_set"
 
     async def async_load(self) -> None:
-        """Read the stored voice commands."""
-        raw = await self._store.async_load() or {}
-        phrases = raw.get("phrases")
-        self.phrases = tuple(phrases) if phrases is not None else None
-        self.recordings = {
-            phrase: [Recording(**item) for item in items]
-            for phrase, items in raw.get("recordings", {}).items()
-        }
-        self.revision = int(raw.get("revision", 0))
-        self.trained = raw.get("trained")
+        """Read the stored voice commands; a damaged store is a repair issue and starts empty."""
+        loaded = await async_load_checked(self._hass, self._store, _parse)
+        self.phrases, self.recordings, self.revision, self.trained = loaded
 
     async def async_save(self) -> None:
         """Write the voice commands to the private storage file."""
@@ -201,11 +195,14 @@ class VoiceStore:
             folders.append(self.command_set_dir)
         await self._hass.async_add_executor_job(_remove_folders, folders)
 
-    async def async_add_recording(self, phrase: str, samples: np.ndarray, source: str) -> int:
-        """Save the speech in ``samples`` as a recording of ``phrase``; return the new count."""
+    async def async_add_recording(self, phrase: str, speech: np.ndarray, source: str) -> int:
+        """Save ``speech`` (cut by :func:`clip_speech`) as a recording of ``phrase``.
+
+        Return the new count.
+        """
         if self.recording_count(phrase) >= MAX_RECORDINGS:
             raise VoiceError("recordings_full", phrase=phrase, limit=str(MAX_RECORDINGS))
-        data = wav_bytes(clip_speech(samples))
+        data = wav_bytes(speech)
         name = f"{uuid.uuid4().hex}.wav"
         await self._hass.async_add_executor_job(
             _write_file, self.recordings_dir / phrase / name, data
@@ -231,6 +228,39 @@ class VoiceStore:
             "validation": summary.get("validation", {}),
         }
         await self.async_save()
+
+
+def _stored_phrase(value: Any) -> str:
+    """Return a stored phrase; one that is not a phrase (it names a folder) raises."""
+    if not _PHRASE.fullmatch(expect(value, str, "phrase")):
+        raise StoredDataError(f"{value!r} is not a phrase")
+    return str(value)
+
+
+def _parse(
+    raw: dict[str, Any],
+) -> tuple[tuple[str, ...] | None, dict[str, list[Recording]], int, dict[str, Any] | None]:
+    """Return phrases, recordings, revision and training of stored data; a wrong shape raises."""
+    phrases = raw.get("phrases")
+    if phrases is not None:
+        phrases = tuple(_stored_phrase(p) for p in expect(phrases, list, "phrases"))
+    recordings: dict[str, list[Recording]] = {}
+    for phrase, items in expect(raw.get("recordings", {}), dict, "recordings").items():
+        recordings[_stored_phrase(phrase)] = []
+        for item in expect(items, list, f"recordings of {phrase!r}"):
+            fields = {
+                key: expect(expect(item, dict, "recording").get(key), str, f"recording {key}")
+                for key in ("file", "added", "source")
+            }
+            if Path(fields["file"]).name != fields["file"]:
+                raise StoredDataError(f"recording file {fields['file']!r} is not a file name")
+            recordings[phrase].append(Recording(**fields))
+    trained = raw.get("trained")
+    if trained is not None:
+        expect(trained, dict, "trained")
+        expect(trained.get("revision"), int, "trained revision")
+        expect(trained.get("speech"), str, "trained speech models")
+    return phrases, recordings, expect(raw.get("revision", 0), int, "revision"), trained
 
 
 def _write_file(path: Path, data: bytes) -> None:

@@ -19,6 +19,7 @@ from .data import CompactAIConfigEntry
 from .engine.errors import InferenceError
 from .engine.wake import HOP_SAMPLES, MAX_UTTERANCE_SAMPLES, WakeSpotter
 from .entity import CompactAIEntity, service_device
+from .inference import async_infer
 
 WAKE_PHRASES = EntityDescription(key="wake_phrases", translation_key="wake_phrases")
 QUEUE_SAMPLES = MAX_UTTERANCE_SAMPLES  # audio kept to hand on what followed the phrase
@@ -73,7 +74,7 @@ class CommandWakeWord(CompactAIEntity, WakeWordDetectionEntity):
             if waiting < HOP_SAMPLES:  # one executor job per hop, not per 40 ms chunk
                 continue
             audio, pending, waiting = np.concatenate(pending), [], 0
-            detection = await self.hass.async_add_executor_job(spotter.feed, audio)
+            detection = await async_infer(self.hass, spotter.feed, audio)
             if detection is not None:
                 queued = [(c, ts) for c, ts, first in recent if first + len(c) // 2 > detection.end]
                 return DetectionResult(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import time
+import tracemalloc
 import wave
 from pathlib import Path
 
@@ -12,8 +13,10 @@ import numpy as np
 import pytest
 
 from custom_components.compact_ai.engine.audio import (
+    MAX_BYTES_PER_SECOND,
     MAX_SECONDS,
     TARGET_RATE,
+    Audio,
     decode_wav,
     read_wav,
     resample,
@@ -51,6 +54,13 @@ def raw_wav(tag: int, channels: int, rate: int, bits: int, data: bytes, ext: int
     chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data))
     body = b"WAVE" + chunks + data
     return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def with_fmt_field(wav: bytes, offset: int, kind: str, value: int) -> bytes:
+    """Return ``wav`` with one header field overwritten (a header that lies)."""
+    data = bytearray(wav)
+    struct.pack_into(kind, data, offset, value)
+    return bytes(data)
 
 
 def tone(freq: float, rate: int, seconds: float, amplitude: float = 0.5) -> np.ndarray:
@@ -153,6 +163,33 @@ def test_empty_wav_has_no_speech() -> None:
         (bytes(RNG.integers(0, 256, 4000, np.uint8)), "not a WAV"),
         (raw_wav(1, 1, 16000, 16, bytes(800))[:30], "truncated"),
         (b"RIFF\x04\x00\x00\x00WAVE", "no data chunk"),
+        (raw_wav(1, 1, 16000, 16, bytes(800))[:12] + b"JUNK\xff\xff\xff\x7f", "truncated"),
+        (
+            raw_wav(1, 1, 16000, 16, bytes(800))[:12] + b"fmt \x00\x10\x00\x00" + bytes(4096),
+            "too large",
+        ),
+        (
+            raw_wav(1, 1, 16000, 16, bytes(800))[:12] + b"LIST\x00\x00\x00\x00" * 100,
+            "more than 64 chunks",
+        ),
+        (with_fmt_field(raw_wav(1, 1, 16000, 16, bytes(800)), 28, "<I", 12345), "byte rate"),
+        (with_fmt_field(raw_wav(1, 1, 16000, 16, bytes(800)), 32, "<H", 7), "block align"),
+    ],
+    ids=[
+        "empty",
+        "mu-law",
+        "a-law",
+        "mp3",
+        "12-bit",
+        "id3",
+        "noise",
+        "cut-header",
+        "no-data",
+        "junk-cut-off",
+        "fmt-too-large",
+        "100-chunks",
+        "byte-rate-lie",
+        "block-align-lie",
     ],
 )
 def test_unusable_input_raises_audio_format_error(data: bytes, message: str) -> None:
@@ -195,3 +232,46 @@ def test_vad_ignores_steady_noise(color: str) -> None:
             noise -= np.convolve(noise, np.ones(400) / 400, mode="same")
         samples = np.rint(noise / noise.std() * 3000).astype(np.int16)
     assert speech_segment(samples) is None
+
+
+def sparse_wav(path: Path, fmt: bytes, junk: int, data: int, prefix: bytes = b"") -> None:
+    """Write a WAV whose ``junk`` and ``data`` bytes are a hole in the file (no disk used)."""
+    with path.open("wb") as out:
+        out.write(b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE")
+        if junk:
+            out.write(b"JUNK" + struct.pack("<I", junk))
+            out.seek(junk, 1)
+        out.write(b"fmt " + struct.pack("<I", len(fmt)) + fmt)
+        out.write(b"data" + struct.pack("<I", data) + prefix)
+        out.truncate(out.tell() + data - len(prefix))
+
+
+def read_measured(path: Path, max_seconds: float = MAX_SECONDS) -> tuple[Audio, int]:
+    """Read ``path``; return the audio and the most memory Python and numpy held at once."""
+    tracemalloc.start()
+    try:
+        return read_wav(path, max_seconds), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_300_mib_junk_chunk_is_skipped_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "junk.wav"
+    speech = (tone(300, TARGET_RATE, 1.0) * 32767).astype("<i2").tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 1, TARGET_RATE, TARGET_RATE * 2, 2, 16)
+    sparse_wav(path, fmt, junk=300 << 20, data=len(speech), prefix=speech)
+    audio, peak = read_measured(path)
+    assert peak < 4 << 20, f"{peak / 2**20:.0f} MiB"
+    assert len(audio.samples) == TARGET_RATE
+
+
+def test_a_768_khz_32_channel_float64_stream_reads_a_bounded_window(tmp_path: Path) -> None:
+    rate, channels = 768_000, 32
+    path = tmp_path / "huge.wav"
+    fmt = struct.pack("<HHIIHH", 3, channels, rate, rate * channels * 8, channels * 8, 64)
+    sparse_wav(path, fmt, junk=0, data=48 << 20)
+    audio, peak = read_measured(path, max_seconds=10)
+    assert peak < 32 << 20, f"{peak / 2**20:.0f} MiB"
+    assert audio.truncated
+    frames = 10 * MAX_BYTES_PER_SECOND // (channels * 8)
+    assert len(audio.samples) == pytest.approx(frames / 48, abs=2)

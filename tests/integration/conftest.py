@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from homeassistant import block_async_io
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import storage
 from homeassistant.setup import async_setup_component
 from PIL import Image, ImageFilter
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -152,3 +153,19 @@ async def entry(hass: HomeAssistant) -> MockConfigEntry:
 async def loaded_entry(hass: HomeAssistant, camera_entity: str) -> MockConfigEntry:
     """A loaded Compact AI entry (balanced tier) watching the front door camera."""
     return await set_up_entry(hass, {CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]})
+
+
+# Home Assistant's real storage (files under tmp_path), not the in-memory stand-in of
+# pytest-homeassistant-custom-component; taken before any test replaces them.
+REAL_LOAD = storage.Store._async_load
+REAL_WRITE = storage.Store._async_write_data
+
+
+@pytest.fixture
+def real_storage(hass: HomeAssistant, tmp_path: Path) -> Iterator[Path]:
+    """Let the stores read and write real files; yield the .storage folder."""
+    hass.config.config_dir = str(tmp_path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(storage.Store, "_async_load", REAL_LOAD)
+        patch.setattr(storage.Store, "_async_write_data", REAL_WRITE)
+        yield tmp_path / ".storage"

@@ -129,6 +129,24 @@ async def test_bad_audio_gives_an_error_result(
     assert (await transcribe(hass, utterances["yes"])).text == "yes"
 
 
+async def test_recording_samples_keeps_no_other_command(
+    hass: HomeAssistant, entry: MockConfigEntry, utterances: dict[str, bytes]
+) -> None:
+    commands = entry.runtime_data.commands
+    await hass.services.async_call(
+        DOMAIN, "record_voice_samples", {"phrase": "yes", "count": 2}, blocking=True
+    )
+    assert (await transcribe(hass, utterances["stop"])).text == "stop"
+    await hass.async_block_till_done()
+    assert commands.capture is not None
+    assert commands.capture.remaining == 2  # "stop" is not kept as a recording of "yes"
+    assert (await transcribe(hass, utterances["yes"])).text == "yes"
+    await hass.async_block_till_done()
+    assert commands.capture.remaining == 1
+    assert (commands.store.recording_count("yes"), commands.store.recording_count("stop")) == (1, 0)
+    await commands.async_shutdown()
+
+
 async def test_only_the_first_ten_seconds_are_heard(
     hass: HomeAssistant, entry: MockConfigEntry, utterances: dict[str, bytes]
 ) -> None:

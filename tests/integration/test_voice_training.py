@@ -321,7 +321,7 @@ async def test_recordings_from_files(
         (good, "close the garage", "phrase_not_found"),
         (outside, "open the garage", "path_not_allowed"),
         (garbage, "open the garage", "bad_audio"),
-        (audio_dir / "missing.wav", "open the garage", "bad_audio"),
+        (audio_dir / "missing.wav", "open the garage", "file_unreadable"),
         (silent, "open the garage", "no_speech"),
     ):
         with pytest.raises(ServiceValidationError) as err:

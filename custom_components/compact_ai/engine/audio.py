@@ -3,8 +3,12 @@
 :func:`decode_wav` parses the RIFF container itself (PCM 8/16/24/32-bit, IEEE float 32/64,
 plain or ``WAVE_FORMAT_EXTENSIBLE``), downmixes to mono and resamples to 16 kHz with a
 windowed-sinc polyphase filter (numpy only). Anything else (mu-law, ADPCM, MP3, garbage)
-raises :class:`AudioFormatError`. Only the first ``max_seconds`` of a long input are read,
-so a 10-minute upload costs no more than a short one.
+raises :class:`AudioFormatError`, and so does every header that lies about the file (a chunk
+longer than what follows it, a byte rate or block size that does not match the format).
+Chunks other than ``fmt `` and ``data`` are skipped with a seek, never read, and only the
+first ``max_seconds`` of the samples are read, at most :data:`MAX_BYTES_PER_SECOND` raw
+bytes per second of that window: a 10-minute upload, a 300 MiB ``JUNK`` chunk or a declared
+768 kHz × 32-channel float64 stream cost no more memory than a short 48 kHz stereo clip.
 
 :func:`speech_segment` is an energy voice-activity detector: it returns the loudest stretch
 of speech-like activity in a stream, or ``None`` when there is none (silence, steady noise).
@@ -47,7 +51,12 @@ _MAX_DENOMINATOR: Final = 1_000  # resampling ratio precision (< 1e-6 relative)
 _SINC_ZEROS: Final = 16  # zero crossings of the sinc on each side
 _KAISER_BETA: Final = 8.0
 _ROLLOFF: Final = 0.94  # cutoff as a fraction of the lower Nyquist frequency
-_BLOCK: Final = 1 << 15  # output samples resampled per step (bounds temporary memory)
+_BLOCK_VALUES: Final = 1 << 21  # gathered input values per resampling step (8 MiB)
+# Raw bytes read per second of the window: 48 kHz stereo 32-bit reads its full window,
+# higher rates or more channels read a shorter one.
+MAX_BYTES_PER_SECOND: Final = 48_000 * 2 * 4
+_MAX_FMT_BYTES: Final = 1_024  # a fmt chunk is 16-40 bytes; more is not a real header
+_MAX_CHUNKS: Final = 64  # chunks before the data chunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +90,7 @@ def _codec_name(tag: int) -> str:
 def _parse_fmt(chunk: bytes) -> _Format:
     if len(chunk) < 16:
         raise AudioFormatError("WAV fmt chunk is too short")
-    tag, channels, rate, _byte_rate, block_align, bits = struct.unpack("<HHIIHH", chunk[:16])
+    tag, channels, rate, byte_rate, block_align, bits = struct.unpack("<HHIIHH", chunk[:16])
     if tag == _EXTENSIBLE:
         if len(chunk) < 40:
             raise AudioFormatError("WAVE_FORMAT_EXTENSIBLE fmt chunk is too short")
@@ -97,23 +106,30 @@ def _parse_fmt(chunk: bytes) -> _Format:
         raise AudioFormatError(f"unsupported sample rate: {rate} Hz")
     if block_align != channels * bits // 8:
         raise AudioFormatError(f"inconsistent block align {block_align} for {channels}x{bits}")
+    if byte_rate != rate * block_align:
+        raise AudioFormatError(f"inconsistent byte rate {byte_rate} for {rate} Hz x {block_align}")
     return _Format(tag, channels, rate, bits, block_align)
 
 
-def _read_exact(stream: BinaryIO, size: int) -> bytes:
-    data = stream.read(size)
-    if len(data) != size:
-        raise AudioFormatError("the WAV file is truncated")
-    return data
+def _remaining(stream: BinaryIO) -> int:
+    """Return how many bytes follow the stream's position (seekable streams only)."""
+    here = stream.tell()
+    end = stream.seek(0, io.SEEK_END)
+    stream.seek(here)
+    return end - here
 
 
 def _find_chunks(stream: BinaryIO) -> tuple[_Format, int]:
-    """Read the header up to the data chunk; return the format and the data chunk size."""
+    """Read the header up to the data chunk; return the format and the data chunk size.
+
+    Other chunks are skipped with a seek (a huge ``JUNK`` or ``LIST`` chunk is never read);
+    one that claims more bytes than the file has is an error, not a long read.
+    """
     header = stream.read(12)
     if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
         raise AudioFormatError("not a WAV (RIFF/WAVE) file")
     fmt: _Format | None = None
-    while True:
+    for _ in range(_MAX_CHUNKS):
         chunk_header = stream.read(8)
         if len(chunk_header) < 8:
             raise AudioFormatError("the WAV file has no data chunk")
@@ -122,9 +138,17 @@ def _find_chunks(stream: BinaryIO) -> tuple[_Format, int]:
             if fmt is None:
                 raise AudioFormatError("the WAV data chunk comes before its fmt chunk")
             return fmt, size
-        body = _read_exact(stream, size + (size & 1))
+        name = chunk_id.decode("latin-1")
+        if size > _remaining(stream):
+            raise AudioFormatError(f"the WAV file is truncated: its {name!r} chunk is cut off")
         if chunk_id == b"fmt ":
-            fmt = _parse_fmt(body[:size])
+            if size > _MAX_FMT_BYTES:
+                raise AudioFormatError(f"the WAV fmt chunk is too large ({size} bytes)")
+            fmt = _parse_fmt(stream.read(size))
+            stream.seek(size & 1, io.SEEK_CUR)
+        else:
+            stream.seek(size + (size & 1), io.SEEK_CUR)
+    raise AudioFormatError(f"the WAV file has more than {_MAX_CHUNKS} chunks before its data")
 
 
 def _to_float(raw: bytes, fmt: _Format) -> np.ndarray:
@@ -179,8 +203,9 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int = TARGET_RA
     offsets = np.arange(-half + 1, half + 1) + half
     total = len(samples) * up // down
     out = np.empty(total, dtype=np.float32)
-    for start in range(0, total, _BLOCK):
-        position = np.arange(start, min(start + _BLOCK, total), dtype=np.int64) * down
+    block = max(1, _BLOCK_VALUES // len(offsets))  # a wide filter resamples fewer at a time
+    for start in range(0, total, block):
+        position = np.arange(start, min(start + block, total), dtype=np.int64) * down
         base, phase = position // up, position % up
         gathered = padded[base[:, None] + offsets[None, :]]
         out[start : start + len(position)] = np.einsum("ij,ij->i", gathered, taps[phase])
@@ -189,7 +214,8 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int = TARGET_RA
 
 def _decode_stream(stream: BinaryIO, max_seconds: float) -> Audio:
     fmt, size = _find_chunks(stream)
-    limit = int(max_seconds * fmt.rate) * fmt.block_align
+    budget = int(max_seconds * MAX_BYTES_PER_SECOND)
+    limit = min(int(max_seconds * fmt.rate), budget // fmt.block_align) * fmt.block_align
     raw = stream.read(min(size, limit))  # a short read (truncated file) keeps what is there
     truncated = size > limit and len(raw) == limit
     if fmt.tag == _PCM and fmt.bits == 16 and fmt.channels == 1 and fmt.rate == TARGET_RATE:
@@ -208,13 +234,15 @@ def decode_wav(data: bytes, max_seconds: float = MAX_SECONDS) -> Audio:
     return _decode_stream(io.BytesIO(data), max_seconds)
 
 
-def read_wav(path: Path, max_seconds: float = MAX_SECONDS) -> Audio:
-    """Decode a WAV file, reading only the first ``max_seconds`` of its samples."""
+def read_wav(source: Path | BinaryIO, max_seconds: float = MAX_SECONDS) -> Audio:
+    """Decode a WAV file (a path or a seekable binary file), reading a bounded window."""
+    if not isinstance(source, Path):
+        return _decode_stream(source, max_seconds)
     try:
-        with path.open("rb") as stream:
+        with source.open("rb") as stream:
             return _decode_stream(stream, max_seconds)
     except OSError as err:
-        raise AudioFormatError(f"{path}: cannot be read ({err})") from err
+        raise AudioFormatError(f"{source}: cannot be read ({err})") from err
 
 
 def frame_levels(samples: np.ndarray) -> np.ndarray:
