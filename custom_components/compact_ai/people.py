@@ -51,13 +51,17 @@ class PeopleError(UserError):
     """A request about people that cannot be fulfilled."""
 
 
+def _clean(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", name).split())
+
+
 def normalize_name(name: str) -> str:
     """Return a display name as stored: Unicode NFC, runs of whitespace as one space.
 
     Names are matched exactly after this; a name that differs only in case or punctuation
     from another person's is refused, never merged (see ``People.resolve``).
     """
-    cleaned = " ".join(unicodedata.normalize("NFC", name).split())
+    cleaned = _clean(name)
     if not cleaned or len(cleaned) > MAX_NAME_LENGTH or not _folded(cleaned):
         raise PeopleError("invalid_name", name=cleaned[:MAX_NAME_LENGTH] or name[:1])
     return cleaned
@@ -229,5 +233,6 @@ def _parse(raw: dict[str, Any]) -> tuple[str | None, dict[str, Person]]:
             ]
             for kind in ("samples", "negatives")
         )
-        people[person_id] = Person(person_id, name, samples, negatives)
+        # names stored by older versions may not be NFC: clean them so they match as typed
+        people[person_id] = Person(person_id, _clean(name), samples, negatives)
     return embedder, people

@@ -247,8 +247,8 @@ class FaceManager:
                     if np.min(np.linalg.norm(theirs - np.asarray(negative.embedding), axis=1))
                     > threshold
                 ]
+        self.sync_gallery()  # before the save: no scan may match them while it is written
         await self.people.async_save()
-        self.sync_gallery()
         return person
 
     def list_people(self) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from custom_components.compact_ai.engine.backoff import BackoffRules
 from custom_components.compact_ai.engine.liveness import MIN_PARALLAX, similarity_residual
 from custom_components.compact_ai.engine.unlock_policy import (
     Decision,
@@ -201,37 +202,80 @@ def test_frames_without_a_face_count_toward_n() -> None:
     assert decision is not None and decision.reason is Reason.WAITING_FOR_FRAMES
 
 
-def test_back_off_after_repeated_denials() -> None:
-    decider = UnlockDecider(policy(backoff_s=10.0))
-    stranger = FaceObservation(None, 0.8, False, FACE)
-    for t in (0.0, 1.0, 2.0):
-        assert decider.observe(frame(t, stranger)).reason is Reason.UNKNOWN_FACE  # type: ignore[union-attr]
-    decider.observe(frame(3.0, alice(turned(0.0))))
-    decision = decider.observe(frame(4.0, alice(turned(0.2))))
+def photo_attempts(decider: UnlockDecider, starts: list[float]) -> list[Reason]:
+    """Alice's photo held still for two frames from each start: one counted denial each.
+
+    Starts more than ``window_s`` apart make separate attempts.
+    """
+    reasons = []
+    for t in starts:
+        decider.observe(frame(t, alice()))
+        decision = decider.observe(frame(t + 1.0, alice()))
+        assert decision is not None
+        reasons.append(decision.reason)
+    return reasons
+
+
+def live_alice(decider: UnlockDecider, t: float) -> Decision | None:
+    decider.observe(frame(t, alice(turned(0.0))))
+    return decider.observe(frame(t + 1.0, alice(turned(0.2))))
+
+
+def test_back_off_after_repeated_denials_names_who_tried() -> None:
+    decider = UnlockDecider(policy(backoff=BackoffRules(first_s=10.0)))
+    assert photo_attempts(decider, [0.0, 10.0, 20.0]) == [Reason.STATIC_FACE] * 3
+    decision = live_alice(decider, 22.0)
     assert decision is not None and decision.reason is Reason.BACKOFF and not decision.granted
+    assert decision.person == "alice"  # the audit keeps who it was
     assert decision.scores["backoff_left"] == pytest.approx(8.0)
     # Three more denials after the first back-off: the next one lasts twice as long.
-    for t in (20.0, 21.0, 22.0):
-        decider.observe(frame(t, stranger))
-    decision = decider.observe(frame(23.0, alice(turned(0.0))))
+    photo_attempts(decider, [40.0, 50.0, 60.0])
+    decision = live_alice(decider, 62.0)
     assert decision is not None and decision.reason is Reason.BACKOFF
-    assert decision.scores["backoff_left"] == pytest.approx(19.0)
+    assert decision.scores["backoff_left"] == pytest.approx(18.0)
     # After a quiet spell the back-off is over and forgotten; a live person gets in.
-    decider.observe(frame(1000.0, alice(turned(0.0))))
-    decision = decider.observe(frame(1001.0, alice(turned(0.2))))
+    decision = live_alice(decider, 1000.0)
     assert decision is not None and decision.granted
 
 
-def test_back_off_is_forgotten_after_a_quiet_spell() -> None:
-    decider = UnlockDecider(policy(backoff_s=10.0, quiet_s=100.0))
+def test_a_stranger_cannot_back_off_an_authorized_person() -> None:
+    decider = UnlockDecider(policy())
     stranger = FaceObservation(None, 0.8, False, FACE)
-    for t in (0.0, 1.0, 2.0, 500.0, 501.0, 502.0):
-        decider.observe(frame(t, stranger))
-    decision = decider.observe(frame(503.0, stranger))
-    assert decision is not None and decision.reason is Reason.BACKOFF
-    assert decision.scores["backoff_left"] == pytest.approx(9.0)  # not doubled
+    reasons = [decider.observe(frame(t, stranger)) for t in (0.0, 5.0, 10.0, 15.0)]
+    assert reasons[-1] is not None and reasons[-1].reason is Reason.BACKOFF
+    decision = live_alice(decider, 20.0)
+    assert decision is not None and decision.granted
+
+
+def test_back_off_keeps_escalating_under_a_sustained_attack() -> None:
+    decider, t, lengths = UnlockDecider(policy()), 0.0, []
+    for _ in range(8):
+        photo_attempts(decider, [t, t + 10.0, t + 20.0])  # the third starts a back-off at t + 21
+        decider.observe(frame(t + 22.0, alice()))
+        decision = decider.observe(frame(t + 23.0, alice()))
+        assert decision is not None and decision.reason is Reason.BACKOFF
+        lengths.append(decision.scores["backoff_left"] + 2.0)
+        t += 21.0 + lengths[-1]  # the attacker resumes the moment it ends
+    assert lengths == [30.0, 60.0, 120.0, 240.0, 480.0, 900.0, 900.0, 900.0]
+
+
+def test_a_paced_attacker_is_backed_off_too() -> None:
+    """One try every 31 s never makes 3 a minute, but makes 10 an hour."""
+    decider = UnlockDecider(policy())
+    assert photo_attempts(decider, [31.0 * i for i in range(10)]) == [Reason.STATIC_FACE] * 10
+    assert photo_attempts(decider, [31.0 * 9 + 2.0]) == [Reason.BACKOFF]
+
+
+def test_back_off_is_forgotten_after_a_quiet_spell() -> None:
+    decider = UnlockDecider(policy(backoff=BackoffRules(first_s=10.0, quiet_s=100.0)))
+    photo_attempts(decider, [0.0, 10.0, 20.0, 500.0, 510.0, 520.0])
+    (reason,) = photo_attempts(decider, [522.0])
+    assert reason is Reason.BACKOFF
+    decision = decider.observe(frame(524.0, alice()))
+    assert decision is not None
+    assert decision.scores["backoff_left"] == pytest.approx(7.0)  # 10 s from 521: not doubled
 
 
 def test_invalid_back_off() -> None:
     with pytest.raises(ValueError, match="back-off"):
-        policy(backoff_after=0)
+        BackoffRules(after=0)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from homeassistant.core import Context, HomeAssistant
@@ -12,6 +14,7 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 
 from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER, CONF_UNLOCK, DOMAIN
+from custom_components.compact_ai.people import STORAGE_KEY as PEOPLE_KEY, People
 
 from .common import CAMERA, call, show
 from .test_door import door_event, scan, setup_door, unlock_options
@@ -191,3 +194,42 @@ async def test_old_options_with_one_frame_and_liveness_require_two(
     await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
     door = entry.runtime_data.door
     assert door is not None and door.policy.k == 2 and door.policy.n == 2
+
+
+async def test_a_person_being_deleted_cannot_unlock_while_the_store_is_written(
+    hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path
+) -> None:
+    await setup_door(hass, camera_entity, door_lock, photo_dir, liveness=False)
+    original = People.async_save
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_save(self: People) -> None:  # inject a slow disk (a large store, an SD card)
+        entered.set()
+        await release.wait()
+        await original(self)
+
+    with patch.object(People, "async_save", slow_save):
+        deleting = asyncio.ensure_future(call(hass, "delete_person", name="Eileen"))
+        await entered.wait()
+        for photo in ("astronaut.jpg", "turned.jpg"):
+            await show(hass, photo_dir / photo)
+            await call(hass, "scan")
+        state = hass.states.get(door_lock).state
+        release.set()
+        assert await deleting == {"deleted": "Eileen"}
+    assert state == "locked"
+
+
+async def test_a_name_stored_by_an_older_version_in_nfd_can_still_be_deleted(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    photo_dir: Path,
+    hass_storage: dict[str, Any],
+) -> None:
+    await call(hass, "enroll_face", name="Zo\u00eb", files=[str(photo_dir / "astronaut.jpg")])
+    await hass.async_block_till_done()
+    for person in hass_storage[PEOPLE_KEY]["data"]["people"].values():
+        person["name"] = "Zoe\u0308"  # "Zoë" decomposed, as an older version kept it
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    assert await call(hass, "delete_person", name="Zo\u00eb") == {"deleted": "Zo\u00eb"}

@@ -30,6 +30,7 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import NDArray
 
+from .backoff import Backoff, BackoffRules
 from .liveness import MIN_PARALLAX, planar_parallax
 
 
@@ -52,6 +53,7 @@ class Reason(StrEnum):
 
 # Denials that say nothing about an attacker (time limits) do not lead to a back-off.
 _NOT_COUNTED = frozenset({Reason.COOLDOWN, Reason.BACKOFF})
+DOUBT = ""  # the back-off identity of frames that name nobody (unknown, ambiguous, crowded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +90,7 @@ class UnlockPolicy:
     require_liveness: bool = True
     min_parallax: float = MIN_PARALLAX  # homography residual / eye distance (liveness.py)
     require_presence: bool = False
-    backoff_after: int = 3  # denials within backoff_window_s that start a back-off
-    backoff_window_s: float = 60.0
-    backoff_s: float = 30.0  # the first back-off; each further one doubles, up to backoff_max_s
-    backoff_max_s: float = 900.0
-    quiet_s: float = 600.0  # this long without a denial forgets earlier back-offs
+    backoff: BackoffRules = field(default_factory=BackoffRules)
 
     def __post_init__(self) -> None:
         """Reject settings that could never work or would weaken the policy silently."""
@@ -102,8 +100,6 @@ class UnlockPolicy:
             raise ValueError("liveness compares two frames: k must be at least 2")
         if self.max_distance <= 0 or self.window_s <= 0 or self.cooldown_s < 0:
             raise ValueError("distance and window must be positive, cooldown not negative")
-        if self.backoff_after < 1 or self.backoff_s < 0:
-            raise ValueError("back-off needs at least one denial and a non-negative time")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +126,7 @@ class UnlockDecider:
         self.policy = policy
         self._frames: dict[str, deque[Frame]] = {}
         self._last_unlock: float | None = None
-        self._denials: list[float] = []  # times of recent counted denials
-        self._last_denial: float | None = None
-        self._backoff_until: float | None = None
-        self._backoff_level = 0
+        self._backoff = Backoff(policy.backoff)
 
     def observe(
         self, frame: Frame, is_home: Callable[[str], bool] | None = None
@@ -150,32 +143,22 @@ class UnlockDecider:
         if not frame.faces and not frame.more_faces:
             return None
         recent = [f for f in history if frame.timestamp - f.timestamp <= policy.window_s]
-        decision = self._backoff(frame) or self._decide(frame, recent, is_home)
-        if decision.final and not decision.granted and decision.reason not in _NOT_COUNTED:
-            self._count_denial(frame.timestamp)
+        decision = self._decide(frame, recent, is_home)
+        if not decision.final:
+            return decision
+        identity = decision.person or DOUBT
+        left = self._backoff.remaining(identity, frame.timestamp)
+        if left > 0:  # who it was stays in the audit; the outcome is the back-off
+            return Decision(
+                False, Reason.BACKOFF, frame.camera, decision.person, {"backoff_left": left}
+            )
+        if decision.granted:
+            self._last_unlock = frame.timestamp
+            self._frames.clear()
+            self._backoff.forget(identity)
+        elif decision.reason not in _NOT_COUNTED and self._backoff.deny(identity, frame.timestamp):
+            self._frames.clear()
         return decision
-
-    def _backoff(self, frame: Frame) -> Decision | None:
-        until = self._backoff_until
-        if until is None or frame.timestamp >= until:
-            return None
-        return self._deny(frame, Reason.BACKOFF, backoff_left=until - frame.timestamp)
-
-    def _count_denial(self, now: float) -> None:
-        """Start a back-off, doubling each time, after too many denials in a short time."""
-        policy = self.policy
-        if self._last_denial is not None and now - self._last_denial >= policy.quiet_s:
-            self._backoff_level = 0
-        self._last_denial = now
-        self._denials = [t for t in self._denials if now - t <= policy.backoff_window_s]
-        self._denials.append(now)
-        if len(self._denials) < policy.backoff_after:
-            return
-        duration = min(policy.backoff_s * 2**self._backoff_level, policy.backoff_max_s)
-        self._backoff_level += 1
-        self._backoff_until = now + duration
-        self._denials.clear()
-        self._frames.clear()
 
     def _deny(
         self, frame: Frame, reason: Reason, person: str | None = None, **scores: float
@@ -240,8 +223,4 @@ class UnlockDecider:
         ):
             scores["cooldown_left"] = policy.cooldown_s - (frame.timestamp - self._last_unlock)
             return self._deny(frame, Reason.COOLDOWN, person, **scores)
-        self._last_unlock = frame.timestamp
-        self._frames.clear()
-        self._denials.clear()
-        self._backoff_level = 0
         return Decision(True, Reason.MATCHED, frame.camera, person, scores)
