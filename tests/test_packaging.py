@@ -88,7 +88,7 @@ def test_translations_have_the_same_keys() -> None:
 
 def test_every_flow_error_is_translated() -> None:
     source = (INTEGRATION / "config_flow.py").read_text()
-    used = set(re.findall(r'errors\[[A-Z_]+\] = "([a-z_]+)"', source))
+    used = set(re.findall(r'errors\[(?:[A-Z_]+|"base")\] = "([a-z_]+)"', source))
     used |= set(re.findall(r'dict\.fromkeys\(\w+, "([a-z_]+)"\)', source))
     assert used >= {"camera_not_found", "lock_required"}
     english = json.loads((INTEGRATION / "translations" / "en.json").read_text())
