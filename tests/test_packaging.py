@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from importlib.metadata import version
 from pathlib import Path
 
+from homeassistant.const import __version__ as HA_VERSION
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,8 +68,27 @@ def test_hacs_json_keys() -> None:
     hacs = json.loads((ROOT / "hacs.json").read_text())
     assert set(hacs) <= HACS_JSON_KEYS
     assert hacs["name"] == "Compact AI"
-    assert hacs["homeassistant"] == "2026.2.0"
     assert hacs["render_readme"] is True
+
+
+def test_declared_support_is_what_ci_runs() -> None:
+    """README's "Tested with" line lists the two test environments, this one among them.
+
+    Each environment checks its own entry (the Home Assistant and Python running this test,
+    and its harness pinned in its requirements file); hacs.json's minimum is the oldest.
+    """
+    readme = (ROOT / "README.md").read_text()
+    line = next(line for line in readme.splitlines() if line.startswith("Tested with:"))
+    tested = re.findall(r"Home Assistant (\d+\.\d+\.\d+) on Python (\d+\.\d+)", line)
+    assert len(tested) == 2
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert (HA_VERSION, python) in tested
+    package = "pytest-homeassistant-custom-component"
+    harness = f"{package}=={version(package)}"
+    requirements = "requirements_test.txt" if python == "3.13" else "requirements_test_latest.txt"
+    assert harness in (ROOT / requirements).read_text().splitlines()
+    oldest = min((ha for ha, _ in tested), key=lambda v: tuple(map(int, v.split("."))))
+    assert json.loads((ROOT / "hacs.json").read_text())["homeassistant"] == oldest
 
 
 def test_brand_icon() -> None:
@@ -88,7 +110,7 @@ def test_translations_have_the_same_keys() -> None:
 
 def test_every_flow_error_is_translated() -> None:
     source = (INTEGRATION / "config_flow.py").read_text()
-    used = set(re.findall(r'errors\[[A-Z_]+\] = "([a-z_]+)"', source))
+    used = set(re.findall(r'errors\[(?:[A-Z_]+|"base")\] = "([a-z_]+)"', source))
     used |= set(re.findall(r'dict\.fromkeys\(\w+, "([a-z_]+)"\)', source))
     assert used >= {"camera_not_found", "lock_required"}
     english = json.loads((INTEGRATION / "translations" / "en.json").read_text())

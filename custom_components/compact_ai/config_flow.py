@@ -15,6 +15,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import section
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -56,6 +57,7 @@ from .const import (
     DEFAULT_TIER,
     DEFAULT_UNLOCK,
     DOMAIN,
+    SECTION_ADVANCED,
     TIERS,
 )
 from .engine.runtime import backend_importable, resolve_backend
@@ -71,8 +73,13 @@ def _number(low: int, high: int, unit: str | None = None) -> NumberSelector:
     return NumberSelector(config)
 
 
-def _settings_schema(defaults: dict[str, Any], *, options: bool, advanced: bool) -> vol.Schema:
-    """Return the schema shared by the user step and the options' settings step."""
+def _settings_schema(defaults: dict[str, Any], *, options: bool) -> vol.Schema:
+    """Return the schema shared by the user step and the options' settings step.
+
+    The options' step adds the scan triggers and interval, and the backend in a collapsed
+    section: Home Assistant's advanced-mode flag (show_advanced_options) is deprecated,
+    always on, and goes in 2027.6; a section is what it offers instead, on 2026.2 as well.
+    """
     fields: dict[Any, Any] = {
         vol.Required(CONF_TIER, default=defaults.get(CONF_TIER, DEFAULT_TIER)): SelectSelector(
             SelectSelectorConfig(
@@ -90,16 +97,27 @@ def _settings_schema(defaults: dict[str, Any], *, options: bool, advanced: bool)
         fields[vol.Required(CONF_SCAN_INTERVAL, default=defaults.get(CONF_SCAN_INTERVAL, 0))] = (
             _number(0, 3600, "s")
         )
-    if advanced:
+        # The backend rarely needs changing: automatic picks what imports.
         default_backend = defaults.get(CONF_BACKEND, BACKEND_AUTO)
-        fields[vol.Required(CONF_BACKEND, default=default_backend)] = SelectSelector(
+        backend = SelectSelector(
             SelectSelectorConfig(
                 options=list(BACKEND_CHOICES),
                 translation_key=CONF_BACKEND,
                 mode=SelectSelectorMode.DROPDOWN,
             )
         )
+        fields[vol.Required(SECTION_ADVANCED)] = section(
+            vol.Schema({vol.Required(CONF_BACKEND, default=default_backend): backend}),
+            {"collapsed": True},
+        )
     return vol.Schema(fields)
+
+
+def _flatten(user_input: dict[str, Any]) -> dict[str, Any]:
+    """Return the submitted settings with the advanced section's fields at the top level."""
+    settings = dict(user_input)
+    settings.update(settings.pop(SECTION_ADVANCED, {}))
+    return settings
 
 
 def _missing(hass: HomeAssistant, entity_ids: list[str]) -> bool:
@@ -117,7 +135,8 @@ async def _validate_settings(hass: HomeAssistant, user_input: dict[str, Any]) ->
     if backend != BACKEND_AUTO and not await hass.async_add_executor_job(
         backend_importable, backend
     ):
-        errors[CONF_BACKEND] = "backend_unavailable"
+        # "base": shown above the form, so it is seen while the section is collapsed.
+        errors["base"] = "backend_unavailable"
     return errors
 
 
@@ -136,7 +155,7 @@ class CompactAIConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(
-                _settings_schema({}, options=False, advanced=False), user_input
+                _settings_schema({}, options=False), user_input
             ),
             errors=errors,
             description_placeholders={
@@ -202,15 +221,14 @@ class CompactAIOptionsFlow(OptionsFlowWithReload):
     async def async_step_settings(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Tier, cameras, scan triggers and (advanced) the inference backend."""
+        """Tier, cameras, scan triggers and, in a collapsed section, the inference backend."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = await _validate_settings(self.hass, user_input)
+            settings = _flatten(user_input)
+            errors = await _validate_settings(self.hass, settings)
             if not errors:
-                return self.async_create_entry(data={**self.config_entry.options, **user_input})
-        schema = _settings_schema(
-            dict(self.config_entry.options), options=True, advanced=self.show_advanced_options
-        )
+                return self.async_create_entry(data={**self.config_entry.options, **settings})
+        schema = _settings_schema(dict(self.config_entry.options), options=True)
         return self.async_show_form(
             step_id="settings",
             data_schema=self.add_suggested_values_to_schema(schema, user_input),

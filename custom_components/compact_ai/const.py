@@ -12,6 +12,9 @@ PACK_DIR: Path = Path(__file__).resolve().parent / "models"
 CONF_TIER: Final = "tier"
 CONF_CAMERAS: Final = "cameras"
 CONF_BACKEND: Final = "backend"
+# The collapsed form section of the options' settings step that holds CONF_BACKEND (the stored
+# options keep CONF_BACKEND at the top level).
+SECTION_ADVANCED: Final = "advanced"
 CONF_TRIGGERS: Final = "triggers"
 CONF_SCAN_INTERVAL: Final = "scan_interval"
 CONF_UNLOCK: Final = "unlock"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
@@ -22,16 +23,27 @@ def service_device(entry: CompactAIConfigEntry) -> DeviceInfo:
 
 
 def camera_device(hass: HomeAssistant, entry: CompactAIConfigEntry, camera: str) -> DeviceInfo:
-    """Return the Compact AI device that stands for one scanned camera."""
+    """Return the Compact AI device that stands for one scanned camera.
+
+    The device is registered here, below the service device: linked by device id
+    (`via_device_id`; the `via_device` identifier tuple is deprecated and stops working in
+    2027.8). Home Assistant 2026.2 does not take `via_device_id` when a device is created, so
+    both releases link it the same way, with async_update_device.
+    """
     state = hass.states.get(camera)
     name = state.name if state else camera
-    return DeviceInfo(
+    info = DeviceInfo(
         identifiers={(DOMAIN, f"{entry.entry_id}_{camera}")},
         name=f"{name} faces",
         manufacturer="Compact AI",
         entry_type=DeviceEntryType.SERVICE,
-        via_device=(DOMAIN, entry.entry_id),
     )
+    registry = dr.async_get(hass)
+    service = registry.async_get_or_create(config_entry_id=entry.entry_id, **service_device(entry))
+    device = registry.async_get_or_create(config_entry_id=entry.entry_id, **info)
+    if device.via_device_id != service.id:
+        registry.async_update_device(device.id, via_device_id=service.id)
+    return info
 
 
 class CompactAIEntity(Entity):

@@ -208,11 +208,14 @@ class HomeAssistant:
         """Make sure a loaded local_file entry shows `photo`.
 
         local_file has no YAML platform any more (config entries only), so the camera is made
-        through its config flow, as a user would in Settings > Devices & services.
+        through its config flow, as a user would in Settings > Devices & services. The flow
+        asks for a name up to Home Assistant 2026.10 and not from 2026.11 (the form says which:
+        the name is sent only when the form has that field); an entry is ours when it has our
+        title or is the only local_file entry (its title is Home Assistant's choice then).
         """
-        for entry in self.entries("local_file"):
-            if entry["title"] != name:
-                continue
+        entries = self.entries("local_file")
+        ours = [e for e in entries if e["title"] == name] or (entries if len(entries) == 1 else [])
+        for entry in ours:
             if entry["state"] == "loaded":
                 return
             # e.g. setup_error because config/ was wiped: start again from the flow.
@@ -220,6 +223,8 @@ class HomeAssistant:
         flow = self.start_flow("local_file")
         if flow.get("type") != "form":
             raise HAError(f"local_file flow did not show a form: {flow}")
-        result = self.continue_flow(flow["flow_id"], {"name": name, "file_path": photo})
+        fields = {field.get("name") for field in flow.get("data_schema") or []}
+        data = {"name": name, "file_path": photo} if "name" in fields else {"file_path": photo}
+        result = self.continue_flow(flow["flow_id"], data)
         if result.get("type") != "create_entry":
             raise HAError(f"local_file flow did not create an entry: {result}")

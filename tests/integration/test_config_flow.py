@@ -7,7 +7,7 @@ from unittest.mock import patch
 
 from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, section
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.compact_ai.const import (
@@ -30,7 +30,11 @@ from custom_components.compact_ai.const import (
     CONF_UNLOCK_CAMERAS,
     CONF_WINDOW_SECONDS,
     DOMAIN,
+    SECTION_ADVANCED,
 )
+
+# What the frontend sends for the collapsed advanced section when it is left alone.
+ADVANCED = {SECTION_ADVANCED: {CONF_BACKEND: "auto"}}
 
 
 async def test_user_step_creates_entry(hass: HomeAssistant, camera_entity: str) -> None:
@@ -84,12 +88,8 @@ async def test_single_entry_only(hass: HomeAssistant) -> None:
     assert result["reason"] == "single_instance_allowed"
 
 
-async def open_step(
-    hass: HomeAssistant, entry: MockConfigEntry, step: str, *, advanced: bool = False
-) -> ConfigFlowResult:
-    result = await hass.config_entries.options.async_init(
-        entry.entry_id, context={"show_advanced_options": advanced}
-    )
+async def open_step(hass: HomeAssistant, entry: MockConfigEntry, step: str) -> ConfigFlowResult:
+    result = await hass.config_entries.options.async_init(entry.entry_id)
     return await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": step}
     )
@@ -103,10 +103,14 @@ async def test_options_flow_changes_tier_and_reloads(
     assert result["menu_options"] == ["settings", "unlock", "voice", "benchmark"]
     result = await open_step(hass, loaded_entry, "settings")
     assert result["type"] is FlowResultType.FORM
+    # The backend is in a collapsed section, not among the top-level fields.
     assert CONF_BACKEND not in result["data_schema"].schema
+    advanced = result["data_schema"].schema[SECTION_ADVANCED]
+    assert isinstance(advanced, section)
+    assert advanced.options["collapsed"] is True
 
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_TIER: "fast", CONF_CAMERAS: [camera_entity]}
+        result["flow_id"], {CONF_TIER: "fast", CONF_CAMERAS: [camera_entity], **ADVANCED}
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -124,14 +128,14 @@ async def test_options_flow_removed_camera_shows_error(
 
     result = await open_step(hass, loaded_entry, "settings")
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]}
+        result["flow_id"], {CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity], **ADVANCED}
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_CAMERAS: "camera_not_found"}
     assert loaded_entry.options[CONF_CAMERAS] == [camera_entity]
 
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_TIER: "balanced", CONF_CAMERAS: []}
+        result["flow_id"], {CONF_TIER: "balanced", CONF_CAMERAS: [], **ADVANCED}
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -141,14 +145,18 @@ async def test_options_flow_removed_camera_shows_error(
 async def test_options_flow_advanced_backend(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    result = await open_step(hass, loaded_entry, "settings", advanced=True)
-    assert CONF_BACKEND in result["data_schema"].schema
+    result = await open_step(hass, loaded_entry, "settings")
+    assert CONF_BACKEND in result["data_schema"].schema[SECTION_ADVANCED].schema.schema
 
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_TIER: "balanced", CONF_CAMERAS: [], CONF_BACKEND: "ncnn"}
+        result["flow_id"],
+        {CONF_TIER: "balanced", CONF_CAMERAS: [], SECTION_ADVANCED: {CONF_BACKEND: "ncnn"}},
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
+    # Stored as before: the backend at the top level of the options, no section in them.
+    assert loaded_entry.options[CONF_BACKEND] == "ncnn"
+    assert SECTION_ADVANCED not in loaded_entry.options
     assert loaded_entry.runtime_data.backend == "ncnn"
     assert hass.states.get("sensor.compact_ai_inference_backend").state == "ncnn"
 
@@ -156,7 +164,7 @@ async def test_options_flow_advanced_backend(
 async def test_options_flow_rejects_missing_backend(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    result = await open_step(hass, loaded_entry, "settings", advanced=True)
+    result = await open_step(hass, loaded_entry, "settings")
     # Simulate an install (HA OS, musl) where onnxruntime has no wheel.
     with patch(
         "custom_components.compact_ai.config_flow.backend_importable",
@@ -164,10 +172,14 @@ async def test_options_flow_rejects_missing_backend(
     ):
         result = await hass.config_entries.options.async_configure(
             result["flow_id"],
-            {CONF_TIER: "balanced", CONF_CAMERAS: [], CONF_BACKEND: "onnxruntime"},
+            {
+                CONF_TIER: "balanced",
+                CONF_CAMERAS: [],
+                SECTION_ADVANCED: {CONF_BACKEND: "onnxruntime"},
+            },
         )
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {CONF_BACKEND: "backend_unavailable"}
+    assert result["errors"] == {"base": "backend_unavailable"}
 
 
 UNLOCK_FORM = {
@@ -331,7 +343,12 @@ async def test_settings_unknown_trigger(hass: HomeAssistant, loaded_entry: MockC
     result = await open_step(hass, loaded_entry, "settings")
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
-        {CONF_TIER: "balanced", CONF_TRIGGERS: ["binary_sensor.doorbell"], CONF_SCAN_INTERVAL: 0},
+        {
+            CONF_TIER: "balanced",
+            CONF_TRIGGERS: ["binary_sensor.doorbell"],
+            CONF_SCAN_INTERVAL: 0,
+            **ADVANCED,
+        },
     )
     assert result["errors"] == {CONF_TRIGGERS: "entity_not_found"}
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import warnings
 from pathlib import Path
 from unittest.mock import patch
 
+import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
@@ -25,6 +29,10 @@ from custom_components.compact_ai.engine.runtime import available_backends
 
 from .common import call, set_up_entry
 
+# How Home Assistant words a deprecation in its log (helpers.frame.report_usage and
+# helpers.deprecation): "... which is deprecated ...", "This will stop working in ...".
+DEPRECATION = re.compile(r"deprecat|will stop working|stops working|breaks in", re.IGNORECASE)
+
 
 async def test_setup_and_unload(hass: HomeAssistant, camera_entity: str) -> None:
     entry = await set_up_entry(hass, {CONF_TIER: "accurate", CONF_CAMERAS: [camera_entity]})
@@ -36,8 +44,17 @@ async def test_setup_and_unload(hass: HomeAssistant, camera_entity: str) -> None
     assert hass.states.get("sensor.compact_ai_model_tier").state == "accurate"
     registry = er.async_get(hass)
     assert registry.async_get("sensor.compact_ai_inference_backend").entity_category == "diagnostic"
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
-    assert device is not None and device.entry_type is dr.DeviceEntryType.SERVICE
+    # Looked up among the entry's devices: async_get_device(identifiers=...) is deprecated
+    # (2026.10) and async_get_device_by_identifier does not exist in 2026.2.
+    devices = {
+        identifier: device
+        for device in dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+        for identifier in device.identifiers
+    }
+    service = devices[(DOMAIN, entry.entry_id)]
+    assert service.entry_type is dr.DeviceEntryType.SERVICE
+    camera = devices[(DOMAIN, f"{entry.entry_id}_{camera_entity}")]
+    assert camera.via_device_id == service.id
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
@@ -88,3 +105,43 @@ async def test_diagnostics_redacts_people_and_devices(
     assert eileen is not None
     embedding = eileen.samples[0].embedding
     assert str(round(embedding[0], 6))[:6] not in text
+
+
+async def test_no_deprecation_warnings_name_compact_ai(
+    hass: HomeAssistant, camera_entity: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Set up, change the settings (the entry reloads) and unload: nothing deprecated is used.
+
+    Reads every log line (and Python warning) of those steps; none that speaks of a
+    deprecation may name compact_ai. Run on both Home Assistant releases CI tests.
+    """
+    caplog.set_level(logging.DEBUG)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        entry = await set_up_entry(hass, {CONF_TIER: "fast", CONF_CAMERAS: [camera_entity]})
+        flow = await hass.config_entries.options.async_init(entry.entry_id)
+        flow = await hass.config_entries.options.async_configure(
+            flow["flow_id"], {"next_step_id": "settings"}
+        )
+        flow = await hass.config_entries.options.async_configure(
+            flow["flow_id"],
+            {CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity], "advanced": {"backend": "auto"}},
+        )
+        await hass.async_block_till_done()
+        assert entry.runtime_data.tier == "balanced"
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
+    assert caplog.records  # the log was captured
+    lines = [
+        f"{record.name}: {record.getMessage()}"
+        for record in caplog.records
+        if DEPRECATION.search(record.getMessage())
+        and "compact_ai" in f"{record.name} {record.getMessage()}"
+    ]
+    lines += [
+        f"{warning.filename}:{warning.lineno}: {warning.message}"
+        for warning in caught
+        if issubclass(warning.category, DeprecationWarning)
+        and "compact_ai" in f"{warning.filename} {warning.message}"
+    ]
+    assert lines == []

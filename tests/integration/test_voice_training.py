@@ -197,7 +197,8 @@ async def test_new_phrases_are_trained_recognized_and_kept(
         result["flow_id"], {"next_step_id": "settings"}
     )
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_TIER: "fast", "cameras": [], "scan_interval": 0}
+        result["flow_id"],
+        {CONF_TIER: "fast", "cameras": [], "scan_interval": 0, "advanced": {"backend": "auto"}},
     )
     await hass.async_block_till_done()
     assert entry.runtime_data.tier == "fast"
