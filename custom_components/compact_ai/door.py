@@ -47,6 +47,9 @@ from .engine.unlock_policy import (
 from .recognition import ScanReport
 
 _LOGGER = logging.getLogger(__name__)
+# Denials show counts and waiting times only: a distance or liveness score per try would let
+# anyone who can read states tune a presentation attack step by step.
+PUBLIC_DENIAL_SCORES = frozenset({"frames", "k", "cooldown_left", "backoff_left"})
 
 LOCK_FAILED = "lock_failed"
 ISSUE_NO_PEOPLE = "door_without_people"
@@ -169,13 +172,18 @@ class DoorController:
         self._announce(EVENT_GRANTED, str(Reason.MATCHED), decision)
 
     def _announce(self, event_type: str, reason: str, decision: Decision, **extra: Any) -> None:
+        _LOGGER.debug("Door decision %s on %s: %s", reason, decision.camera, decision.scores)
         folded, self._folded = self._folded, 0
         name = self.name_of(decision.person) if decision.person else None
         data: dict[str, Any] = {
             "person": name,
             "reason": reason,
             "camera": decision.camera,
-            "scores": {key: round(value, 4) for key, value in decision.scores.items()},
+            "scores": {
+                key: round(value, 4)
+                for key, value in decision.scores.items()
+                if decision.granted or key in PUBLIC_DENIAL_SCORES
+            },
             "folded": folded,
             **extra,
         }

@@ -103,6 +103,7 @@ async def test_static_photo_is_denied(
     assert hass.states.get(door_lock).state == "locked"
     event = door_event(hass)
     assert event["event_type"] == "unlock_denied" and event["reason"] == "static_face"
+    assert set(event["scores"]) == {"frames", "k"}  # no distance or motion to tune against
     assert "static_face" in logbook[-1].data["message"]
     await scan(hass, photo_dir / "stretched.jpg")  # the print turned away: still flat
     assert hass.states.get(door_lock).state == "locked"
