@@ -111,6 +111,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
             recognizer.strict_threshold,
             lambda person_id: people.names().get(person_id, person_id),
         )
+        if door is not None:  # folded denials are told and the timer ends at unload
+            entry.async_on_unload(door.async_flush)
     voice_store = VoiceStore(hass)
     await voice_store.async_load()
     voice = await VoiceManager.async_load(hass, tier, backend, voice_store.custom_set)

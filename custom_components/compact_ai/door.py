@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_LOGBOOK_ENTRY, STATE_HOME, STATE_UNAVAILABLE
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_call_later
 
 from .const import (
     CONF_COOLDOWN,
@@ -111,7 +112,9 @@ class DoorController:
     _listeners: list[Callable[[str, dict[str, Any]], None]] = field(default_factory=list)
     _last_denial: tuple[str, str | None, str] | None = None
     _last_denial_at: float = 0.0
+    _last_decision: Decision | None = None
     _folded: int = 0
+    _flush_timer: CALLBACK_TYPE | None = None
 
     def __post_init__(self) -> None:
         """Start a fresh decider for the policy."""
@@ -142,19 +145,43 @@ class DoorController:
         decision = self.decider.observe(frame_of(report), self._is_home)
         if decision is None or not decision.final:
             return decision
+        key = (str(decision.reason), decision.person, decision.camera)
+        if (
+            not decision.granted
+            and key == self._last_denial
+            and report.taken - self._last_denial_at <= self.policy.window_s
+        ):
+            self._folded += 1  # the same attempt seen again: counted, told when the run ends
+            if self._flush_timer is None:
+                self._flush_timer = async_call_later(
+                    self.hass, self.policy.window_s, self._flush_at_end_of_window
+                )
+            return decision
+        self.async_flush()
         if decision.granted:
             self._last_denial = None
             await self._unlock(decision)
             return decision
-        key = (str(decision.reason), decision.person, decision.camera)
-        if key == self._last_denial and report.taken - self._last_denial_at <= (
-            self.policy.window_s
-        ):
-            self._folded += 1  # the same attempt seen again: counted, told with the next event
-            return decision
         self._last_denial, self._last_denial_at = key, report.taken
+        self._last_decision = decision
         self._announce(EVENT_DENIED, str(decision.reason), decision)
         return decision
+
+    @callback
+    def async_flush(self) -> None:
+        """Tell the folded repeats of the last denial, on that denial's own event."""
+        if self._flush_timer is not None:
+            self._flush_timer()
+            self._flush_timer = None
+        folded, self._folded = self._folded, 0
+        if folded and self._last_decision is not None:
+            decision = self._last_decision
+            self._announce(EVENT_DENIED, str(decision.reason), decision, folded=folded)
+
+    @callback
+    def _flush_at_end_of_window(self, _now: Any) -> None:
+        self._flush_timer = None
+        self.async_flush()
 
     async def _unlock(self, decision: Decision) -> None:
         state = self.hass.states.get(self.lock)
@@ -171,9 +198,10 @@ class DoorController:
             return
         self._announce(EVENT_GRANTED, str(Reason.MATCHED), decision)
 
-    def _announce(self, event_type: str, reason: str, decision: Decision, **extra: Any) -> None:
+    def _announce(
+        self, event_type: str, reason: str, decision: Decision, folded: int = 0, **extra: Any
+    ) -> None:
         _LOGGER.debug("Door decision %s on %s: %s", reason, decision.camera, decision.scores)
-        folded, self._folded = self._folded, 0
         name = self.name_of(decision.person) if decision.person else None
         data: dict[str, Any] = {
             "person": name,
@@ -190,7 +218,7 @@ class DoorController:
         verdict = "granted" if event_type == EVENT_GRANTED else "denied"
         message = f"unlock {verdict} for {name or 'an unknown face'} ({reason})"
         if folded:
-            message += f"; {folded} identical earlier denial(s) folded"
+            message += f": {folded} more identical denial(s) within {self.policy.window_s:g} s"
         self.hass.bus.async_fire(
             EVENT_LOGBOOK_ENTRY,
             {

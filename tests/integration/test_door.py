@@ -261,10 +261,24 @@ async def test_repeated_denials_are_all_audited(
     await scan(hass, photo_dir / "hanks.jpg")
     await scan(hass, photo_dir / "hanks.jpg")  # the same denial within the window: folded
     assert len(fired) == 1
-    await asyncio.sleep(1.1)
-    await scan(hass, photo_dir / "hanks.jpg")  # a later attempt is a new door event
+    await asyncio.sleep(1.1)  # the window ends: the folded repeat is told on its own denial
+    await hass.async_block_till_done()
     assert len(fired) == 2
     event = door_event(hass)
     assert event["reason"] == "unknown_face" and event["folded"] == 1
     denials = [e for e in logbook if "unknown_face" in e.data["message"]]
-    assert len(denials) == 2 and "1 identical" in denials[-1].data["message"]
+    assert len(denials) == 2 and "1 more identical" in denials[-1].data["message"]
+    await scan(hass, photo_dir / "hanks.jpg")  # a later attempt is a new door event
+    assert len(fired) == 3 and door_event(hass)["folded"] == 0
+
+
+async def test_folded_denials_are_told_when_the_door_unloads(
+    hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path, logbook: list[Event]
+) -> None:
+    entry = await setup_door(hass, camera_entity, door_lock, photo_dir)
+    for _ in range(3):
+        await scan(hass, photo_dir / "hanks.jpg")
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    denials = [e for e in logbook if "unknown_face" in e.data["message"]]
+    assert len(denials) == 2 and "2 more identical" in denials[-1].data["message"]
