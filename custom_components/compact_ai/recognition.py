@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -145,17 +146,33 @@ class FaceManager:
         if recognizer is None or self.people.embedder == recognizer.embedder_id:
             return False
         if self.people.people:
-            await async_infer(self.hass, self._reembed, recognizer)
+            dropped = await async_infer(self.hass, self._reembed, recognizer)
             _LOGGER.info("Recomputed the face embeddings for the new model tier")
+            if dropped:
+                _LOGGER.warning("%d stored face images could not be read and were removed", dropped)
         self.people.embedder = recognizer.embedder_id
         await self.people.async_save()
         return bool(self.people.people)
 
-    def _reembed(self, recognizer: FaceRecognizer) -> None:
+    def _reembed(self, recognizer: FaceRecognizer) -> int:
+        """Re-embed every stored chip; drop (and count) the ones that cannot be read.
+
+        A damaged chip must not stop setup, and its old embedding came from another model.
+        """
+        dropped = 0
         for person in self.people.people.values():
-            for sample in (*person.samples, *person.negatives):
-                chip = base64.b64decode(sample.chip)
-                sample.embedding = recognizer.embed_chip(chip).astype(float).tolist()
+            for samples in (person.samples, person.negatives):
+                kept = []
+                for sample in samples:
+                    try:
+                        chip = base64.b64decode(sample.chip, validate=True)
+                        sample.embedding = recognizer.embed_chip(chip).astype(float).tolist()
+                    except (binascii.Error, EngineError):
+                        dropped += 1
+                        continue
+                    kept.append(sample)
+                samples[:] = kept
+        return dropped
 
     async def async_scan(self, camera: str) -> ScanReport:
         """Scan ``camera`` now, or join the scan in flight and queue one more after it."""

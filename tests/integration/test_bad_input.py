@@ -24,7 +24,7 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.compact_ai.const import CONF_TIER, DOMAIN
+from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER, DOMAIN
 from custom_components.compact_ai.people import STORAGE_KEY as PEOPLE_KEY
 from custom_components.compact_ai.store_check import ISSUE_STORE_DAMAGED
 from custom_components.compact_ai.voice_store import STORAGE_KEY as VOICE_KEY
@@ -349,3 +349,16 @@ async def test_stored_file(hass: HomeAssistant, real_storage: Path, key: str, co
     assert [path.read_text() for path in kept] == [content]  # kept for recovery, unchanged
     assert await call(hass, "list_people") == {"people": []}
     assert (await call(hass, "reset_voice_commands"))["state"] == "idle"
+
+
+async def test_a_stored_chip_that_cannot_be_read_is_dropped_not_a_failed_setup(
+    hass: HomeAssistant, camera_entity: str, hass_storage: dict[str, Any]
+) -> None:
+    """Stored data of another embedder is re-embedded from its chips; a broken chip is dropped."""
+    broken = {"embedding": [0.1] * 128, "chip": "", "added": "2026-01-01T00:00:00+00:00"}
+    person = {"name": "Zoe", "samples": [broken], "negatives": [dict(broken, chip="%%")]}
+    hass_storage[PEOPLE_KEY] = json.loads(stored_file(PEOPLE_KEY, {"people": {"zoe": person}}))
+    entry = await set_up_entry(hass, {CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]})
+    assert entry.state is ConfigEntryState.LOADED
+    listed = await call(hass, "list_people")
+    assert listed["people"] == [{"name": "Zoe", "samples": 0, "negatives": 0}]
