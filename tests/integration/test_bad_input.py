@@ -30,11 +30,9 @@ from custom_components.compact_ai.store_check import ISSUE_STORE_DAMAGED
 from custom_components.compact_ai.voice_store import STORAGE_KEY as VOICE_KEY
 
 from .bad_inputs import AUDIO, IMAGES, Writer
-from .common import CAMERA, call, set_up_entry, show
+from .common import CAMERA, CHUNK, call, chunks, metadata, set_up_entry, show, stt_entity
 
 TRANSLATIONS = Path(__file__).parents[2] / "custom_components" / DOMAIN / "translations"
-STT = "stt.compact_ai_commands"
-CHUNK = 1280
 
 
 def messages(language: str) -> dict[str, str]:
@@ -128,31 +126,15 @@ def read_head(path: Path) -> bytes:
         return source.read(1 << 20)
 
 
-async def chunks(data: bytes) -> AsyncIterator[bytes]:
-    """Stream ``data`` as a voice satellite would."""
-    for start in range(0, len(data), CHUNK):
-        yield data[start : start + CHUNK]
-
-
 async def endless() -> AsyncIterator[bytes]:
     while True:
         await asyncio.sleep(0)
         yield bytes(CHUNK)
 
 
-async def transcribe(hass: HomeAssistant, stream: AsyncIterator[bytes]) -> stt.SpeechResult:
-    entity = stt.async_get_speech_to_text_entity(hass, STT)
-    assert entity is not None
-    metadata = stt.SpeechMetadata(
-        language="en",
-        format=stt.AudioFormats.WAV,
-        codec=stt.AudioCodecs.PCM,
-        bit_rate=stt.AudioBitRates.BITRATE_16,
-        sample_rate=stt.AudioSampleRates.SAMPLERATE_16000,
-        channel=stt.AudioChannels.CHANNEL_MONO,
-    )
+async def transcribe_stream(hass: HomeAssistant, stream: AsyncIterator[bytes]) -> stt.SpeechResult:
     async with asyncio.timeout(30):
-        return await entity.internal_async_process_audio_stream(metadata, stream)
+        return await stt_entity(hass).internal_async_process_audio_stream(metadata(), stream)
 
 
 NO_SPEECH = stt.SpeechResult(None, stt.SpeechResultState.ERROR)
@@ -171,11 +153,11 @@ async def test_audio(
     assert_translated(err.value)
     assert err.value.translation_key == expected
     head = await hass.async_add_executor_job(read_head, path)
-    assert await transcribe(hass, chunks(head)) == NO_SPEECH
+    assert await transcribe_stream(hass, chunks(head)) == NO_SPEECH
 
 
 async def test_audio_endless_stream(hass: HomeAssistant, stored: MockConfigEntry) -> None:
-    assert await transcribe(hass, endless()) == NO_SPEECH
+    assert await transcribe_stream(hass, endless()) == NO_SPEECH
 
 
 async def test_audio_from_a_fifo(

@@ -31,7 +31,8 @@ from custom_components.compact_ai.engine.audio import decode_wav
 from custom_components.compact_ai.engine.errors import InferenceError
 from custom_components.compact_ai.voice import ISSUE_VOICE
 
-STT = "stt.compact_ai_commands"
+from .common import CHUNK, STT, chunks, metadata, stt_entity, transcribe
+
 WAKE = "wake_word.compact_ai_wake_phrases"
 WAKE_PHRASE = "unlock the door"  # any phrase of the set can wake; users add e.g. "hey home"
 VOICE_EVENT = "event.compact_ai_voice_command"
@@ -40,18 +41,6 @@ BACKEND_SENSOR = "sensor.compact_ai_inference_backend"
 RATE = 16_000
 COMMANDS = ("yes", "stop", "lights on", "unlock the door")
 OTHER_SPEECH = "the weather is nice today"
-CHUNK = 1280  # 40 ms of 16-bit audio, as a voice satellite sends it
-
-
-def metadata(channel: stt.AudioChannels = stt.AudioChannels.CHANNEL_MONO) -> stt.SpeechMetadata:
-    return stt.SpeechMetadata(
-        language="en",
-        format=stt.AudioFormats.WAV,
-        codec=stt.AudioCodecs.PCM,
-        bit_rate=stt.AudioBitRates.BITRATE_16,
-        sample_rate=stt.AudioSampleRates.SAMPLERATE_16000,
-        channel=channel,
-    )
 
 
 def speak(text: str) -> bytes:
@@ -67,21 +56,6 @@ def speak(text: str) -> bytes:
 def utterances() -> dict[str, bytes]:
     assert shutil.which("espeak-ng"), "install espeak-ng (scripts/apt-packages.txt)"
     return {text: speak(text) for text in (*COMMANDS, OTHER_SPEECH)}
-
-
-async def chunks(data: bytes, size: int = CHUNK) -> AsyncIterator[bytes]:
-    for start in range(0, len(data), size):
-        yield data[start : start + size]
-
-
-def stt_entity(hass: HomeAssistant) -> stt.SpeechToTextEntity:
-    entity = stt.async_get_speech_to_text_entity(hass, STT)
-    assert entity is not None
-    return entity
-
-
-async def transcribe(hass: HomeAssistant, data: bytes) -> stt.SpeechResult:
-    return await stt_entity(hass).internal_async_process_audio_stream(metadata(), chunks(data))
 
 
 async def test_commands_are_transcribed_and_fire_the_event(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import wave
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -44,9 +43,8 @@ from custom_components.compact_ai.voice_commands import (
 from custom_components.compact_ai.voice_store import STORAGE_KEY
 from custom_components.compact_ai.voice_training import TrainingSize
 
-from .common import call, set_up_entry
+from .common import call, set_up_entry, transcribe
 
-STT = "stt.compact_ai_commands"
 WAKE = "wake_word.compact_ai_wake_phrases"
 VOICE_EVENT = "event.compact_ai_voice_command"
 TRAINING_SENSOR = "sensor.compact_ai_voice_training"
@@ -134,25 +132,6 @@ async def trained(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, Any]
 def repair(hass: HomeAssistant, entry: MockConfigEntry, issue: str) -> ir.IssueEntry | None:
     """Return the entry's repair issue ``issue`` if it is raised."""
     return ir.async_get(hass).async_get_issue(DOMAIN, f"{issue}_{entry.entry_id}")
-
-
-async def chunks(data: bytes) -> AsyncIterator[bytes]:
-    for start in range(0, len(data), 1280):
-        yield data[start : start + 1280]
-
-
-async def transcribe(hass: HomeAssistant, data: bytes) -> stt.SpeechResult:
-    entity = stt.async_get_speech_to_text_entity(hass, STT)
-    assert entity is not None
-    metadata = stt.SpeechMetadata(
-        language="en",
-        format=stt.AudioFormats.WAV,
-        codec=stt.AudioCodecs.PCM,
-        bit_rate=stt.AudioBitRates.BITRATE_16,
-        sample_rate=stt.AudioSampleRates.SAMPLERATE_16000,
-        channel=stt.AudioChannels.CHANNEL_MONO,
-    )
-    return await entity.internal_async_process_audio_stream(metadata, chunks(data))
 
 
 async def set_phrases(hass: HomeAssistant, entry: MockConfigEntry, phrases: list[str]) -> Any:
