@@ -99,7 +99,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
     else:
         ir.async_delete_issue(hass, DOMAIN, ISSUE_MODELS)
 
-    faces = FaceManager(hass, recognizer, people)
+    faces = FaceManager(hass, entry, recognizer, people)
     await faces.async_reembed_if_needed()
     faces.sync_gallery()
     door = None

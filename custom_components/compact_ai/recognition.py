@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from homeassistant.components.camera import async_get_image
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 
@@ -100,6 +101,7 @@ class FaceManager:
     """Runs scans and enrollment for the config entry."""
 
     hass: HomeAssistant
+    entry: ConfigEntry  # scans run as its background tasks: cancelled when it unloads
     recognizer: FaceRecognizer | None
     people: People
     gate: QualityGate = field(default_factory=QualityGate)
@@ -180,8 +182,8 @@ class FaceManager:
         if state.task is not None and not state.task.done():
             state.again = True
             return await asyncio.shield(state.task)
-        state.task = self.hass.async_create_background_task(
-            self._scan_loop(camera, state), f"compact_ai scan {camera}"
+        state.task = self.entry.async_create_background_task(
+            self.hass, self._scan_loop(camera, state), f"compact_ai scan {camera}"
         )
         return await asyncio.shield(state.task)
 

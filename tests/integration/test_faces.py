@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -282,3 +284,21 @@ async def test_doorbell_trigger_and_interval_start_scans(
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def test_a_scan_in_flight_ends_when_the_entry_unloads(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    started = asyncio.Event()
+
+    async def hung_camera(*_args: Any, **_kwargs: Any) -> Any:  # inject a camera that never answers
+        started.set()
+        await asyncio.Event().wait()
+
+    with patch("custom_components.compact_ai.recognition.async_get_image", hung_camera):
+        scan = asyncio.ensure_future(loaded_entry.runtime_data.faces.async_scan(CAMERA))
+        await started.wait()
+        assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+        with pytest.raises(asyncio.CancelledError):
+            async with asyncio.timeout(10):  # a scan left running would hang here
+                await scan
