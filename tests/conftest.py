@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from tools.compact.sources import OFFLINE_ENV
+from tools.compact.pack.sources import OFFLINE_ENV
 
 os.environ[OFFLINE_ENV] = "1"
 

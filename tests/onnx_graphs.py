@@ -6,8 +6,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from custom_components.compact_ai.engine.backend import tensor_specs
-from custom_components.compact_ai.engine.backend_ncnn import NcnnModel, NcnnOptions
+from custom_components.compact_ai.engine.runtime.backend import tensor_specs
+from custom_components.compact_ai.engine.runtime.backend_ncnn import NcnnModel, NcnnOptions
 
 SIZE = 16
 

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tools.compact.musl_wheels import (
+from tools.compact.pack.musl_wheels import (
     LIST_PATH,
     MANIFEST_PATH,
     PLATFORMS,

@@ -28,16 +28,16 @@ from .const import (
 from .data import CompactAIConfigEntry, CompactAIRuntime
 from .door import async_check_door_people, door_from_options, unlock_by_person_id
 from .engine.errors import BackendUnavailableError, ManifestError, ModelIntegrityError
-from .engine.pack import ModelPack
-from .engine.recognizer import FaceRecognizer
-from .engine.runtime import resolve_backend
-from .people import People
-from .recognition import FaceManager, ScanReport
-from .services import async_setup_services
-from .voice import VoiceManager
-from .voice_commands import VoiceCommands
-from .voice_services import async_setup_voice_services
-from .voice_store import VoiceStore
+from .engine.face.recognizer import FaceRecognizer
+from .engine.runtime.availability import resolve_backend
+from .engine.runtime.pack import ModelPack
+from .face.manager import FaceManager, ScanReport
+from .face.people import People
+from .face.services import async_setup_services
+from .voice.commands import VoiceCommands
+from .voice.manager import VoiceManager
+from .voice.services import async_setup_voice_services
+from .voice.store import VoiceStore
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -60,10 +60,10 @@ from .const import (
     SECTION_ADVANCED,
     TIERS,
 )
-from .engine.runtime import backend_importable, resolve_backend
+from .engine.runtime.availability import backend_importable, resolve_backend
 from .tiers import benchmark, tier_summary
-from .voice_store import MIN_RECORDINGS_WITHOUT_TTS, VoiceError, phrase_list
-from .voice_training import estimated_minutes
+from .voice.store import MIN_RECORDINGS_WITHOUT_TTS, VoiceError, phrase_list
+from .voice.training import estimated_minutes
 
 
 def _number(low: int, high: int, unit: str | None = None) -> NumberSelector:

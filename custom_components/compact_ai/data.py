@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from homeassistant.config_entries import ConfigEntry
 
 from .door import DoorController
-from .people import People
-from .recognition import FaceManager
-from .voice import VoiceManager
-from .voice_commands import VoiceCommands
+from .face.manager import FaceManager
+from .face.people import People
+from .voice.commands import VoiceCommands
+from .voice.manager import VoiceManager
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ from .const import (
     CONF_UNLOCK_CAMERAS,
 )
 from .data import CompactAIConfigEntry
-from .engine.runtime import available_backends
+from .engine.runtime.availability import available_backends
 
 TO_REDACT = {
     CONF_CAMERAS,

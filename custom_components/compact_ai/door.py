@@ -36,8 +36,7 @@ from .const import (
     DEFAULT_UNLOCK,
     DOMAIN,
 )
-from .engine.gallery import MatchStatus
-from .engine.unlock_policy import (
+from .engine.door.policy import (
     Decision,
     FaceObservation,
     Frame,
@@ -45,7 +44,8 @@ from .engine.unlock_policy import (
     UnlockDecider,
     UnlockPolicy,
 )
-from .recognition import ScanReport
+from .engine.face.gallery import MatchStatus
+from .face.manager import ScanReport
 
 _LOGGER = logging.getLogger(__name__)
 # Denials show counts and waiting times only: a distance or liveness score per try would let

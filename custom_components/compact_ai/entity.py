@@ -9,7 +9,7 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 
 from .const import DOMAIN
 from .data import CompactAIConfigEntry
-from .recognition import ScanReport
+from .face.manager import ScanReport
 
 
 def service_device(entry: CompactAIConfigEntry) -> DeviceInfo:

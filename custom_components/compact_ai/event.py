@@ -11,10 +11,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .const import CONF_CAMERAS
 from .data import CompactAIConfigEntry
 from .door import EVENT_DENIED, EVENT_GRANTED
-from .engine.gallery import MatchStatus
+from .engine.face.gallery import MatchStatus
 from .entity import CameraScanEntity, CompactAIEntity, camera_device, service_device
-from .recognition import ScanReport
-from .voice import VoiceResult
+from .face.manager import ScanReport
+from .voice.manager import VoiceResult
 
 EVENT_RECOGNIZED = "recognized"
 EVENT_UNKNOWN = "unknown"

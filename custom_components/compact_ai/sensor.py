@@ -18,9 +18,9 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CONF_CAMERAS, TIERS
 from .data import CompactAIConfigEntry, CompactAIRuntime
-from .engine.runtime import BACKENDS
+from .engine.runtime.availability import BACKENDS
 from .entity import CameraScanEntity, CompactAIEntity, camera_device, service_device
-from .voice_commands import TrainingState
+from .voice.commands import TrainingState
 
 NO_FACE = "no_face"
 UNKNOWN = "unknown"

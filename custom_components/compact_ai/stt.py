@@ -23,7 +23,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .data import CompactAIConfigEntry
 from .engine.errors import EngineError
 from .entity import CompactAIEntity, service_device
-from .voice import MAX_PCM_BYTES
+from .voice.manager import MAX_PCM_BYTES
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from PIL import Image
 from . import const
 from .const import TIERS
 from .engine.errors import EngineError
-from .engine.pack import ModelPack
-from .engine.recognizer import EMBEDDER_TASK, FaceRecognizer
+from .engine.face.recognizer import EMBEDDER_TASK, FaceRecognizer
+from .engine.runtime.pack import ModelPack
 
 BENCHMARK_RUNS = 5
 

@@ -17,9 +17,9 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .data import CompactAIConfigEntry
 from .engine.errors import InferenceError
-from .engine.wake import HOP_SAMPLES, MAX_UTTERANCE_SAMPLES, WakeSpotter
+from .engine.voice.wake import HOP_SAMPLES, MAX_UTTERANCE_SAMPLES, WakeSpotter
 from .entity import CompactAIEntity, service_device
-from .inference import async_infer
+from .helpers.inference import async_infer
 
 WAKE_PHRASES = EntityDescription(key="wake_phrases", translation_key="wake_phrases")
 QUEUE_SAMPLES = MAX_UTTERANCE_SAMPLES  # audio kept to hand on what followed the phrase

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from custom_components.compact_ai.engine.audio import (
+from custom_components.compact_ai.engine.errors import AudioFormatError
+from custom_components.compact_ai.engine.voice.audio import (
     MAX_BYTES_PER_SECOND,
     MAX_SECONDS,
     TARGET_RATE,
@@ -22,7 +23,6 @@ from custom_components.compact_ai.engine.audio import (
     resample,
     speech_segment,
 )
-from custom_components.compact_ai.engine.errors import AudioFormatError
 
 RNG = np.random.default_rng(0)
 

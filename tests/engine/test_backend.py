@@ -14,19 +14,19 @@ import onnx
 import onnxruntime
 import pytest
 
-from custom_components.compact_ai.engine.backend import load_model
-from custom_components.compact_ai.engine.backend_ncnn import NcnnOptions
-from custom_components.compact_ai.engine.backend_onnxruntime import OnnxruntimeModel
 from custom_components.compact_ai.engine.errors import (
     BackendUnavailableError,
     InferenceError,
     ManifestError,
     ModelIntegrityError,
 )
-from custom_components.compact_ai.engine.pack import ModelPack
+from custom_components.compact_ai.engine.runtime.backend import load_model
+from custom_components.compact_ai.engine.runtime.backend_ncnn import NcnnOptions
+from custom_components.compact_ai.engine.runtime.backend_onnxruntime import OnnxruntimeModel
+from custom_components.compact_ai.engine.runtime.pack import ModelPack
 from tests.onnx_graphs import SIZE, residual_cnn
-from tools.compact.ncnn_export import cosine, export_ncnn, io_config
-from tools.compact.pack_writer import add_model
+from tools.compact.ncnn.export import cosine, export_ncnn, io_config
+from tools.compact.pack.writer import add_model
 
 TIER, TASK = "balanced", "embedder"
 
@@ -215,8 +215,8 @@ def test_engine_runs_on_ncnn_without_onnxruntime(
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # "import onnxruntime" now fails
     for name in [n for n in sys.modules if n.startswith("custom_components.compact_ai.engine")]:
         monkeypatch.delitem(sys.modules, name)
-    backend = importlib.import_module("custom_components.compact_ai.engine.backend")
-    fresh_pack = importlib.import_module("custom_components.compact_ai.engine.pack")
+    backend = importlib.import_module("custom_components.compact_ai.engine.runtime.backend")
+    fresh_pack = importlib.import_module("custom_components.compact_ai.engine.runtime.pack")
     errors = importlib.import_module("custom_components.compact_ai.engine.errors")
     pack = fresh_pack.ModelPack.load(pack.root)
     entry = pack.model(TIER, TASK)

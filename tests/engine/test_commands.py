@@ -11,8 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from custom_components.compact_ai.engine.command_training import merge_heads, write_command_set
-from custom_components.compact_ai.engine.commands import (
+from custom_components.compact_ai.engine.errors import (
+    ManifestError,
+    ModelIntegrityError,
+    TrainingError,
+)
+from custom_components.compact_ai.engine.voice.commands import (
     SILENCE,
     UNKNOWN,
     WINDOW_SAMPLES,
@@ -23,14 +27,10 @@ from custom_components.compact_ai.engine.commands import (
     decide,
     pool,
 )
-from custom_components.compact_ai.engine.errors import (
-    ManifestError,
-    ModelIntegrityError,
-    TrainingError,
-)
-from custom_components.compact_ai.engine.speech import SpeechEmbedder
+from custom_components.compact_ai.engine.voice.speech import SpeechEmbedder
+from custom_components.compact_ai.engine.voice.training import merge_heads, write_command_set
 from tools.compact.cli import main
-from tools.compact.eval_commands import load_speech_embedder
+from tools.compact.evaluate.commands import load_speech_embedder
 from tools.compact.paths import PACK_DIR
 
 DEFAULT_SET = PACK_DIR / "commands" / "default"

@@ -8,26 +8,26 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from custom_components.compact_ai.engine import face_detector as fd
 from custom_components.compact_ai.engine.errors import ImageDecodeError
-from custom_components.compact_ai.engine.face import FacePipeline, detector_config
-from custom_components.compact_ai.engine.face_align import (
+from custom_components.compact_ai.engine.face import detector as fd
+from custom_components.compact_ai.engine.face.align import (
     TEMPLATE,
     align_face,
     alignment_matrix,
     similarity_transform,
     warp_affine,
 )
-from custom_components.compact_ai.engine.face_quality import assess, laplacian_variance
-from custom_components.compact_ai.engine.image import decode_image
-from tools.compact.sources import source_path
+from custom_components.compact_ai.engine.face.image import decode_image
+from custom_components.compact_ai.engine.face.pipeline import FacePipeline, detector_config
+from custom_components.compact_ai.engine.face.quality import assess, laplacian_variance
+from tools.compact.pack.sources import source_path
 
 pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="module")
 def pipelines() -> dict[str, FacePipeline]:
-    from tools.compact.verify import load_face_pipeline
+    from tools.compact.evaluate.verify import load_face_pipeline
 
     return {v: load_face_pipeline("reference", None, "onnxruntime", v)[0] for v in fd.VARIANTS}
 
@@ -207,8 +207,8 @@ def test_group_photo_full_range_finds_every_face(pipelines: dict[str, FacePipeli
 
 
 def test_near_and_far_detectors_together(pipelines: dict[str, FacePipeline]) -> None:
-    from custom_components.compact_ai.engine.recognizer import FaceRecognizer
-    from tools.compact.reference import load_pack
+    from custom_components.compact_ai.engine.face.recognizer import FaceRecognizer
+    from tools.compact.pack.reference import load_pack
 
     both = FaceRecognizer.load(load_pack("reference"), "reference", "onnxruntime").pipeline
     group = _photo("t1.jpg")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from custom_components.compact_ai.engine.gallery import (
+from custom_components.compact_ai.engine.face.gallery import (
     DLIB_THRESHOLD,
     Gallery,
     MatchStatus,

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from custom_components.compact_ai.engine.errors import ImageDecodeError
-from custom_components.compact_ai.engine.image import MAX_PIXELS, decode_image
-from tools.compact.sources import source_path
+from custom_components.compact_ai.engine.face.image import MAX_PIXELS, decode_image
+from tools.compact.pack.sources import source_path
 
 
 @pytest.fixture(scope="module")

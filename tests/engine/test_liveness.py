@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from custom_components.compact_ai.engine.face import FacePipeline
-from custom_components.compact_ai.engine.liveness import (
+from custom_components.compact_ai.engine.door.liveness import (
     affine_residual,
     apply_homography,
     fit_homography,
@@ -15,21 +14,22 @@ from custom_components.compact_ai.engine.liveness import (
     planar_parallax,
     similarity_residual,
 )
-from custom_components.compact_ai.engine.unlock_policy import (
+from custom_components.compact_ai.engine.door.policy import (
     FaceObservation,
     Frame,
     Reason,
     UnlockDecider,
     UnlockPolicy,
 )
-from tools.compact.liveness_render import (
+from custom_components.compact_ai.engine.face.pipeline import FacePipeline
+from tools.compact.evaluate.liveness_render import (
     PhotoPose,
     camera_noise,
     pose_homography,
     print_photo,
     warp,
 )
-from tools.compact.sources import source_path
+from tools.compact.pack.sources import source_path
 
 from .head_model import FLAT, HEAD, project
 
@@ -96,13 +96,13 @@ PHOTOS = [("astronaut.png", None), ("Tom_Hanks_54745.png", 224)]  # name, printe
 @pytest.fixture(scope="module")
 def pipeline() -> FacePipeline:
     pytest.importorskip("onnxruntime")
-    from tools.compact.eval_liveness import load_pipeline
+    from tools.compact.evaluate.liveness import load_pipeline
 
     return load_pipeline("balanced", None, "onnxruntime")  # what Home Assistant runs
 
 
 def keypoints_of(pipeline: FacePipeline, frame: np.ndarray) -> np.ndarray:
-    from tools.compact.eval_liveness import keypoints
+    from tools.compact.evaluate.liveness import keypoints
 
     found = keypoints(pipeline, frame)
     assert found is not None, "the detector must see the printed face"

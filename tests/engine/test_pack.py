@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from custom_components.compact_ai.engine.errors import ManifestError, ModelIntegrityError
-from custom_components.compact_ai.engine.pack import ModelPack, parse_manifest
-from tools.compact.pack_writer import add_model, read_manifest
+from custom_components.compact_ai.engine.runtime.pack import ModelPack, parse_manifest
+from tools.compact.pack.writer import add_model, read_manifest
 
 
 @pytest.fixture

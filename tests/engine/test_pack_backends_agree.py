@@ -7,11 +7,11 @@ import pytest
 from PIL import Image
 
 from custom_components.compact_ai.const import PACK_DIR
-from custom_components.compact_ai.engine.backend import load_model
-from custom_components.compact_ai.engine.face_detector import letterbox
-from custom_components.compact_ai.engine.pack import ModelPack
-from custom_components.compact_ai.engine.recognizer import FaceRecognizer
-from tools.compact.sources import source_path
+from custom_components.compact_ai.engine.face.detector import letterbox
+from custom_components.compact_ai.engine.face.recognizer import FaceRecognizer
+from custom_components.compact_ai.engine.runtime.backend import load_model
+from custom_components.compact_ai.engine.runtime.pack import ModelPack
+from tools.compact.pack.sources import source_path
 
 pytest.importorskip("onnxruntime")
 PACK = ModelPack.load(PACK_DIR)

@@ -6,8 +6,8 @@ from unittest.mock import patch
 
 import pytest
 
-from custom_components.compact_ai.engine import runtime
 from custom_components.compact_ai.engine.errors import BackendUnavailableError
+from custom_components.compact_ai.engine.runtime import availability as runtime
 
 
 def test_auto_prefers_onnxruntime_where_it_imports() -> None:

@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from custom_components.compact_ai.engine.speech import (
+from custom_components.compact_ai.engine.voice.speech import (
     EMBEDDING_SIZE,
     MIN_SAMPLES,
     SpeechEmbedder,
     mel_frame_count,
     window_count,
 )
-from tools.compact.eval_commands import load_speech_embedder
-from tools.compact.sources import source_path
+from tools.compact.evaluate.commands import load_speech_embedder
+from tools.compact.pack.sources import source_path
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from custom_components.compact_ai.engine.backoff import BackoffRules
-from custom_components.compact_ai.engine.liveness import MIN_PARALLAX, similarity_residual
-from custom_components.compact_ai.engine.unlock_policy import (
+from custom_components.compact_ai.engine.door.backoff import BackoffRules
+from custom_components.compact_ai.engine.door.liveness import MIN_PARALLAX, similarity_residual
+from custom_components.compact_ai.engine.door.policy import (
     Decision,
     FaceObservation,
     Frame,

@@ -8,9 +8,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from custom_components.compact_ai.engine.audio import TARGET_RATE, decode_wav
-from custom_components.compact_ai.engine.commands import CommandRecognizer, CommandSet
-from custom_components.compact_ai.engine.wake import (
+from custom_components.compact_ai.engine.voice.audio import TARGET_RATE, decode_wav
+from custom_components.compact_ai.engine.voice.commands import CommandRecognizer, CommandSet
+from custom_components.compact_ai.engine.voice.wake import (
     CONTEXT_SAMPLES,
     END_QUIET_SAMPLES,
     HOP_SAMPLES,
@@ -18,7 +18,7 @@ from custom_components.compact_ai.engine.wake import (
     WakeDetection,
     WakeSpotter,
 )
-from tools.compact.eval_commands import load_speech_embedder
+from tools.compact.evaluate.commands import load_speech_embedder
 from tools.compact.paths import PACK_DIR
 
 CHUNK = 640  # 40 ms, as a voice satellite sends it

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tools.compact.sources import source_path
+from tools.compact.pack.sources import source_path
 
 Writer = Callable[[Path], None]
 

@@ -18,9 +18,9 @@ from PIL import Image, ImageFilter
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER
-from custom_components.compact_ai.engine.runtime import backend_importable
-from tools.compact.liveness_render import turn_head
-from tools.compact.sources import source_path
+from custom_components.compact_ai.engine.runtime.availability import backend_importable
+from tools.compact.evaluate.liveness_render import turn_head
+from tools.compact.pack.sources import source_path
 
 from .common import set_up_entry
 

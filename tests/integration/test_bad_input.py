@@ -25,9 +25,9 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER, DOMAIN
-from custom_components.compact_ai.people import STORAGE_KEY as PEOPLE_KEY
-from custom_components.compact_ai.store_check import ISSUE_STORE_DAMAGED
-from custom_components.compact_ai.voice_store import STORAGE_KEY as VOICE_KEY
+from custom_components.compact_ai.face.people import STORAGE_KEY as PEOPLE_KEY
+from custom_components.compact_ai.helpers.store_check import ISSUE_STORE_DAMAGED
+from custom_components.compact_ai.voice.store import STORAGE_KEY as VOICE_KEY
 
 from .bad_inputs import AUDIO, IMAGES, Writer
 from .common import CAMERA, CHUNK, call, chunks, metadata, set_up_entry, show, stt_entity

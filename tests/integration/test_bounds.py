@@ -22,9 +22,10 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import storage
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.compact_ai import inference, people
-from custom_components.compact_ai.engine.commands import CommandRecognizer
-from custom_components.compact_ai.recognition import MAX_IMAGE_BYTES
+from custom_components.compact_ai.engine.voice.commands import CommandRecognizer
+from custom_components.compact_ai.face import people
+from custom_components.compact_ai.face.manager import MAX_IMAGE_BYTES
+from custom_components.compact_ai.helpers import inference
 
 from .common import call
 

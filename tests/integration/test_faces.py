@@ -295,7 +295,7 @@ async def test_a_scan_in_flight_ends_when_the_entry_unloads(
         started.set()
         await asyncio.Event().wait()
 
-    with patch("custom_components.compact_ai.recognition.async_get_image", hung_camera):
+    with patch("custom_components.compact_ai.face.manager.async_get_image", hung_camera):
         scan = asyncio.ensure_future(loaded_entry.runtime_data.faces.async_scan(CAMERA))
         await started.wait()
         assert await hass.config_entries.async_unload(loaded_entry.entry_id)

@@ -25,7 +25,7 @@ from custom_components.compact_ai.const import (
     CONF_UNLOCK,
     DOMAIN,
 )
-from custom_components.compact_ai.engine.runtime import available_backends
+from custom_components.compact_ai.engine.runtime.availability import available_backends
 
 from .common import call, set_up_entry
 
@@ -66,7 +66,8 @@ async def test_setup_fails_cleanly_when_backend_missing(hass: HomeAssistant) -> 
     entry = MockConfigEntry(domain=DOMAIN, options={CONF_TIER: "fast", CONF_BACKEND: "onnxruntime"})
     entry.add_to_hass(hass)
     with patch(
-        "custom_components.compact_ai.engine.runtime.backend_importable", return_value=False
+        "custom_components.compact_ai.engine.runtime.availability.backend_importable",
+        return_value=False,
     ):
         assert not await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.SETUP_ERROR

@@ -14,7 +14,7 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 
 from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER, CONF_UNLOCK, DOMAIN
-from custom_components.compact_ai.people import STORAGE_KEY as PEOPLE_KEY, People
+from custom_components.compact_ai.face.people import STORAGE_KEY as PEOPLE_KEY, People
 
 from .common import CAMERA, call, show
 from .test_door import door_event, scan, setup_door, unlock_options

@@ -27,9 +27,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.compact_ai import const
 from custom_components.compact_ai.const import CONF_TIER, DOMAIN
-from custom_components.compact_ai.engine.audio import decode_wav
 from custom_components.compact_ai.engine.errors import InferenceError
-from custom_components.compact_ai.voice import ISSUE_VOICE
+from custom_components.compact_ai.engine.voice.audio import decode_wav
+from custom_components.compact_ai.voice.manager import ISSUE_VOICE
 
 from .common import CHUNK, STT, chunks, metadata, stt_entity, transcribe
 

@@ -29,19 +29,19 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
 
-from custom_components.compact_ai import voice_store, voice_training
 from custom_components.compact_ai.const import CONF_PHRASES, CONF_TIER, DOMAIN
-from custom_components.compact_ai.engine.audio import decode_wav
-from custom_components.compact_ai.engine.command_training import DEFAULT_PHRASES
 from custom_components.compact_ai.engine.errors import TrainingError
-from custom_components.compact_ai.voice_commands import (
+from custom_components.compact_ai.engine.voice.audio import decode_wav
+from custom_components.compact_ai.engine.voice.training import DEFAULT_PHRASES
+from custom_components.compact_ai.voice import store as voice_store, training as voice_training
+from custom_components.compact_ai.voice.commands import (
     EVENT_TRAINING,
     ISSUE_NEEDS_RECORDINGS,
     ISSUE_TRAINING_FAILED,
     VoiceCommands,
 )
-from custom_components.compact_ai.voice_store import STORAGE_KEY
-from custom_components.compact_ai.voice_training import TrainingSize
+from custom_components.compact_ai.voice.store import STORAGE_KEY
+from custom_components.compact_ai.voice.training import TrainingSize
 
 from .common import call, set_up_entry, transcribe
 
@@ -351,7 +351,7 @@ async def test_failed_training_keeps_the_previous_set(
     finished: list[Event] = []
     hass.bus.async_listen(EVENT_TRAINING, finished.append)
     with patch(
-        "custom_components.compact_ai.voice_training.train_command_set",
+        "custom_components.compact_ai.voice.training.train_command_set",
         side_effect=TrainingError("the synthesizer crashed"),
     ):
         await call(hass, "add_voice_phrase", phrase="good night")
@@ -407,7 +407,7 @@ async def test_without_a_synthesizer_recordings_are_needed(
     hass_storage: dict[str, Any],
     utterances: dict[str, bytes],
 ) -> None:
-    with patch("custom_components.compact_ai.voice_training.available_voices", return_value=[]):
+    with patch("custom_components.compact_ai.voice.training.available_voices", return_value=[]):
         entry = await set_up_entry(hass, {CONF_TIER: "balanced"})
         flow = await hass.config_entries.options.async_init(entry.entry_id)
         flow = await hass.config_entries.options.async_configure(
@@ -456,7 +456,7 @@ async def test_without_a_synthesizer_recordings_are_needed(
     head = commands(entry).store.command_set_dir / "head.npz"
     await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_add_executor_job(head.write_bytes, b"damaged")
-    with patch("custom_components.compact_ai.voice_training.available_voices", return_value=[]):
+    with patch("custom_components.compact_ai.voice.training.available_voices", return_value=[]):
         assert await hass.config_entries.async_setup(entry.entry_id)
         await hass.async_block_till_done()
         assert hass.states.get(TRAINING_SENSOR).attributes["command_set"] == "default"

@@ -10,7 +10,7 @@ import pytest
 
 from tests.onnx_graphs import residual_cnn, spectrogram_like
 from tools.compact.cli import main
-from tools.compact.pack_writer import add_model
+from tools.compact.pack.writer import add_model
 
 FILES = {"embedder": "fast/cnn.onnx", "mel": "fast/mel.onnx"}
 KEYS = {"model", "tier", "task", "onnxruntime_ms", "ncnn_ms", "ratio", "cosine"}

@@ -13,8 +13,9 @@ import onnx
 import pytest
 
 from custom_components.compact_ai.const import PACK_DIR, TIERS
-from custom_components.compact_ai.engine.pack import ModelPack
-from tools.compact.build_pack import (
+from custom_components.compact_ai.engine.runtime.pack import ModelPack
+from tools.compact.errors import ToolError
+from tools.compact.pack.build import (
     GOALS,
     MAX_PACK_BYTES,
     Candidate,
@@ -32,7 +33,6 @@ from tools.compact.build_pack import (
     verification,
     write_report,
 )
-from tools.compact.errors import ToolError
 from tools.compact.paths import EVALDATA_DIR
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.compact.calibration import speech_windows
+from tools.compact.compress.calibration import speech_windows
 from tools.compact.errors import ToolError
 
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from tools.compact.cli import main
-from tools.compact.sources import source_path
+from tools.compact.pack.sources import source_path
 
 pytest.importorskip("onnxruntime")
 

@@ -15,8 +15,8 @@ import pytest
 
 from tools.compact.errors import ToolError
 from tools.compact.importers.dlib_resnet import import_dlib_resnet
+from tools.compact.pack.sources import source_path
 from tools.compact.paths import EVALDATA_DIR
-from tools.compact.sources import source_path
 
 ort = pytest.importorskip("onnxruntime")
 

@@ -19,8 +19,8 @@ from PIL import Image
 from tools.compact.errors import ToolError
 from tools.compact.importers import tflite_ops
 from tools.compact.importers.tflite import import_tflite
+from tools.compact.pack.sources import source_path
 from tools.compact.paths import EVALDATA_DIR
-from tools.compact.sources import source_path
 
 ort = pytest.importorskip("onnxruntime")
 

@@ -10,8 +10,8 @@ import pytest
 
 from tests.onnx_graphs import residual_cnn, run_on_ncnn
 from tools.compact.errors import ToolError
-from tools.compact.ncnn_codebook import LEVELS, codebook, codebook_weights
-from tools.compact.ncnn_export import cosine, export_ncnn, io_config
+from tools.compact.ncnn.codebook import LEVELS, codebook, codebook_weights
+from tools.compact.ncnn.export import cosine, export_ncnn, io_config
 
 
 def test_codebook_is_a_fine_deterministic_quantizer() -> None:
@@ -62,7 +62,7 @@ def test_codebook_bin_loads_in_ncnn_and_agrees(tmp_path: Path) -> None:
 
 
 def test_real_embedder_takes_about_one_byte_per_weight() -> None:
-    from tools.compact.reference import REFERENCE_TIER, build_reference_pack
+    from tools.compact.pack.reference import REFERENCE_TIER, build_reference_pack
 
     folder = build_reference_pack() / REFERENCE_TIER
     if not (folder / "face_embedder.param").exists():

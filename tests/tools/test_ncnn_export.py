@@ -12,15 +12,15 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
-from custom_components.compact_ai.engine.backend import tensor_specs
-from custom_components.compact_ai.engine.backend_ncnn import NcnnModel, NcnnOptions
-from custom_components.compact_ai.engine.backend_onnxruntime import OnnxruntimeModel
+from custom_components.compact_ai.engine.runtime.backend import tensor_specs
+from custom_components.compact_ai.engine.runtime.backend_ncnn import NcnnModel, NcnnOptions
+from custom_components.compact_ai.engine.runtime.backend_onnxruntime import OnnxruntimeModel
 from tests.onnx_graphs import residual_cnn, spectrogram_like
-from tools.compact import ncnn_export
 from tools.compact.errors import ToolError
 from tools.compact.importers.tflite import import_tflite
-from tools.compact.ncnn_export import cosine, export_ncnn, io_config, prepare_for_pnnx
-from tools.compact.sources import source_path
+from tools.compact.ncnn import export as ncnn_export
+from tools.compact.ncnn.export import cosine, export_ncnn, io_config, prepare_for_pnnx
+from tools.compact.pack.sources import source_path
 
 
 def load(param: Path, weights: Path, config: dict[str, Any]) -> NcnnModel:

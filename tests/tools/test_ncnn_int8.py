@@ -10,9 +10,9 @@ import pytest
 
 from tests.onnx_graphs import residual_cnn, run_on_ncnn
 from tools.compact.errors import ToolError
-from tools.compact.ncnn_export import cosine, export_ncnn, io_config
-from tools.compact.ncnn_files import parse_param
-from tools.compact.ncnn_int8 import input_scales, int8_files, winograd_off
+from tools.compact.ncnn.export import cosine, export_ncnn, io_config
+from tools.compact.ncnn.files import parse_param
+from tools.compact.ncnn.int8 import input_scales, int8_files, winograd_off
 
 WIDTH = 32
 
@@ -74,7 +74,7 @@ def test_winograd_is_switched_off_only_on_wide_convolutions(
 
 
 def test_real_embedder_convolutions_become_int8(tmp_path: Path) -> None:
-    from tools.compact.reference import REFERENCE_TIER, build_reference_pack
+    from tools.compact.pack.reference import REFERENCE_TIER, build_reference_pack
 
     folder = build_reference_pack() / REFERENCE_TIER
     if not (folder / "face_embedder.param").exists():

@@ -9,9 +9,14 @@ import onnx
 import pytest
 
 from tests.tools.synthetic import folding_net, mixed_net
-from tools.compact.graph import Graph
-from tools.compact.measure import fidelity, run_outputs
-from tools.compact.passes import FP16_MIN_ELEMENTS, cancel_transposes, simplify, store_weights_fp16
+from tools.compact.compress.graph import Graph
+from tools.compact.compress.measure import fidelity, run_outputs
+from tools.compact.compress.passes import (
+    FP16_MIN_ELEMENTS,
+    cancel_transposes,
+    simplify,
+    store_weights_fp16,
+)
 
 pytest.importorskip("onnxruntime")
 
@@ -91,7 +96,7 @@ def test_fp16_storage_halves_the_weights_and_keeps_float32_arithmetic() -> None:
 
 
 def test_fp16_storage_of_a_detector_with_fp16_weights_is_exact() -> None:
-    from tools.compact.reference import REFERENCE_TIER, build_reference_pack
+    from tools.compact.pack.reference import REFERENCE_TIER, build_reference_pack
 
     model = onnx.load(build_reference_pack() / REFERENCE_TIER / "face_detector.onnx")
     rng = np.random.default_rng(0)
@@ -104,7 +109,7 @@ def test_fp16_storage_of_a_detector_with_fp16_weights_is_exact() -> None:
 @pytest.mark.slow
 def test_real_dlib_embedder_is_unchanged() -> None:
     from tools.compact.importers.dlib_resnet import import_dlib_resnet
-    from tools.compact.sources import source_path
+    from tools.compact.pack.sources import source_path
 
     model = import_dlib_resnet(source_path("dlib_face_recognition_resnet_model_v1.dat"))
     simple = simplify(model)

@@ -9,10 +9,10 @@ import onnx
 import pytest
 
 from tests.tools.synthetic import batchnorm_net, mixed_net
-from tools.compact.graph import Feed, first_sample, tensor_shapes
-from tools.compact.groups import find_groups
-from tools.compact.measure import fidelity, flops, run_outputs
-from tools.compact.prune import (
+from tools.compact.compress.graph import Feed, first_sample, tensor_shapes
+from tools.compact.compress.groups import find_groups
+from tools.compact.compress.measure import fidelity, flops, run_outputs
+from tools.compact.compress.prune import (
     allocate,
     analyze,
     prune,
@@ -98,9 +98,9 @@ def test_same_input_and_seed_give_the_same_bytes() -> None:
 @pytest.fixture(scope="module")
 def face_feeds(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Feed], list[Feed]]:
     """Engine-aligned chips of real photos: two people calibrate, a third evaluates."""
-    from tools.compact.calibration import FaceChipper, batches, face_chips
+    from tools.compact.compress.calibration import FaceChipper, batches, face_chips
     from tools.compact.importers.tflite import import_tflite
-    from tools.compact.sources import source_path
+    from tools.compact.pack.sources import source_path
 
     detector = tmp_path_factory.mktemp("detector") / "face_detector.onnx"
     onnx.save(import_tflite(source_path("face_detection_short_range.tflite")), detector)
@@ -117,7 +117,7 @@ def face_feeds(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Feed], li
 @pytest.mark.slow
 def test_real_dlib_embedder_pruned_by_30_percent(face_feeds: tuple[list[Feed], list[Feed]]) -> None:
     from tools.compact.importers.dlib_resnet import import_dlib_resnet
-    from tools.compact.sources import source_path
+    from tools.compact.pack.sources import source_path
 
     model = import_dlib_resnet(source_path("dlib_face_recognition_resnet_model_v1.dat"))
     calibration, held_out = face_feeds
@@ -146,7 +146,7 @@ def test_cli_prune_quantize_and_evaluate(
     from PIL import Image
 
     from tools.compact.cli import main
-    from tools.compact.sources import source_path
+    from tools.compact.pack.sources import source_path
 
     photos = tmp_path / "photos"
     for name in ("astronaut.png", "coffee.png", "chelsea.png"):
@@ -178,7 +178,7 @@ def test_real_blazeface_with_depthwise_and_channel_padding_stays_valid() -> None
     from PIL import Image
 
     from tools.compact.importers.tflite import import_tflite
-    from tools.compact.sources import source_path
+    from tools.compact.pack.sources import source_path
 
     model = import_tflite(source_path("face_detection_short_range.tflite"))
     names = ("astronaut.png", "coffee.png", "chelsea.png", "t1.jpg", "Tom_Hanks_54745.png")

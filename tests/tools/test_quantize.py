@@ -10,9 +10,9 @@ import onnx
 import pytest
 
 from tests.tools.synthetic import Net, mixed_net
-from tools.compact.graph import Feed, first_sample
-from tools.compact.measure import fidelity, run_outputs
-from tools.compact.quantize import decide, preprocess, quantize_int8, search
+from tools.compact.compress.graph import Feed, first_sample
+from tools.compact.compress.measure import fidelity, run_outputs
+from tools.compact.compress.quantize import decide, preprocess, quantize_int8, search
 
 pytest.importorskip("onnxruntime")
 

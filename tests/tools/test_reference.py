@@ -6,8 +6,8 @@ from pathlib import Path
 
 import onnx
 
-from custom_components.compact_ai.engine.pack import ModelPack
-from tools.compact.reference import REFERENCE_TIER, build_reference_pack, load_pack
+from custom_components.compact_ai.engine.runtime.pack import ModelPack
+from tools.compact.pack.reference import REFERENCE_TIER, build_reference_pack, load_pack
 
 
 def test_reference_pack_holds_every_task(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tools.compact.errors import ToolError
-from tools.compact.regressions import THRESHOLDS, check_regressions, compare
+from tools.compact.evaluate.regressions import THRESHOLDS, check_regressions, compare
 
 
 def test_compare_flags_each_broken_limit() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tools.compact.errors import ToolError
-from tools.compact.sources import (
+from tools.compact.pack.sources import (
     KOKORO_DATA_PACKAGES,
     KOKORO_MODEL_PACKAGES,
     kokoro_dir,

@@ -10,22 +10,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from custom_components.compact_ai.engine.command_training import (
-    Plan,
-    negative_words,
-    phrase_parts,
-    train_command_set,
-)
-from custom_components.compact_ai.engine.commands import (
+from custom_components.compact_ai.engine.errors import SynthesisError, TrainingError
+from custom_components.compact_ai.engine.voice.commands import (
     SILENCE,
     UNKNOWN,
     CommandRecognizer,
     CommandSet,
 )
-from custom_components.compact_ai.engine.errors import SynthesisError, TrainingError
-from custom_components.compact_ai.engine.kokoro import phonemes
-from custom_components.compact_ai.engine.speech import SpeechEmbedder
-from custom_components.compact_ai.engine.tts import (
+from custom_components.compact_ai.engine.voice.kokoro import phonemes
+from custom_components.compact_ai.engine.voice.speech import SpeechEmbedder
+from custom_components.compact_ai.engine.voice.training import (
+    Plan,
+    negative_words,
+    phrase_parts,
+    train_command_set,
+)
+from custom_components.compact_ai.engine.voice.tts import (
     NoiseSource,
     Prosody,
     Request,
@@ -37,8 +37,8 @@ from custom_components.compact_ai.engine.tts import (
     synthesize,
 )
 from tools.compact.cli import main
-from tools.compact.eval_commands import load_speech_embedder
-from tools.compact.sources import KOKORO_VOICES, kokoro_dir
+from tools.compact.evaluate.commands import load_speech_embedder
+from tools.compact.pack.sources import KOKORO_VOICES, kokoro_dir
 
 pytestmark = [
     pytest.mark.slow,

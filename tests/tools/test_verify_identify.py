@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from custom_components.compact_ai.engine.face_detector import Detection
+from custom_components.compact_ai.engine.face.detector import Detection
 from tools.compact.cli import main
 from tools.compact.errors import ToolError
-from tools.compact.pairs import image_path, make_pairs, read_pairs, write_pairs
-from tools.compact.sources import source_path
-from tools.compact.verify import (
+from tools.compact.evaluate.pairs import image_path, make_pairs, read_pairs, write_pairs
+from tools.compact.evaluate.verify import (
     best_threshold,
     cross_validated_accuracy,
     primary_face,
     threshold_at_far,
 )
+from tools.compact.pack.sources import source_path
 
 pytest.importorskip("onnxruntime")
 
@@ -249,8 +249,8 @@ def test_identify_human_readable(faces_dir: Path, capsys: pytest.CaptureFixture[
 
 def test_dlib_chip_mapping_reproduces_dlibs_chip() -> None:
     dlib = pytest.importorskip("dlib")
-    from custom_components.compact_ai.engine.face_align import warp_affine
-    from tools.compact.derive_chip_template import dlib_chip_matrix
+    from custom_components.compact_ai.engine.face.align import warp_affine
+    from tools.compact.pack.chip_template import dlib_chip_matrix
 
     image = np.asarray(Image.open(source_path("astronaut.png")).convert("RGB"))
     predictor = dlib.shape_predictor(str(source_path("shape_predictor_5_face_landmarks.dat")))

@@ -15,20 +15,20 @@ from collections.abc import Sequence
 from tools.compact.errors import ToolError
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "tools.compact.sources",
-    "tools.compact.reference",
-    "tools.compact.pairs",
-    "tools.compact.verify",
-    "tools.compact.identify",
-    "tools.compact.bench_backends",
-    "tools.compact.musl_wheels",
-    "tools.compact.regressions",
-    "tools.compact.build_pack",
-    "tools.compact.compress_cli",
-    "tools.compact.train_commands",
-    "tools.compact.eval_commands",
-    "tools.compact.eval_wake",
-    "tools.compact.eval_liveness",
+    "tools.compact.pack.sources",
+    "tools.compact.pack.reference",
+    "tools.compact.evaluate.pairs",
+    "tools.compact.evaluate.verify",
+    "tools.compact.evaluate.identify",
+    "tools.compact.evaluate.bench",
+    "tools.compact.pack.musl_wheels",
+    "tools.compact.evaluate.regressions",
+    "tools.compact.pack.build",
+    "tools.compact.compress.cli",
+    "tools.compact.train.commands",
+    "tools.compact.evaluate.commands",
+    "tools.compact.evaluate.wake",
+    "tools.compact.evaluate.liveness",
 )
 
 

@@ -1,0 +1,203 @@
+"""Face recognition for one tier and backend: scan frames, enroll faces, keep the gallery.
+
+This ties the face pipeline and the gallery to a model pack, and adds what the Home
+Assistant layer needs on top: the quality gate for enrollment, timings, and chips kept so
+embeddings can be recomputed when the embedder changes.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ImageDecodeError
+from ..runtime.backend import load_model
+from ..runtime.pack import ModelPack
+from .align import CHIP_SIZE, align_face
+from .gallery import DLIB_THRESHOLD, Gallery, Match
+from .image import decode_image
+from .pipeline import Face, FacePipeline, detector_config
+from .quality import FaceQuality, assess
+
+DETECTOR_TASK: Final = "face_detector"
+FAR_DETECTOR_TASK: Final = "face_detector_full"
+EMBEDDER_TASK: Final = "face_embedder"
+UNLOCK_FACTOR: Final = 0.8  # unlock distance when the tier does not calibrate its own
+STRICT_FACTOR: Final = 0.9  # the "strict matching" option: tighter than the unlock distance
+
+
+class Rejection(StrEnum):
+    """Why an image cannot be enrolled."""
+
+    NO_FACE = "no_face"
+    MANY_FACES = "many_faces"
+    TOO_SMALL = "too_small"
+    BLURRY = "blurry"
+    NOT_FRONTAL = "not_frontal"
+    BAD_IMAGE = "bad_image"
+
+
+@dataclass(frozen=True, slots=True)
+class QualityGate:
+    """The least a face must offer to be enrolled."""
+
+    min_eye_distance: float = 18.0
+    min_sharpness: float = 15.0
+    min_frontalness: float = 0.45
+
+    def check(self, quality: FaceQuality) -> Rejection | None:
+        """Return why ``quality`` is not good enough, or ``None``."""
+        if quality.eye_distance < self.min_eye_distance:
+            return Rejection.TOO_SMALL
+        if quality.sharpness < self.min_sharpness:
+            return Rejection.BLURRY
+        if quality.frontalness < self.min_frontalness:
+            return Rejection.NOT_FRONTAL
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Recognition:
+    """One face of a scanned frame and who it is."""
+
+    face: Face
+    match: Match
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """Every face of one frame, with the time the engine took."""
+
+    recognitions: tuple[Recognition, ...]
+    width: int
+    height: int
+    inference_ms: float
+    more_faces: bool = False  # more faces were found than are kept (the door then denies)
+
+
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    """An image accepted for enrollment: its embedding and aligned chip (JPEG bytes)."""
+
+    embedding: np.ndarray
+    chip_jpeg: bytes
+    quality: FaceQuality
+
+
+def encode_chip(chip: np.ndarray) -> bytes:
+    """Return an aligned chip as JPEG bytes (what is stored to re-embed later)."""
+    buffer = io.BytesIO()
+    Image.fromarray(chip).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def decode_chip(data: bytes) -> np.ndarray:
+    """Return a stored chip as a (150, 150, 3) uint8 array."""
+    chip = decode_image(data)
+    if chip.shape != (CHIP_SIZE, CHIP_SIZE, 3):
+        raise ImageDecodeError(f"a stored face chip is {chip.shape[1]}x{chip.shape[0]} px")
+    return chip
+
+
+class FaceRecognizer:
+    """Scan frames and enroll faces with one loaded pipeline and one gallery."""
+
+    def __init__(
+        self,
+        pipeline: FacePipeline,
+        *,
+        embedder_id: str,
+        threshold: float = DLIB_THRESHOLD,
+        unlock_threshold: float | None = None,
+    ) -> None:
+        """Use ``pipeline``; ``embedder_id`` names the embedder (its file's sha256).
+
+        ``threshold`` names a face in events; the door uses ``unlock_threshold`` (calibrated
+        so that no impostor of the held-out set is accepted), or a stricter one on request.
+        """
+        self.pipeline = pipeline
+        self.embedder_id = embedder_id
+        self.threshold = threshold
+        self.unlock_threshold = unlock_threshold or threshold * UNLOCK_FACTOR
+        self.strict_threshold = self.unlock_threshold * STRICT_FACTOR
+        self.gallery = Gallery(threshold)
+
+    @classmethod
+    def load(cls, pack: ModelPack, tier: str, backend: str, *, threads: int = 1) -> FaceRecognizer:
+        """Load a tier's detector and embedder (sha256-verified) on ``backend``."""
+        detector_entry = pack.model(tier, DETECTOR_TASK)
+        embedder_entry = pack.model(tier, EMBEDDER_TASK)
+        far = None
+        if FAR_DETECTOR_TASK in pack.tiers[tier].models:
+            far_entry = pack.model(tier, FAR_DETECTOR_TASK)
+            far_model = load_model(pack, far_entry, backend, threads=threads)
+            far = (far_model, detector_config(far_entry.config))
+        pipeline = FacePipeline(
+            load_model(pack, detector_entry, backend, threads=threads),
+            load_model(pack, embedder_entry, backend, threads=threads),
+            detector_config(detector_entry.config),
+            far_detector=far,
+        )
+        config = embedder_entry.config
+        return cls(
+            pipeline,
+            embedder_id=embedder_entry.files[backend][-1].sha256,
+            threshold=float(config.get("threshold", DLIB_THRESHOLD)),
+            unlock_threshold=config.get("unlock_threshold"),
+        )
+
+    def set_people(
+        self,
+        people: Iterable[tuple[str, list[np.ndarray], list[np.ndarray]]],
+    ) -> None:
+        """Replace the gallery with (name, embeddings, negatives) of every person."""
+        gallery = Gallery(self.threshold)
+        for name, embeddings, negatives in people:
+            for embedding in embeddings:
+                gallery.add(name, embedding)
+            for embedding in negatives:
+                gallery.add_negative(embedding, name)
+        self.gallery = gallery
+
+    def scan(self, data: bytes) -> Scan:
+        """Find and recognize every face in an image (raises ImageDecodeError)."""
+        image = decode_image(data)
+        start = time.perf_counter()
+        pipeline = self.pipeline
+        found = pipeline.detect_all(image)
+        faces = [pipeline.face(image, detection) for detection in found[: pipeline.max_faces]]
+        recognitions = tuple(
+            Recognition(face, self.gallery.match(face.embedding)) for face in faces
+        )
+        elapsed = (time.perf_counter() - start) * 1000
+        more = len(found) > pipeline.max_faces
+        return Scan(recognitions, image.shape[1], image.shape[0], elapsed, more_faces=more)
+
+    def enroll(self, data: bytes, gate: QualityGate) -> Enrollment | Rejection:
+        """Return the enrollment of an image with exactly one good face, or why not."""
+        try:
+            image = decode_image(data)
+        except ImageDecodeError:
+            return Rejection.BAD_IMAGE
+        detections = self.pipeline.detect(image)
+        if not detections:
+            return Rejection.NO_FACE
+        if len(detections) > 1:
+            return Rejection.MANY_FACES
+        chip = align_face(image, detections[0].keypoints, CHIP_SIZE)
+        quality = assess(detections[0], chip)
+        rejection = gate.check(quality)
+        if rejection is not None:
+            return rejection
+        return Enrollment(self.pipeline.embed(chip), encode_chip(chip), quality)
+
+    def embed_chip(self, data: bytes) -> np.ndarray:
+        """Re-embed a stored chip with this recognizer's embedder."""
+        return self.pipeline.embed(decode_chip(data))

@@ -1,0 +1,1 @@
+"""Voice: audio, speech features, command sets, wake phrases and training them from speech."""

@@ -1,0 +1,278 @@
+"""Face recognition in Home Assistant: scans, enrollment and the gallery of enrolled people.
+
+The engine does the work in executor jobs; this module only fetches snapshots, keeps at most
+one scan in flight per camera (newer requests coalesce into one follow-up scan), and tells
+the entities and the door controller what was seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from homeassistant.components.camera import async_get_image
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+
+from ..engine.errors import EngineError
+from ..engine.face.gallery import DLIB_THRESHOLD, MatchStatus
+from ..engine.face.recognizer import (
+    Enrollment,
+    FaceRecognizer,
+    QualityGate,
+    Recognition,
+    Rejection,
+    Scan,
+)
+from ..helpers.inference import async_infer
+from .people import People, Person
+
+_LOGGER = logging.getLogger(__name__)
+
+SNAPSHOT_TIMEOUT = 10
+MAX_IMAGE_BYTES = 25 * 1024 * 1024
+_COARSE_GATE = QualityGate()  # "good" or "low" is all an unknown face's report says
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    """What one scan of one camera found (no embeddings)."""
+
+    camera: str
+    scan: Scan | None
+    error: str | None = None
+    taken: float = 0.0  # loop time the snapshot arrived, before inference (the frame's time)
+    names: Mapping[str, str] = field(default_factory=dict)  # person id -> display name
+
+    def person(self, recognition: Recognition) -> str | None:
+        """Return the display name of a matched face (``None`` for anyone else)."""
+        match = recognition.match
+        if match.status is not MatchStatus.MATCH or match.person is None:
+            return None
+        return self.names.get(match.person, match.person)
+
+    def faces(self) -> list[dict[str, Any]]:
+        """Return the faces as event data: person, distance, box, quality.
+
+        An unknown or ambiguous face gets no distance and only a coarse quality: a number
+        per try would let an attacker tune a presentation attack step by step.
+        """
+        if self.scan is None:
+            return []
+        faces: list[dict[str, Any]] = []
+        for recognition in self.scan.recognitions:
+            face = recognition.face
+            data: dict[str, Any] = {
+                "person": self.person(recognition),
+                "status": str(recognition.match.status),
+                "box": [round(v, 1) for v in face.detection.box],
+            }
+            if data["person"] is None:
+                data["quality"] = "good" if _COARSE_GATE.check(face.quality) is None else "low"
+            else:
+                data["distance"] = round(recognition.match.distance, 4)
+                data["quality"] = {
+                    "eye_distance": round(face.quality.eye_distance, 1),
+                    "sharpness": round(face.quality.sharpness, 1),
+                    "frontalness": round(face.quality.frontalness, 3),
+                }
+            faces.append(data)
+        return faces
+
+
+@dataclass(slots=True)
+class _CameraScans:
+    """The scan in flight for one camera and whether another was asked for meanwhile."""
+
+    task: asyncio.Task[ScanReport] | None = None
+    again: bool = False
+    last: ScanReport | None = None
+
+
+@dataclass(slots=True)
+class FaceManager:
+    """Runs scans and enrollment for the config entry."""
+
+    hass: HomeAssistant
+    entry: ConfigEntry  # scans run as its background tasks: cancelled when it unloads
+    recognizer: FaceRecognizer | None
+    people: People
+    gate: QualityGate = field(default_factory=QualityGate)
+    _cameras: dict[str, _CameraScans] = field(default_factory=dict)
+    _listeners: list[Callable[[ScanReport], None]] = field(default_factory=list)
+
+    @property
+    def available(self) -> bool:
+        """Whether the models loaded (they verified against the manifest)."""
+        return self.recognizer is not None
+
+    def _require_recognizer(self) -> FaceRecognizer:
+        if self.recognizer is None:
+            raise HomeAssistantError("models_unavailable")
+        return self.recognizer
+
+    @callback
+    def async_add_listener(self, listener: Callable[[ScanReport], None]) -> CALLBACK_TYPE:
+        """Call ``listener`` with every scan report; return the function that removes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def last_report(self, camera: str) -> ScanReport | None:
+        """Return the last report of ``camera``."""
+        state = self._cameras.get(camera)
+        return state.last if state else None
+
+    def sync_gallery(self) -> None:
+        """Load the enrolled people into the recognizer's gallery."""
+        if self.recognizer is None:
+            return
+        self.recognizer.set_people(
+            (
+                person.person_id,
+                [np.asarray(s.embedding, dtype=np.float32) for s in person.samples],
+                [np.asarray(s.embedding, dtype=np.float32) for s in person.negatives],
+            )
+            for person in self.people.people.values()
+        )
+
+    async def async_reembed_if_needed(self) -> bool:
+        """Recompute stored embeddings when the embedder changed; return whether it did."""
+        recognizer = self.recognizer
+        if recognizer is None or self.people.embedder == recognizer.embedder_id:
+            return False
+        if self.people.people:
+            dropped = await async_infer(self.hass, self._reembed, recognizer)
+            _LOGGER.info("Recomputed the face embeddings for the new model tier")
+            if dropped:
+                _LOGGER.warning("%d stored face images could not be read and were removed", dropped)
+        self.people.embedder = recognizer.embedder_id
+        await self.people.async_save()
+        return bool(self.people.people)
+
+    def _reembed(self, recognizer: FaceRecognizer) -> int:
+        """Re-embed every stored chip; drop (and count) the ones that cannot be read.
+
+        A damaged chip must not stop setup, and its old embedding came from another model.
+        """
+        dropped = 0
+        for person in self.people.people.values():
+            for samples in (person.samples, person.negatives):
+                kept = []
+                for sample in samples:
+                    try:
+                        chip = base64.b64decode(sample.chip, validate=True)
+                        sample.embedding = recognizer.embed_chip(chip).astype(float).tolist()
+                    except (binascii.Error, EngineError):
+                        dropped += 1
+                        continue
+                    kept.append(sample)
+                samples[:] = kept
+        return dropped
+
+    async def async_scan(self, camera: str) -> ScanReport:
+        """Scan ``camera`` now, or join the scan in flight and queue one more after it."""
+        state = self._cameras.setdefault(camera, _CameraScans())
+        if state.task is not None and not state.task.done():
+            state.again = True
+            return await asyncio.shield(state.task)
+        state.task = self.entry.async_create_background_task(
+            self.hass, self._scan_loop(camera, state), f"compact_ai scan {camera}"
+        )
+        return await asyncio.shield(state.task)
+
+    async def _scan_loop(self, camera: str, state: _CameraScans) -> ScanReport:
+        report = await self._scan_once(camera)
+        while state.again:
+            state.again = False
+            report = await self._scan_once(camera)
+        return report
+
+    async def _scan_once(self, camera: str) -> ScanReport:
+        recognizer = self.recognizer
+        if recognizer is None:
+            report = ScanReport(camera, None, "models_unavailable")
+        else:
+            try:
+                image = await async_get_image(self.hass, camera, timeout=SNAPSHOT_TIMEOUT)
+                taken = self.hass.loop.time()
+                scan = await async_infer(self.hass, recognizer.scan, image.content)
+            except HomeAssistantError as err:
+                _LOGGER.warning("No snapshot from %s: %s", camera, err)
+                report = ScanReport(camera, None, "camera_unavailable")
+            except EngineError as err:
+                _LOGGER.warning("Snapshot of %s could not be read: %s", camera, err)
+                report = ScanReport(camera, None, "bad_image")
+            else:
+                report = ScanReport(camera, scan, taken=taken, names=self.people.names())
+        self._cameras[camera].last = report
+        for listener in list(self._listeners):
+            listener(report)
+        return report
+
+    async def async_snapshot(self, camera: str) -> bytes:
+        """Return one snapshot of ``camera`` (raises HomeAssistantError)."""
+        image = await async_get_image(self.hass, camera, timeout=SNAPSHOT_TIMEOUT)
+        return image.content
+
+    async def async_enroll(
+        self,
+        name: str,
+        images: list[tuple[str, bytes]],
+        *,
+        negative: bool,
+        add_to_existing: bool = False,
+    ) -> dict[str, Any]:
+        """Enroll the good faces of ``images`` (source, bytes) for ``name``; report the rest."""
+        recognizer = self._require_recognizer()
+        target = self.people.resolve(name, negative=negative, add_to_existing=add_to_existing)
+        accepted: list[tuple[list[float], str]] = []
+        rejected: list[dict[str, str]] = []
+        for source, data in images:
+            if len(data) > MAX_IMAGE_BYTES:
+                rejected.append({"source": source, "reason": str(Rejection.BAD_IMAGE)})
+                continue
+            result = await async_infer(self.hass, recognizer.enroll, data, self.gate)
+            if isinstance(result, Enrollment):
+                chip = base64.b64encode(result.chip_jpeg).decode("ascii")
+                accepted.append((result.embedding.astype(float).tolist(), chip))
+            else:
+                rejected.append({"source": source, "reason": str(result)})
+        if accepted:
+            self.people.add_samples(
+                name, accepted, negative=negative, add_to_existing=add_to_existing
+            )
+            self.people.embedder = recognizer.embedder_id
+            await self.people.async_save()
+            self.sync_gallery()
+        return {"person": target.name, "enrolled": len(accepted), "rejected": rejected}
+
+    async def async_delete(self, name: str) -> Person:
+        """Delete a person, their samples, and their face wherever it is another's negative."""
+        person = self.people.delete(name)
+        threshold = self.recognizer.threshold if self.recognizer else DLIB_THRESHOLD
+        if person.samples:
+            theirs = np.asarray([s.embedding for s in person.samples], dtype=np.float64)
+            for other in self.people.people.values():
+                other.negatives = [
+                    negative
+                    for negative in other.negatives
+                    if np.min(np.linalg.norm(theirs - np.asarray(negative.embedding), axis=1))
+                    > threshold
+                ]
+        self.sync_gallery()  # before the save: no scan may match them while it is written
+        await self.people.async_save()
+        return person
+
+    def list_people(self) -> list[dict[str, Any]]:
+        """Return every person with sample counts (no embeddings)."""
+        return [
+            {"name": p.name, "samples": len(p.samples), "negatives": len(p.negatives)}
+            for p in sorted(self.people.people.values(), key=lambda p: p.name)
+        ]

@@ -1,0 +1,238 @@
+"""Enrolled people, kept in Home Assistant's private storage.
+
+Biometric data (embeddings and the aligned face chips they were computed from) lives only
+here: a private ``.storage`` file, never in logs, events or diagnostics. Chips are kept so
+embeddings can be recomputed when the tier's embedder changes, instead of mixing vectors
+of two models.
+"""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util, slugify
+
+from ..const import DOMAIN
+from ..errors import UserError
+from ..helpers.store_check import StoredDataError, async_load_checked, expect
+
+STORAGE_VERSION: Final = 1
+STORAGE_KEY: Final = f"{DOMAIN}.people"
+MAX_SAMPLES_PER_PERSON: Final = 20
+MAX_PEOPLE: Final = 50  # a full person is about 0.6 MB stored (chips included)
+MAX_NAME_LENGTH: Final = 64
+
+
+@dataclass(slots=True)
+class Sample:
+    """One enrolled face: its embedding and the aligned chip (JPEG, base64)."""
+
+    embedding: list[float]
+    chip: str
+    added: str
+
+
+@dataclass(slots=True)
+class Person:
+    """A person with positive samples and negatives (faces that must never match them)."""
+
+    person_id: str
+    name: str
+    samples: list[Sample] = field(default_factory=list)
+    negatives: list[Sample] = field(default_factory=list)
+
+
+class PeopleError(UserError):
+    """A request about people that cannot be fulfilled."""
+
+
+def _clean(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", name).split())
+
+
+def normalize_name(name: str) -> str:
+    """Return a display name as stored: Unicode NFC, runs of whitespace as one space.
+
+    Names are matched exactly after this; a name that differs only in case or punctuation
+    from another person's is refused, never merged (see ``People.resolve``).
+    """
+    cleaned = _clean(name)
+    if not cleaned or len(cleaned) > MAX_NAME_LENGTH or not _folded(cleaned):
+        raise PeopleError("invalid_name", name=cleaned[:MAX_NAME_LENGTH] or name[:1])
+    return cleaned
+
+
+def _folded(name: str) -> str:
+    """Return the form two names must not share (case and punctuation folded)."""
+    folded = slugify(name)
+    return "" if folded == "unknown" else folded
+
+
+def new_person_id(name: str) -> str:
+    """Return a fresh id: never reused, so a new person never inherits a deleted one's rights."""
+    return f"{_folded(name)}_{secrets.token_hex(4)}"
+
+
+class _PeopleStore(Store[dict[str, Any]]):
+    """The storage file, with a migration hook for future versions."""
+
+    async def _async_migrate_func(
+        self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Migrate stored data written by an older version of the integration."""
+        # Version 1 is the first; later versions add their steps here.
+        return old_data
+
+
+class People:
+    """The enrolled people and the embedder their embeddings belong to."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """Create the store (private file)."""
+        self._hass = hass
+        self._store = _PeopleStore(
+            hass,
+            STORAGE_VERSION,
+            STORAGE_KEY,
+            private=True,
+            atomic_writes=True,
+            serialize_in_event_loop=False,  # 50 people are ~30 MB of JSON
+        )
+        self.people: dict[str, Person] = {}
+        self.embedder: str | None = None
+
+    async def async_load(self) -> None:
+        """Read the stored people; a damaged store is a repair issue and starts empty."""
+        self.embedder, self.people = await async_load_checked(self._hass, self._store, _parse)
+
+    async def async_save(self) -> None:
+        """Write the people to the private storage file (serialized in an executor).
+
+        The data handed over shares nothing mutable with :attr:`people`.
+        """
+        await self._store.async_save(
+            {
+                "embedder": self.embedder,
+                "people": {
+                    person.person_id: {
+                        "name": person.name,
+                        "samples": [vars_of(sample) for sample in person.samples],
+                        "negatives": [vars_of(sample) for sample in person.negatives],
+                    }
+                    for person in self.people.values()
+                },
+            }
+        )
+
+    def find(self, name: str) -> Person | None:
+        """Return the person called exactly ``name`` (after normalisation), if any."""
+        name = normalize_name(name)
+        return next((p for p in self.people.values() if p.name == name), None)
+
+    def resolve(self, name: str, *, negative: bool, add_to_existing: bool) -> Person:
+        """Return the person an enrollment for ``name`` goes to (new ones are not stored yet).
+
+        Raises when adding to an existing person was not asked for, when negatives name
+        nobody, or when ``name`` folds into another person's name ("alice" vs "Alice").
+        """
+        person = self.find(name)
+        if person is not None:
+            if not negative and not add_to_existing:
+                raise PeopleError("person_exists", name=person.name)
+            return person
+        name = normalize_name(name)
+        for other in self.people.values():
+            if _folded(other.name) == _folded(name):
+                raise PeopleError("name_collision", name=name, existing=other.name)
+        if negative:
+            raise PeopleError("person_not_found", name=name)
+        return Person(new_person_id(name), name)
+
+    def check_room(
+        self, name: str, count: int, *, negative: bool = False, add_to_existing: bool = False
+    ) -> Person:
+        """Return the person ``count`` more samples go to; raise unless they fit.
+
+        Called before any image is read or decoded, so a full person or a full gallery costs
+        nothing; :meth:`add_samples` checks again with what was actually accepted.
+        """
+        person = self.resolve(name, negative=negative, add_to_existing=add_to_existing)
+        if person.person_id not in self.people and len(self.people) >= MAX_PEOPLE:
+            raise PeopleError("too_many_people", limit=str(MAX_PEOPLE))
+        room = MAX_SAMPLES_PER_PERSON - len(person.negatives if negative else person.samples)
+        if room <= 0:
+            raise PeopleError("person_full", name=person.name, limit=str(MAX_SAMPLES_PER_PERSON))
+        if count > room:
+            raise PeopleError("person_room", name=person.name, room=str(room), count=str(count))
+        return person
+
+    def add_samples(
+        self,
+        name: str,
+        samples: list[tuple[list[float], str]],
+        *,
+        negative: bool = False,
+        add_to_existing: bool = False,
+    ) -> Person:
+        """Add positive (or negative) samples to a person, creating the person if needed."""
+        person = self.check_room(
+            name, len(samples), negative=negative, add_to_existing=add_to_existing
+        )
+        target = person.negatives if negative else person.samples
+        now = dt_util.utcnow().isoformat()
+        target.extend(Sample(embedding, chip, now) for embedding, chip in samples)
+        self.people[person.person_id] = person
+        return person
+
+    def delete(self, name: str) -> Person:
+        """Remove the person called exactly ``name`` and every sample of theirs."""
+        person = self.find(name)
+        if person is None:
+            raise PeopleError("person_not_found", name=name)
+        return self.people.pop(person.person_id)
+
+    def names(self) -> dict[str, str]:
+        """Return the display name of every person id."""
+        return {person_id: person.name for person_id, person in self.people.items()}
+
+
+def vars_of(sample: Sample) -> dict[str, Any]:
+    """Return a sample as a JSON-ready dict (a copy: it is serialized in another thread)."""
+    return {"embedding": list(sample.embedding), "chip": sample.chip, "added": sample.added}
+
+
+def _parse_sample(item: Any, where: str) -> Sample:
+    item = expect(item, dict, where)
+    embedding = expect(item.get("embedding"), list, f"{where}: embedding")
+    if not embedding or not all(
+        isinstance(value, float | int) and not isinstance(value, bool) for value in embedding
+    ):
+        raise StoredDataError(f"{where}: embedding is not a list of numbers")
+    chip = expect(item.get("chip"), str, f"{where}: chip")
+    return Sample([float(v) for v in embedding], chip, expect(item.get("added"), str, where))
+
+
+def _parse(raw: dict[str, Any]) -> tuple[str | None, dict[str, Person]]:
+    """Return the embedder id and the people of stored data; a wrong shape raises."""
+    embedder = raw.get("embedder")
+    if embedder is not None:
+        expect(embedder, str, "embedder")
+    people: dict[str, Person] = {}
+    for person_id, item in expect(raw.get("people", {}), dict, "people").items():
+        item = expect(item, dict, f"person {person_id}")
+        name = expect(item.get("name"), str, f"person {person_id}: name")
+        samples, negatives = (
+            [
+                _parse_sample(sample, f"person {person_id}: {kind} {index}")
+                for index, sample in enumerate(expect(item.get(kind, []), list, kind))
+            ]
+            for kind in ("samples", "negatives")
+        )
+        # names stored by older versions may not be NFC: clean them so they match as typed
+        people[person_id] = Person(person_id, _clean(name), samples, negatives)
+    return embedder, people

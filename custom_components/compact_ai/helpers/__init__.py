@@ -1,0 +1,1 @@
+"""Shared helpers of the Home Assistant layer: bounded file reads, inference limit, store checks."""

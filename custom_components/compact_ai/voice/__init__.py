@@ -1,0 +1,1 @@
+"""Voice commands in Home Assistant: manager, phrases store, host training and services."""

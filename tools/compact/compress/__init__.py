@@ -1,0 +1,1 @@
+"""Compression: graph view, dependency groups, passes, pruning, quantization, calibration."""

@@ -1,0 +1,1 @@
+"""Evaluation: pairs, verification, identification, commands, wake, liveness, benchmarks, floors."""

@@ -1,0 +1,255 @@
+"""``verify``: face verification accuracy of a tier on an LFW-style pairs file.
+
+Each image's primary face (see :func:`primary_face`) is embedded with the engine's own
+:class:`FacePipeline`; a pair is called "same person" when the Euclidean distance is at most
+the model's threshold. An image without a face makes its pairs "different" (so a same-person
+pair counts as an error). Reported: accuracy at the fixed threshold, best-threshold accuracy
+by 10-fold cross-validation, FAR and FRR at the fixed threshold, the threshold at which FAR
+is at most 0.1 %, faces not found, and milliseconds per face by stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from custom_components.compact_ai.engine.errors import EngineError, ImageDecodeError
+from custom_components.compact_ai.engine.face.align import align_face
+from custom_components.compact_ai.engine.face.detector import Detection
+from custom_components.compact_ai.engine.face.gallery import DLIB_THRESHOLD
+from custom_components.compact_ai.engine.face.image import decode_image
+from custom_components.compact_ai.engine.face.pipeline import FacePipeline, detector_config
+from tools.compact.errors import ToolError
+from tools.compact.evaluate.pairs import Pair, read_pairs
+
+FOLDS = 10
+TARGET_FAR = 0.001
+STAGES = ("decode", "detect", "align", "embed")
+
+
+@dataclass
+class Timer:
+    """Accumulated seconds per pipeline stage and how many images and faces went through."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    images: int = 0
+    faces: int = 0
+
+    def report(self) -> dict[str, float]:
+        """Return ms per image for decoding and detection, ms per face for the other stages.
+
+        ``ms_per_face`` is detection + alignment + embedding (decoding excluded).
+        """
+        per_face = max(self.faces, 1)
+        decode = 1000 * self.seconds["decode"] / max(self.images, 1)
+        detect = 1000 * self.seconds["detect"] / max(self.images, 1)
+        align = 1000 * self.seconds["align"] / per_face
+        embed = 1000 * self.seconds["embed"] / per_face
+        return {
+            "ms_decode": decode,
+            "ms_detect": detect,
+            "ms_align": align,
+            "ms_embed": embed,
+            "ms_per_face": detect + align + embed,
+        }
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """The primary face of one image: its embedding (None: no face) and face count."""
+
+    embedding: np.ndarray | None
+    faces: int
+
+
+def primary_face(detections: list[Detection], width: int, height: int) -> Detection:
+    """Return the face an image is about.
+
+    Among faces at least half as wide as the widest, the one closest to the image centre
+    (LFW centres the labelled face; a small face in the background never wins).
+    """
+    widest = max(d.box[2] - d.box[0] for d in detections)
+    large = [d for d in detections if d.box[2] - d.box[0] >= widest / 2]
+    return min(
+        large,
+        key=lambda d: (d.box[0] + d.box[2] - width) ** 2 + (d.box[1] + d.box[3] - height) ** 2,
+    )
+
+
+def embed_primary(pipeline: FacePipeline, path: Path, timer: Timer) -> Embedded:
+    """Embed the primary face of the image at ``path``, timing each stage."""
+    marks = [time.perf_counter()]
+    try:
+        image = decode_image(path.read_bytes())
+    except (OSError, ImageDecodeError) as err:
+        raise ToolError(f"{path}: {err}") from err
+    marks.append(time.perf_counter())
+    detections = pipeline.detect(image)
+    marks.append(time.perf_counter())
+    timer.images += 1
+    if detections:
+        chip = align_face(image, primary_face(detections, image.shape[1], image.shape[0]).keypoints)
+        marks.append(time.perf_counter())
+        embedding = pipeline.embed(chip)
+        marks.append(time.perf_counter())
+        timer.faces += 1
+    for stage, begin, end in zip(STAGES, marks, marks[1:], strict=False):
+        timer.seconds[stage] += end - begin
+    if not detections:
+        return Embedded(None, 0)
+    return Embedded(embedding, len(detections))
+
+
+def load_face_pipeline(
+    tier: str, pack_dir: Path | None, backend: str, variant: str = "short"
+) -> tuple[FacePipeline, float]:
+    """Return the tier's face pipeline (1 thread) and the embedder's same-person threshold."""
+    from custom_components.compact_ai.engine.runtime.backend import load_model
+    from tools.compact.pack.reference import load_pack
+
+    try:
+        pack = load_pack(tier, pack_dir)
+        if tier not in pack.tiers:
+            raise ToolError(f"the pack at {pack.root} has no tier {tier!r}")
+        models = pack.tiers[tier].models
+        detectors = [
+            entry
+            for task, entry in sorted(models.items())
+            if task.startswith("face_detector") and entry.config.get("variant") == variant
+        ]
+        if not detectors:
+            raise ToolError(f"tier {tier!r} has no {variant} range face detector")
+        embedder = pack.model(tier, "face_embedder")
+        pipeline = FacePipeline(
+            load_model(pack, detectors[0], backend, threads=1),
+            load_model(pack, embedder, backend, threads=1),
+            detector_config(detectors[0].config),
+        )
+    except EngineError as err:
+        raise ToolError(str(err)) from err
+    return pipeline, float(embedder.config.get("threshold", DLIB_THRESHOLD))
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options choosing the tier, pack, backend and detector."""
+    parser.add_argument("--tier", default="reference", help="model tier (default: reference)")
+    parser.add_argument("--pack", type=Path, default=None, help="pack folder (default: by tier)")
+    parser.add_argument("--backend", choices=("onnxruntime", "ncnn"), default="onnxruntime")
+    parser.add_argument(
+        "--detector", choices=("short", "full"), default="short", help="BlazeFace variant"
+    )
+    parser.add_argument("--threshold", type=float, default=None, help="override the threshold")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _accuracy(distances: np.ndarray, same: np.ndarray, threshold: float) -> float:
+    return float(np.mean((distances <= threshold) == same))
+
+
+def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
+    """Return the threshold maximizing accuracy (midpoints between sorted distances)."""
+    finite = np.unique(distances[np.isfinite(distances)])
+    if finite.size == 0:
+        return 0.0
+    candidates = np.concatenate([[finite[0] - 1e-6], (finite[:-1] + finite[1:]) / 2])
+    scores = [_accuracy(distances, same, float(t)) for t in candidates]
+    return float(candidates[int(np.argmax(scores))])
+
+
+def cross_validated_accuracy(distances: np.ndarray, same: np.ndarray, folds: int = FOLDS) -> float:
+    """Return the mean accuracy over ``folds`` folds, each at the best threshold of the others.
+
+    Pair ``i`` belongs to fold ``i mod folds``.
+    """
+    fold_of = np.arange(len(distances)) % folds
+    scores = []
+    for fold in range(min(folds, len(distances))):
+        test = fold_of == fold
+        threshold = best_threshold(distances[~test], same[~test])
+        scores.append(_accuracy(distances[test], same[test], threshold))
+    return float(np.mean(scores))
+
+
+def threshold_at_far(distances: np.ndarray, same: np.ndarray, target: float = TARGET_FAR) -> float:
+    """Return the largest threshold whose false-accept rate is at most ``target``."""
+    impostor = np.sort(distances[~same])
+    allowed = int(np.floor(target * impostor.size))  # impostor pairs that may be accepted
+    if impostor.size == 0:
+        return float("inf")
+    return float(np.nextafter(impostor[allowed], -np.inf))
+
+
+def evaluate_pairs(
+    pipeline: FacePipeline, pairs: list[Pair], images: Path, threshold: float
+) -> dict[str, Any]:
+    """Embed every image once and score every pair; return the report."""
+    timer = Timer()
+    cache: dict[Path, Embedded] = {}
+    distances = np.empty(len(pairs))
+
+    def lookup(path: Path) -> Embedded:
+        if path not in cache:
+            cache[path] = embed_primary(pipeline, path, timer)
+        return cache[path]
+
+    for index, pair in enumerate(pairs):
+        first, second = (lookup(path) for path in pair.paths(images))
+        if first.embedding is None or second.embedding is None:
+            distances[index] = np.inf
+        else:
+            distances[index] = float(np.linalg.norm(first.embedding - second.embedding))
+    same = np.array([pair.same for pair in pairs])
+    accepted = distances <= threshold
+    return {
+        "pairs": len(pairs),
+        "same_pairs": int(same.sum()),
+        "different_pairs": int((~same).sum()),
+        "images": len(cache),
+        "no_face": sum(item.embedding is None for item in cache.values()),
+        "threshold": threshold,
+        "accuracy": _accuracy(distances, same, threshold),
+        "best_accuracy": cross_validated_accuracy(distances, same),
+        "best_threshold": best_threshold(distances, same),
+        "far": float(accepted[~same].mean()) if (~same).any() else 0.0,
+        "frr": float((~accepted[same]).mean()) if same.any() else 0.0,
+        "threshold_at_far_0_1": threshold_at_far(distances, same),
+        **timer.report(),
+    }
+
+
+def _run(args: argparse.Namespace) -> int:
+    pairs = read_pairs(args.pairs)
+    pipeline, threshold = load_face_pipeline(args.tier, args.pack, args.backend, args.detector)
+    threshold = args.threshold if args.threshold is not None else threshold
+    report = evaluate_pairs(pipeline, pairs, args.images, threshold)
+    report.update(tier=args.tier, backend=args.backend, detector=args.detector)
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+        return 0
+    print(
+        f"{report['pairs']} pairs ({report['same_pairs']} same), {report['images']} images, "
+        f"{report['no_face']} without a face\n"
+        f"accuracy {report['accuracy']:.2%} at threshold {threshold:.3f} "
+        f"(FAR {report['far']:.2%}, FRR {report['frr']:.2%})\n"
+        f"best-threshold accuracy (10-fold) {report['best_accuracy']:.2%}; "
+        f"best threshold {report['best_threshold']:.3f}; "
+        f"FAR <= 0.1 % below {report['threshold_at_far_0_1']:.3f}\n"
+        f"ms: detect {report['ms_detect']:.1f}/image, align {report['ms_align']:.1f}/face, "
+        f"embed {report['ms_embed']:.1f}/face, total {report['ms_per_face']:.1f}/face"
+    )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``verify`` subcommand."""
+    parser = subparsers.add_parser("verify", help="face verification accuracy on a pairs file")
+    add_model_arguments(parser)
+    parser.add_argument("--pairs", type=Path, required=True, help="LFW-style pairs file")
+    parser.add_argument("--images", type=Path, required=True, help="DIR/<name>/<name>_NNNN.jpg")
+    parser.set_defaults(func=_run)

@@ -1,0 +1,1 @@
+"""Packs: sources, the reference pack, building the shipped tiers and writing manifests."""

@@ -1,0 +1,155 @@
+"""``build-reference``: import every source model unchanged into the reference pack.
+
+The reference pack lives in the cache (``packs/reference``), never in git. It holds the
+fp32 originals as ONNX (and as ncnn files where pnnx converts them), with the same
+manifest format as the shipped pack, so evaluation commands treat it like any tier.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from custom_components.compact_ai.engine.runtime.pack import ModelPack, sha256_of
+from tools.compact.pack.sources import source_path
+from tools.compact.paths import cache_dir
+
+REFERENCE_TIER = "reference"
+MEL_INPUT = "serving_default_input:0"
+
+
+@dataclass(frozen=True)
+class SourceModel:
+    """How one task's reference model is made from a source file."""
+
+    task: str
+    source: str
+    importer: str  # "dlib" or "tflite"
+    config: dict[str, Any] = field(default_factory=dict)
+    shapes: dict[str, list[int]] | None = None  # input sizes for ncnn (default: the graph's)
+    alt_shapes: dict[str, list[int]] | None = None  # sizes that differ here stay dynamic
+
+
+REFERENCE_MODELS: tuple[SourceModel, ...] = (
+    SourceModel(
+        "face_detector",
+        "face_detection_short_range.tflite",
+        "tflite",
+        {"variant": "short", "input_size": 128},
+    ),
+    SourceModel(
+        "face_detector_full",
+        "face_detection_full_range.tflite",
+        "tflite",
+        {"variant": "full", "input_size": 192},
+    ),
+    SourceModel(
+        "face_embedder",
+        "dlib_face_recognition_resnet_model_v1.dat",
+        "dlib",
+        {"ncnn": {"use_winograd_convolution": False}},  # faster and half the memory here
+    ),
+    SourceModel(
+        "speech_mel",
+        "melspectrogram.tflite",
+        "tflite",
+        shapes={MEL_INPUT: [1, 16000]},
+        alt_shapes={MEL_INPUT: [1, 1760]},
+    ),
+    SourceModel("speech_embedding", "embedding_model.tflite", "tflite"),
+)
+
+
+def _importer(kind: str) -> Callable[[Path], onnx.ModelProto]:
+    if kind == "dlib":
+        from tools.compact.importers.dlib_resnet import import_dlib_resnet
+
+        return import_dlib_resnet
+    from tools.compact.importers.tflite import import_tflite
+
+    return import_tflite
+
+
+def _fingerprint() -> str:
+    """Hash of the code that makes the pack: a change rebuilds the cached pack."""
+    tools = Path(__file__).resolve().parents[1]
+    code = sorted(
+        [
+            tools / "pack" / "reference.py",
+            tools / "ncnn" / "export.py",
+            *(tools / "importers").glob("*.py"),
+        ]
+    )
+    return sha256_of(b"".join(path.read_bytes() for path in code))
+
+
+def reference_pack_dir() -> Path:
+    """Return the folder of the reference pack in the cache."""
+    return cache_dir() / "packs" / REFERENCE_TIER
+
+
+def build_reference_pack(root: Path | None = None, *, force: bool = False) -> Path:
+    """Import every source model into ``root`` (default: the cache); return the folder."""
+    from tools.compact.ncnn.export import export_ncnn, io_config
+    from tools.compact.pack.writer import add_model
+
+    root = root or reference_pack_dir()
+    stamp = root / "fingerprint.txt"
+    fingerprint = _fingerprint()
+    if not force and stamp.exists() and stamp.read_text() == fingerprint:
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    folder = root / REFERENCE_TIER
+    folder.mkdir(parents=True)
+    for model in REFERENCE_MODELS:
+        path = folder / f"{model.task}.onnx"
+        graph = _importer(model.importer)(source_path(model.source))
+        onnx.save(graph, path)
+        param, weights = export_ncnn(path, folder, model.shapes, alt_shapes=model.alt_shapes)
+        io = io_config(graph, model.shapes, model.alt_shapes)
+        add_model(
+            root,
+            REFERENCE_TIER,
+            model.task,
+            {"onnxruntime": [path], "ncnn": [param, weights]},
+            config={**model.config, **io},
+            metrics={"source": model.source},
+            description="fp32 originals, imported unchanged",
+        )
+    stamp.write_text(fingerprint)
+    return root
+
+
+def load_pack(tier: str, pack_dir: Path | None = None) -> ModelPack:
+    """Return the pack holding ``tier``: an explicit folder, the reference or the shipped one."""
+    if pack_dir is not None:
+        return ModelPack.load(pack_dir)
+    if tier == REFERENCE_TIER:
+        return ModelPack.load(build_reference_pack())
+    return ModelPack.load()
+
+
+def _run(args: argparse.Namespace) -> int:
+    root = build_reference_pack(args.out, force=args.force)
+    pack = ModelPack.load(root)
+    for task, entry in pack.tiers[REFERENCE_TIER].models.items():
+        for backend, files in entry.files.items():
+            size = sum(file.size for file in files)
+            print(f"{task:<20} {backend:<12} {size:>12,d} B  {files[0].path}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``build-reference`` subcommand."""
+    parser = subparsers.add_parser(
+        "build-reference", help="import the source models unchanged into the reference pack"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="pack folder (default: cache)")
+    parser.add_argument("--force", action="store_true", help="rebuild even if it exists")
+    parser.set_defaults(func=_run)

@@ -1,0 +1,1 @@
+"""Training: voice command sets from synthesized speech."""
