@@ -15,6 +15,23 @@ def test_auto_prefers_onnxruntime_where_it_imports() -> None:
     assert runtime.resolve_backend("ncnn") == "ncnn"
 
 
+@pytest.mark.parametrize("machine", ["aarch64", "arm64", "armv7l"])
+def test_auto_prefers_ncnn_on_arm(machine: str) -> None:
+    """On a Pi, ncnn reproduces the x86 decisions the thresholds were measured with."""
+    with patch("platform.machine", return_value=machine):
+        assert runtime.available_backends() == ("ncnn", "onnxruntime")
+        assert runtime.resolve_backend("auto") == "ncnn"
+        assert runtime.resolve_backend("onnxruntime") == "onnxruntime"
+
+
+def test_auto_on_arm_without_ncnn_uses_onnxruntime() -> None:
+    with (
+        patch("platform.machine", return_value="aarch64"),
+        patch.object(runtime, "backend_importable", side_effect=lambda n: n == "onnxruntime"),
+    ):
+        assert runtime.resolve_backend("auto") == "onnxruntime"
+
+
 def test_auto_falls_back_to_ncnn_without_onnxruntime() -> None:
     with patch.object(runtime, "backend_importable", side_effect=lambda n: n == "ncnn"):
         assert runtime.available_backends() == ("ncnn",)
