@@ -109,12 +109,17 @@ def test_translations_have_the_same_keys() -> None:
 
 
 def test_every_flow_error_is_translated() -> None:
-    source = (INTEGRATION / "config_flow.py").read_text()
+    flow = [INTEGRATION / "config_flow.py", *sorted((INTEGRATION / "flow").glob("*.py"))]
+    source = "\n".join(path.read_text() for path in flow)
     used = set(re.findall(r'errors\[(?:[A-Z_]+|"base")\] = "([a-z_]+)"', source))
     used |= set(re.findall(r'dict\.fromkeys\(\w+, "([a-z_]+)"\)', source))
-    assert used >= {"camera_not_found", "lock_required"}
+    used |= set(re.findall(r'UserError\(\s*"([a-z_]+)"', source))
+    assert used >= {"camera_not_found", "lock_required", "camera_or_photo", "photo_too_large"}
     english = json.loads((INTEGRATION / "translations" / "en.json").read_text())
     assert used <= set(english["options"]["error"])
-    config_errors = set(re.findall(r'"([a-z_]+)"', source.split("class CompactAIConfigFlow")[0]))
+    config_source = (INTEGRATION / "config_flow.py").read_text()
+    config_errors = set(
+        re.findall(r'"([a-z_]+)"', config_source.split("class CompactAIConfigFlow")[0])
+    )
     assert {"camera_not_found", "backend_unavailable"} <= set(english["config"]["error"])
     assert config_errors  # the shared validator is defined before the config flow

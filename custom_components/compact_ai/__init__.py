@@ -3,37 +3,35 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP, STATE_ON, Platform
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
-from homeassistant.helpers.event import async_track_state_change_event, async_track_time_interval
 from homeassistant.helpers.typing import ConfigType
 
 from . import const
 from .const import (
     BACKEND_AUTO,
     CONF_BACKEND,
-    CONF_CAMERAS,
-    CONF_SCAN_INTERVAL,
     CONF_TIER,
-    CONF_TRIGGERS,
     CONF_UNLOCK,
     DEFAULT_TIER,
     DOMAIN,
 )
 from .data import CompactAIConfigEntry, CompactAIRuntime
-from .door import async_check_door_people, door_from_options, unlock_by_person_id
+from .door import unlock_by_person_id
 from .engine.errors import BackendUnavailableError, ManifestError, ModelIntegrityError
 from .engine.face.recognizer import FaceRecognizer
 from .engine.runtime.availability import resolve_backend
 from .engine.runtime.pack import ModelPack
+from .face.last_seen import LastSeen
 from .face.manager import FaceManager, ScanReport
 from .face.people import People
 from .face.services import async_setup_services
+from .reconfigure import async_apply_door, async_options_updated
+from .scanning import ScanSchedule
 from .voice.commands import VoiceCommands
 from .voice.manager import VoiceManager
 from .voice.services import async_setup_voice_services
@@ -78,7 +76,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
         hass.config_entries.async_update_entry(
             entry, options={**entry.options, CONF_UNLOCK: unlock}
         )
-    async_check_door_people(hass, unlock)
 
     recognizer: FaceRecognizer | None = None
     model_error: str | None = None
@@ -102,41 +99,44 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
     faces = FaceManager(hass, entry, recognizer, people)
     await faces.async_reembed_if_needed()
     faces.sync_gallery()
-    door = None
-    if recognizer is not None:
-        door = door_from_options(
-            hass,
-            unlock,
-            recognizer.unlock_threshold,
-            recognizer.strict_threshold,
-            lambda person_id: people.names().get(person_id, person_id),
-        )
-        if door is not None:  # folded denials are told and the timer ends at unload
-            entry.async_on_unload(door.async_flush)
+    last_seen = LastSeen(hass)
+    await last_seen.async_load()
     voice_store = VoiceStore(hass)
     await voice_store.async_load()
     voice = await VoiceManager.async_load(hass, tier, backend, voice_store.custom_set)
     commands = VoiceCommands(hass, entry, voice_store, voice, tier, backend)
-    entry.runtime_data = CompactAIRuntime(
+    entry.runtime_data = runtime = CompactAIRuntime(
         backend=backend,
         tier=tier,
         people=people,
         faces=faces,
-        door=door,
+        door=None,
         model_error=model_error,
         voice=voice,
         commands=commands,
+        scans=ScanSchedule(hass, entry, faces),
+        last_seen=last_seen,
+        options=dict(entry.options),
     )
+    async_apply_door(hass, entry)
     commands.async_start()
 
     @callback
     def stop_training(_: Event) -> None:
         commands.async_cancel()
 
+    @callback
+    def flush_door() -> None:  # folded denials are told and the timer ends at unload
+        if runtime.door is not None:
+            runtime.door.async_flush()
+
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, stop_training))
-    if door is not None:
-        entry.async_on_unload(faces.async_add_listener(_door_listener(hass, entry)))
-    _track_scan_triggers(hass, entry)
+    entry.async_on_unload(flush_door)
+    entry.async_on_unload(faces.async_add_listener(_door_listener(hass, entry)))
+    entry.async_on_unload(faces.async_add_listener(last_seen.async_on_report))
+    runtime.scans.async_apply(entry.options)
+    entry.async_on_unload(runtime.scans.async_stop)
+    entry.async_on_unload(entry.add_update_listener(async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
@@ -151,36 +151,6 @@ def _door_listener(hass: HomeAssistant, entry: CompactAIConfigEntry) -> Any:
             )
 
     return handle
-
-
-def _track_scan_triggers(hass: HomeAssistant, entry: CompactAIConfigEntry) -> None:
-    """Scan the cameras when a trigger turns on and, if set, at an interval."""
-    cameras: list[str] = entry.options.get(CONF_CAMERAS, [])
-    if not cameras:
-        return
-    faces = entry.runtime_data.faces
-
-    @callback
-    def scan_all(*_: Any) -> None:
-        for camera in cameras:
-            entry.async_create_background_task(
-                hass, faces.async_scan(camera), f"compact_ai scan {camera}"
-            )
-
-    @callback
-    def on_trigger(event: Event[EventStateChangedData]) -> None:
-        new, old = event.data["new_state"], event.data["old_state"]
-        if new is not None and new.state == STATE_ON and (old is None or old.state != STATE_ON):
-            scan_all()
-
-    if triggers := entry.options.get(CONF_TRIGGERS, []):
-        entry.async_on_unload(async_track_state_change_event(hass, triggers, on_trigger))
-    if interval := int(entry.options.get(CONF_SCAN_INTERVAL, 0)):
-        entry.async_on_unload(
-            async_track_time_interval(
-                hass, scan_all, timedelta(seconds=interval), cancel_on_shutdown=True
-            )
-        )
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) -> bool:

@@ -135,6 +135,13 @@ class DoorController:
         self.decider.policy = self.policy
         self.presence.pop(person_id, None)
 
+    @callback
+    def reconfigure(self, lock: str, policy: UnlockPolicy, presence: dict[str, str]) -> None:
+        """Take changed settings without a reload (cooldown and back-off are kept)."""
+        self.async_flush()
+        self.lock, self.policy, self.presence = lock, policy, presence
+        self.decider.change_policy(policy)
+
     def _is_home(self, person: str) -> bool:
         entity = self.presence.get(person)
         state = self.hass.states.get(entity) if entity else None

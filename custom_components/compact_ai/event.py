@@ -6,6 +6,7 @@ from typing import Any
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CONF_CAMERAS
@@ -14,6 +15,7 @@ from .door import EVENT_DENIED, EVENT_GRANTED
 from .engine.face.gallery import MatchStatus
 from .entity import CameraScanEntity, CompactAIEntity, camera_device, service_device
 from .face.manager import ScanReport
+from .reconfigure import door_signal
 from .voice.manager import VoiceResult
 
 EVENT_RECOGNIZED = "recognized"
@@ -42,10 +44,16 @@ async def async_setup_entry(
         FaceEvent(entry, FACE_EVENT, camera_device(hass, entry, camera), camera)
         for camera in entry.options.get(CONF_CAMERAS, [])
     ]
-    if entry.runtime_data.door is not None:
-        entities.append(DoorEvent(entry, DOOR_EVENT, service_device(entry)))
     entities.append(VoiceEvent(entry, VOICE_EVENT, service_device(entry)))
     async_add_entities(entities)
+
+    @callback
+    def door_turned_on() -> None:
+        if entry.runtime_data.door is not None:
+            async_add_entities([DoorEvent(entry, DOOR_EVENT, service_device(entry))])
+
+    door_turned_on()
+    entry.async_on_unload(async_dispatcher_connect(hass, door_signal(entry), door_turned_on))
 
 
 class FaceEvent(CameraScanEntity, EventEntity):
@@ -63,13 +71,24 @@ class FaceEvent(CameraScanEntity, EventEntity):
 
 
 class DoorEvent(CompactAIEntity, EventEntity):
-    """Fires ``unlock_granted`` or ``unlock_denied`` with the person, reason and scores."""
+    """Fires ``unlock_granted`` or ``unlock_denied`` with the person, reason and scores.
+
+    It exists while the door is on: turning the door off in the options removes it.
+    """
 
     async def async_added_to_hass(self) -> None:
-        """Subscribe to door decisions."""
+        """Subscribe to door decisions, and to the door being turned off."""
         door = self._entry.runtime_data.door
         assert door is not None
         self.async_on_remove(door.async_add_listener(self._on_decision))
+        self.async_on_remove(
+            async_dispatcher_connect(self.hass, door_signal(self._entry), self._on_door_change)
+        )
+
+    @callback
+    def _on_door_change(self) -> None:
+        if self._entry.runtime_data.door is None:  # gone, not unavailable: the door is off
+            self.hass.async_create_task(self.async_remove(force_remove=True), eager_start=True)
 
     @callback
     def _on_decision(self, event_type: str, data: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeassistant.components.sensor import (
+    RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
@@ -101,14 +102,29 @@ class RuntimeSensor(CompactAIEntity, SensorEntity):
         return self.entity_description.value_fn(self._entry.runtime_data)
 
 
-class ScanSensor(CameraScanEntity, SensorEntity):
-    """What the last scan of one camera found, or how long it took."""
+class ScanSensor(CameraScanEntity, RestoreSensor):
+    """What the last scan of one camera found, or how long it took.
+
+    Until this run's first scan it shows the value from before (a reload or a restart), so
+    changing the tier or restarting Home Assistant does not reset it to unknown.
+    """
+
+    _restored: str | float | None = None
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the scans; start from the value stored before."""
+        await super().async_added_to_hass()
+        if (last := await self.async_get_last_sensor_data()) is not None:
+            value = last.native_value
+            self._restored = value if isinstance(value, str | int | float) else None
 
     @property
     def native_value(self) -> str | float | None:
         """Return the person (or unknown / no face) or the inference time of the last scan."""
         report = self._entry.runtime_data.faces.last_report(self._camera)
-        if report is None or report.scan is None:
+        if report is None:
+            return self._restored
+        if report.scan is None:
             return None
         if self.entity_description.key == INFERENCE_TIME.key:
             return round(report.scan.inference_ms, 1)

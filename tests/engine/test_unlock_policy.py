@@ -279,3 +279,29 @@ def test_back_off_is_forgotten_after_a_quiet_spell() -> None:
 def test_invalid_back_off() -> None:
     with pytest.raises(ValueError, match="back-off"):
         BackoffRules(after=0)
+
+
+def test_a_changed_policy_keeps_cooldown_and_back_off_and_drops_old_frames() -> None:
+    """Saving the door settings must not let anyone in sooner (the options apply in place)."""
+    decider = UnlockDecider(policy(require_liveness=False))
+    decider.observe(frame(0.0, alice()))
+    granted = decider.observe(frame(1.0, alice()))
+    assert granted is not None and granted.granted
+    decider.change_policy(policy(require_liveness=False, cooldown_s=20.0))
+    decider.observe(frame(2.0, alice()))
+    again = decider.observe(frame(3.0, alice()))
+    assert again is not None and again.reason is Reason.COOLDOWN  # the last unlock still counts
+
+    decider = UnlockDecider(policy(require_liveness=False, authorized=frozenset()))
+    for t in (0.0, 1.0, 2.0):  # three denials in a minute: backed off
+        decider.observe(frame(t, alice()))
+    decider.change_policy(policy(require_liveness=False))  # now she would be authorized
+    decider.observe(frame(3.0, alice()))
+    backed_off = decider.observe(frame(4.0, alice()))
+    assert backed_off is not None and backed_off.reason is Reason.BACKOFF
+
+    decider = UnlockDecider(policy(require_liveness=False))
+    decider.observe(frame(0.0, alice()))  # one of the two frames needed
+    decider.change_policy(policy(require_liveness=False, k=2, n=2))
+    waiting = decider.observe(frame(1.0, alice()))
+    assert waiting is not None and waiting.reason is Reason.WAITING_FOR_FRAMES

@@ -47,11 +47,18 @@ async def test_user_step_creates_entry(hass: HomeAssistant, camera_entity: str) 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_TIER: "fast", CONF_CAMERAS: [camera_entity]}
     )
+    assert result["step_id"] == "scan"  # what starts a scan (test_setup_flow.py)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Compact AI"
     assert result["data"] == {}
-    assert result["options"] == {CONF_TIER: "fast", CONF_CAMERAS: [camera_entity]}
+    assert result["options"] == {
+        CONF_TIER: "fast",
+        CONF_CAMERAS: [camera_entity],
+        CONF_TRIGGERS: [],
+        CONF_SCAN_INTERVAL: 4,
+    }
     entry = hass.config_entries.async_entries(DOMAIN)[0]
     assert entry.runtime_data.tier == "fast"
 
@@ -77,6 +84,7 @@ async def test_user_step_unknown_camera_then_recovers(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_TIER: "accurate", CONF_CAMERAS: [camera_entity]}
     )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
@@ -100,7 +108,7 @@ async def test_options_flow_changes_tier_and_reloads(
 ) -> None:
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["settings", "unlock", "voice", "benchmark"]
+    assert result["menu_options"] == ["settings", "people", "unlock", "voice", "benchmark"]
     result = await open_step(hass, loaded_entry, "settings")
     assert result["type"] is FlowResultType.FORM
     # The backend is in a collapsed section, not among the top-level fields.
@@ -290,6 +298,12 @@ async def test_unlock_policy_disabled_needs_nothing(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
     result = await open_step(hass, loaded_entry, "unlock")
+    assert result["type"] is FlowResultType.MENU  # nobody enrolled: the way to People first
+    assert result["step_id"] == "unlock_nobody"
+    assert result["menu_options"] == ["people", "unlock"]
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "unlock"}
+    )
     assert result["data_schema"].schema[CONF_PEOPLE].config["options"] == []
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {**UNLOCK_FORM, CONF_ENABLED: False}
@@ -336,6 +350,9 @@ async def test_unlock_step_when_entry_not_loaded(hass: HomeAssistant) -> None:
     entry = MockConfigEntry(domain=DOMAIN, options={CONF_TIER: "balanced", CONF_CAMERAS: []})
     entry.add_to_hass(hass)
     result = await open_step(hass, entry, "unlock")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "unlock"}
+    )
     assert result["data_schema"].schema[CONF_PEOPLE].config["options"] == []
 
 

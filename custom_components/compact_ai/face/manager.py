@@ -221,6 +221,20 @@ class FaceManager:
         image = await async_get_image(self.hass, camera, timeout=SNAPSHOT_TIMEOUT)
         return image.content
 
+    async def async_snapshots(
+        self, camera: str, count: int, interval: float
+    ) -> list[tuple[str, bytes]]:
+        """Return ``count`` snapshots ``interval`` s apart, named by number (for enrollment).
+
+        Raises HomeAssistantError when the camera gives none.
+        """
+        images: list[tuple[str, bytes]] = []
+        for index in range(count):
+            if index:
+                await asyncio.sleep(interval)
+            images.append((f"snapshot {index + 1}", await self.async_snapshot(camera)))
+        return images
+
     async def async_enroll(
         self,
         name: str,
@@ -267,6 +281,12 @@ class FaceManager:
                     > threshold
                 ]
         self.sync_gallery()  # before the save: no scan may match them while it is written
+        await self.people.async_save()
+        return person
+
+    async def async_rename(self, name: str, new_name: str) -> Person:
+        """Rename a person; their id, faces and door rights stay."""
+        person = self.people.rename(name, new_name)
         await self.people.async_save()
         return person
 

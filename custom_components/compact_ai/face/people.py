@@ -196,6 +196,25 @@ class People:
             raise PeopleError("person_not_found", name=name)
         return self.people.pop(person.person_id)
 
+    def rename(self, name: str, new_name: str) -> Person:
+        """Give the person called exactly ``name`` another display name (same id and rights).
+
+        The new name must be free by the same rules as a new person's.
+        """
+        person = self.find(name)
+        if person is None:
+            raise PeopleError("person_not_found", name=name)
+        new_name = normalize_name(new_name)
+        for other in self.people.values():
+            if other is person:
+                continue
+            if other.name == new_name:
+                raise PeopleError("person_exists", name=new_name)
+            if _folded(other.name) == _folded(new_name):
+                raise PeopleError("name_collision", name=new_name, existing=other.name)
+        person.name = new_name
+        return person
+
     def names(self) -> dict[str, str]:
         """Return the display name of every person id."""
         return {person_id: person.name for person_id, person in self.people.items()}

@@ -28,7 +28,7 @@ from ..door import async_forget_person
 from ..errors import UserError
 from ..helpers.files import read_all_allowed
 from .manager import MAX_IMAGE_BYTES
-from .people import MAX_NAME_LENGTH, PeopleError
+from .people import MAX_NAME_LENGTH, PeopleError, Person
 
 ATTR_NAME = "name"
 ATTR_CAMERA = "camera"
@@ -94,20 +94,15 @@ async def _images(
     files: list[str] = call.data.get(ATTR_FILES, [])
     if bool(camera) == bool(files):
         raise service_error("camera_or_files")
-    images: list[tuple[str, bytes]] = []
     if camera:
         if hass.states.get(camera) is None:
             raise service_error("camera_not_found", camera=camera)
-        for index in range(call.data[ATTR_SNAPSHOTS]):
-            if index:
-                await asyncio.sleep(call.data[ATTR_INTERVAL])
-            try:
-                images.append(
-                    (f"snapshot {index + 1}", await entry.runtime_data.faces.async_snapshot(camera))
-                )
-            except HomeAssistantError as err:
-                raise service_error("camera_unavailable", camera=camera) from err
-        return images
+        try:
+            return await entry.runtime_data.faces.async_snapshots(
+                camera, call.data[ATTR_SNAPSHOTS], call.data[ATTR_INTERVAL]
+            )
+        except HomeAssistantError as err:
+            raise service_error("camera_unavailable", camera=camera) from err
     try:
         return await hass.async_add_executor_job(
             read_all_allowed, hass.config, files, MAX_IMAGE_BYTES
@@ -143,13 +138,28 @@ async def _enroll_negative(call: ServiceCall) -> ServiceResponse:
     return await _enroll(call, negative=True)
 
 
+async def async_delete_person(
+    hass: HomeAssistant, entry: CompactAIConfigEntry, name: str
+) -> Person:
+    """Delete a person completely; raise PeopleError if nobody is called ``name``.
+
+    Their faces and chips, their face among other people's negatives, their door
+    authorization and phone, and when they were last seen; a door left without anyone
+    authorized raises a repair issue.
+    """
+    runtime = entry.runtime_data
+    person = await runtime.faces.async_delete(name)
+    async_forget_person(hass, entry, runtime.door, person.person_id)
+    runtime.last_seen.async_forget(person.person_id)
+    return person
+
+
 async def _delete_person(call: ServiceCall) -> ServiceResponse:
     entry = _entry(call.hass)
     try:
-        person = await entry.runtime_data.faces.async_delete(call.data[ATTR_NAME])
+        person = await async_delete_person(call.hass, entry, call.data[ATTR_NAME])
     except PeopleError as err:
         raise service_error(err.key, **err.placeholders) from err
-    async_forget_person(call.hass, entry, entry.runtime_data.door, person.person_id)
     return {"deleted": person.name}
 
 

@@ -128,6 +128,15 @@ class UnlockDecider:
         self._last_unlock: float | None = None
         self._backoff = Backoff(policy.backoff)
 
+    def change_policy(self, policy: UnlockPolicy) -> None:
+        """Decide by ``policy`` from now on.
+
+        Frames seen under the old policy are dropped; the last unlock (cooldown) and the
+        back-off stay, so changing the settings never lets anyone in sooner.
+        """
+        self.policy = policy
+        self._frames.clear()
+
     def observe(
         self, frame: Frame, is_home: Callable[[str], bool] | None = None
     ) -> Decision | None:
