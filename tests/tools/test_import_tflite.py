@@ -17,8 +17,7 @@ import tflite
 from PIL import Image
 
 from tools.compact.errors import ToolError
-from tools.compact.importers import tflite_ops
-from tools.compact.importers.tflite import import_tflite
+from tools.compact.importers.tflite import import_tflite, ops as tflite_ops
 from tools.compact.pack.sources import source_path
 from tools.compact.paths import EVALDATA_DIR
 

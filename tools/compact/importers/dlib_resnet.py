@@ -11,8 +11,6 @@ output ``descriptor`` is float32 [N, 128], unnormalized like dlib's.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +20,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from tools.compact.errors import ToolError
+from tools.compact.importers.dlib_format import DlibReader
 
 OPSET = 17
 IR_VERSION = 8  # the IR of ONNX 1.12, which introduced opset 17; loads in any onnxruntime >= 1.12
@@ -81,91 +80,6 @@ TOPOLOGY: tuple[Spec, ...] = _topology()  # forward order; the file stores it ou
 _WRAPPERS = ("tag", "skip")  # add_tag_layer / add_skip_layer: a version int only
 
 
-class _Reader:
-    """Typed reader of dlib's serialization format that tracks the byte offset."""
-
-    def __init__(self, data: bytes, path: Path) -> None:
-        self.data = data
-        self.pos = 0
-        self.path = path
-        self.where = "file header"
-
-    def error(self, message: str, offset: int | None = None) -> ToolError:
-        at = self.pos if offset is None else offset
-        return ToolError(f"{self.path}: {message} at byte {at} ({self.where})")
-
-    def take(self, size: int) -> bytes:
-        if self.pos + size > len(self.data):
-            raise self.error(f"unexpected end of file (need {size} bytes)")
-        self.pos += size
-        return self.data[self.pos - size : self.pos]
-
-    def integer(self, max_bytes: int = 8, signed: bool = True) -> int:
-        control = self.take(1)[0]
-        size = control & 0x0F
-        if size == 0 or size > max_bytes or (not signed and control & 0x80):
-            raise self.error(f"bad integer control byte 0x{control:02x}", self.pos - 1)
-        value = int.from_bytes(self.take(size), "little")
-        return -value if control & 0x80 else value
-
-    def int32(self) -> int:
-        return self.integer(4)
-
-    def ints(self, longs: int, ints: int) -> tuple[int, ...]:
-        """Read ``longs`` 64-bit and then ``ints`` 32-bit signed integers."""
-        return (*(self.integer() for _ in range(longs)), *(self.int32() for _ in range(ints)))
-
-    def uint64(self) -> int:
-        return self.integer(8, signed=False)
-
-    def boolean(self) -> bool:
-        byte = self.take(1)
-        if byte not in (b"0", b"1"):
-            raise self.error(f"bad bool byte {byte!r}", self.pos - 1)
-        return byte == b"1"
-
-    def string(self) -> str:
-        start = self.pos
-        size = self.uint64()
-        if size > 64:
-            raise self.error(f"string length {size} is implausible", start)
-        return self.take(size).decode("latin-1")
-
-    def real(self) -> float:
-        """Read a float_details scalar (mantissa int64, exponent int16) like dlib's float."""
-        start = self.pos
-        if self.pos < len(self.data) and self.data[self.pos] & 0x70:
-            raise self.error("legacy ASCII floats are not supported", start)
-        mantissa, exponent = self.integer(8), self.integer(2)
-        if exponent >= 32000:
-            raise self.error(f"non-finite float (exponent {exponent})", start)
-        return float(np.float32(math.ldexp(float(np.float32(mantissa)), exponent)))
-
-    def dims(self) -> tuple[int, int, int, int]:
-        return (self.integer(), self.integer(), self.integer(), self.integer())
-
-    def tensor(self) -> np.ndarray:
-        """Read a resizable_tensor (version 2, 4 dims, raw float32 LE) as a flat array."""
-        self.check("tensor version", self.int32, 2)
-        start, dims = self.pos, self.dims()
-        if min(dims) < 0:
-            raise self.error(f"negative tensor shape {dims}", start)
-        return np.frombuffer(self.take(4 * math.prod(dims)), "<f4").astype(np.float32)
-
-    def alias(self) -> tuple[int, int, int, int]:
-        self.check("alias_tensor version", self.int32, 1)
-        return self.dims()
-
-    def check(self, what: str, read: Callable[[], T], *allowed: object) -> T:
-        """Read a value and raise a ToolError at its offset unless it is one of ``allowed``."""
-        start = self.pos
-        found = read()
-        if found not in allowed:
-            wanted = " or ".join(repr(value) for value in allowed)
-            raise self.error(f"{what} is {found!r}, expected {wanted}", start)
-        return found
-
-
 @dataclass
 class _Layer:
     """A parsed layer with its output shape (C, H, W) and its float32 parameters."""
@@ -180,7 +94,7 @@ def _out(size: int, kernel: int, stride: int, pad: int) -> int:
     return 1 + (size + 2 * pad - kernel) // stride
 
 
-def _params(r: _Reader, *sizes: int) -> list[np.ndarray]:
+def _params(r: DlibReader, *sizes: int) -> list[np.ndarray]:
     """Read a params tensor holding exactly ``sizes`` floats, split into those parts."""
     start = r.pos
     params = r.tensor()
@@ -189,7 +103,7 @@ def _params(r: _Reader, *sizes: int) -> list[np.ndarray]:
     return np.split(params, np.cumsum(sizes)[:-1])
 
 
-def _read_details(r: _Reader, spec: Spec, shape: tuple[int, int, int]) -> _Layer:
+def _read_details(r: DlibReader, spec: Spec, shape: tuple[int, int, int]) -> _Layer:
     """Read one layer's detail record; ``shape`` is its input (C, H, W)."""
     c, h, w = shape
     if spec.kind == "con":
@@ -258,7 +172,7 @@ def _read_details(r: _Reader, spec: Spec, shape: tuple[int, int, int]) -> _Layer
 
 def _parse(data: bytes, path: Path) -> tuple[list[_Layer], np.ndarray]:
     """Parse the whole file; return the layers in forward order and the RGB means."""
-    r = _Reader(data, path)
+    r = DlibReader(data, path)
     r.where = "layer 0 loss_metric_"
     r.check("add_loss_layer version", r.int32, 1)
     r.check("version", r.string, "loss_metric_2")
