@@ -25,7 +25,8 @@ def test_windows_from_any_pcm_wav(tmp_path: Path) -> None:
     write_wav(tmp_path / "stereo.wav", np.repeat(tone, 2), 44100, 2)  # 1 s, stereo, 44.1 kHz
     write_wav(tmp_path / "short.wav", tone[:8000], 16000, 1)  # 0.5 s, mono, 16 kHz
     windows = speech_windows([tmp_path / "stereo.wav", tmp_path / "short.wav"], 4000)
-    assert windows.shape == (4 + 2, 4000) and windows.dtype == np.float32
+    assert windows.shape == (4 + 2, 4000)
+    assert windows.dtype == np.float32
     assert 7000 < np.abs(windows[:4]).max() <= 8001  # resampled, downmixed, int16 range
 
 

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
 import pytest
 
 from tests.tools.synthetic import batchnorm_net, mixed_net
+from tools.compact.compress.channels import remove_channels
 from tools.compact.compress.graph import Feed, first_sample, tensor_shapes
 from tools.compact.compress.groups import find_groups
 from tools.compact.compress.measure import fidelity, flops, run_outputs
-from tools.compact.compress.prune import (
-    allocate,
-    analyze,
-    prune,
-    reconstruct,
-    removal_for,
-    remove_channels,
-)
+from tools.compact.compress.prune import allocate, analyze, prune, removal_for
+from tools.compact.compress.reconstruct import reconstruct
 
 pytest.importorskip("onnxruntime")
 
@@ -45,11 +41,14 @@ def test_groups_follow_residual_depthwise_pad_and_concat() -> None:
     by_source = {group.sources[0]: group for group in deps.groups}
     stream = by_source["conv3"]  # stem, residual Add, depthwise conv, real channels of the Pad
     tensors = {name for name, _ in stream.tensors}
-    assert stream.size == 16 and stream.prunable
+    assert stream.size == 16
+    assert stream.prunable
     assert {"add12", "conv16", "conv20", "pad26", "add27", "prelu22"} <= tensors
     padded = by_source["conv20"]  # conv20's channels 16..23 meet only the Pad's zeros
-    assert padded.size == 8 and {"pad26", "conv20"} <= set(padded.sources)
-    assert padded.units[0]["conv20"] == (16,) and padded.units[0]["add27"] == (16,)
+    assert padded.size == 8
+    assert {"pad26", "conv20"} <= set(padded.sources)
+    assert padded.units[0]["conv20"] == (16,)
+    assert padded.units[0]["add27"] == (16,)
     assert by_source["conv31"].units[0]["concat37"] == (0,)
     assert by_source["conv35"].units[0]["concat37"] == (8,)  # Concat offset
     # the Gemm output is the graph output: no group holds it
@@ -68,7 +67,8 @@ def test_pruned_graph_is_valid_smaller_and_runs(factory) -> None:  # type: ignor
     assert sum(np.prod(s) for s in after.values()) < 0.75 * sum(np.prod(s) for s in before.values())
     sample = first_sample(feeds[0])
     ratio = flops(pruned, sample) / flops(model, sample)
-    assert ratio <= 0.5 and ratio == pytest.approx(result.flops_after / result.flops_before)
+    assert ratio <= 0.5
+    assert ratio == pytest.approx(result.flops_after / result.flops_before)
     (out,) = run_outputs(pruned, feeds)
     assert out.shape == run_outputs(model, feeds)[0].shape  # outputs are never pruned
 
@@ -110,7 +110,8 @@ def face_feeds(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Feed], li
     held_out = face_chips(
         [source_path("Tom_Hanks_54745.png")], per_image=8, jitter=0.06, chipper=chipper
     )
-    assert len(calibration) == 16 and len(held_out) == 8
+    assert len(calibration) == 16
+    assert len(held_out) == 8
     return batches("chip", calibration), batches("chip", held_out)
 
 
@@ -140,37 +141,92 @@ def test_real_dlib_embedder_pruned_by_30_percent(face_feeds: tuple[list[Feed], l
     assert solved.cosine_mean > 0.9
 
 
-def test_cli_prune_quantize_and_evaluate(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _identity_photos(root: Path) -> Path:
+    """Three identities (one source photo each) of three crops: calibration data for the CLI."""
     from PIL import Image
 
-    from tools.compact.cli import main
     from tools.compact.pack.sources import source_path
 
-    photos = tmp_path / "photos"
     for name in ("astronaut.png", "coffee.png", "chelsea.png"):
-        folder = photos / name.split(".")[0]  # one identity per photo
+        folder = root / name.split(".")[0]  # one identity per photo
         folder.mkdir(parents=True)
         image = Image.open(source_path(name)).convert("RGB")
         for index, box in enumerate([(0, 0, 200, 200), (100, 50, 300, 250), (50, 100, 250, 300)]):
             image.crop(box).save(folder / f"{index}.png")
+    return root
+
+
+def test_cli_prune_quantize_and_evaluate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tools.compact.cli import main
+
+    photos = _identity_photos(tmp_path / "photos")
     model = tmp_path / "model.onnx"
     onnx.save(mixed_net(), model)
     pruned, quantized = tmp_path / "pruned.onnx", tmp_path / "int8.onnx"
     common = ["--calib", str(photos), "--samples", "6", "--pixel-range", "-1", "1"]
     assert main(["prune", str(model), "--target-flops", "0.6", "--out", str(pruned), *common]) == 0
     printed = capsys.readouterr().out
-    assert "FLOPs 0.5" in printed and "before" in printed and "cosine" in printed
+    assert "FLOPs 0.5" in printed
+    assert "before" in printed
+    assert "cosine" in printed
     onnx.checker.check_model(onnx.load(pruned))
     assert main(["quantize", str(pruned), "--out", str(quantized), *common]) == 0
     printed = capsys.readouterr().out
-    assert "chosen: " in printed and "ms" in printed and quantized.exists()
+    assert "chosen: " in printed
+    assert "ms" in printed
+    assert quantized.exists()
     assert main(["evaluate", str(pruned), str(quantized), "--reference", str(model), *common]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["reference", "pruned.onnx", "int8.onnx"]
     assert main(["prune", str(tmp_path / "missing.onnx"), "--target-flops", "0.5",
                  "--out", str(pruned), *common]) == 1  # fmt: skip
+
+
+def test_cli_json_reports_what_each_command_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from tools.compact.cli import main
+
+    def run(*argv: str) -> dict[str, Any]:
+        assert main([*argv, "--json"]) == 0
+        report: dict[str, Any] = json.loads(capsys.readouterr().out)  # nothing else on stdout
+        return report
+
+    photos = _identity_photos(tmp_path / "photos")
+    model = tmp_path / "model.onnx"
+    onnx.save(mixed_net(), model)
+    pruned, quantized = tmp_path / "pruned.onnx", tmp_path / "int8.onnx"
+    common = ["--calib", str(photos), "--samples", "6", "--pixel-range", "-1", "1"]
+
+    report = run("prune", str(model), "--target-flops", "0.6", "--out", str(pruned), *common)
+    assert report["out"] == str(pruned)
+    assert report["flops_ratio"] == report["flops_after"] / report["flops_before"] <= 0.6
+    before, after = report["models"]["before"], report["models"]["after"]
+    assert before["flops"] == report["flops_before"]
+    assert after["flops"] == report["flops_after"]
+    assert after["size_bytes"] == onnx.load(pruned).ByteSize() < before["size_bytes"]
+    assert before["cosine_mean"] == pytest.approx(1.0)
+    assert 0.5 < after["cosine_min"] <= after["cosine_mean"] < 1.0
+    assert after["latency_ms"] > 0
+
+    report = run("quantize", str(pruned), "--out", str(quantized), *common)
+    assert report["method"] in {row["method"] for row in report["tried"]}
+    assert len(report["tried"]) >= 3  # every calibration method, then float nodes
+    assert report["speedup"] == pytest.approx(report["fp32_ms"] / report["int8_ms"])
+    assert report["keep_int8"] != report["reason"].endswith("keeping fp32")
+    shipped = "QuantizeLinear" in {node.op_type for node in onnx.load(quantized).graph.node}
+    assert shipped == report["keep_int8"]
+    assert set(report["models"]) == {"fp32", "int8"}
+    assert report["models"]["int8"]["cosine_mean"] > 0.9
+
+    report = run("evaluate", str(pruned), str(quantized), "--reference", str(model), *common)
+    assert report["reference"] == str(model)
+    assert list(report["models"]) == ["reference", "pruned.onnx", "int8.onnx"]
+    assert report["models"]["pruned.onnx"]["flops"] == after["flops"]
 
 
 @pytest.mark.slow

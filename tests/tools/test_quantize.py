@@ -28,7 +28,8 @@ def _feeds(seed: int, count: int = 4) -> list[Feed]:
 
 def _timer(fp32_ms: float, int8_ms: float):  # type: ignore[no-untyped-def]
     def timer(models: Sequence[onnx.ModelProto], feed: Feed) -> list[float]:
-        assert len(models) == 2 and "x" in feed
+        assert len(models) == 2
+        assert "x" in feed
         return [fp32_ms, int8_ms]
 
     return timer
@@ -42,7 +43,8 @@ def int8_model() -> onnx.ModelProto:
 def test_static_qdq_quantization_is_faithful(int8_model: onnx.ModelProto) -> None:
     onnx.checker.check_model(int8_model)
     ops = Counter(node.op_type for node in int8_model.graph.node)
-    assert ops["QuantizeLinear"] >= 5 and ops["DequantizeLinear"] >= 10
+    assert ops["QuantizeLinear"] >= 5
+    assert ops["DequantizeLinear"] >= 10
     weights = [i for i in int8_model.graph.initializer if i.data_type == onnx.TensorProto.INT8]
     assert any(len(w.dims) == 4 for w in weights)  # conv weights are stored as int8
     held_out = _feeds(1)
@@ -59,7 +61,8 @@ def test_search_measures_every_method_and_keeps_the_best() -> None:
     choice = search(mixed_net(), _feeds(0), _feeds(1), exclude_counts=(1,), progress=False)
     methods = [method for method, excluded, _ in choice.tried if not excluded]
     assert methods == ["MinMax", "Percentile", "Entropy"]
-    assert len(choice.tried) == 4 and len(choice.tried[-1][1]) == 1
+    assert len(choice.tried) == 4
+    assert len(choice.tried[-1][1]) == 1
     best = max(fid.cosine_mean for _, _, fid in choice.tried)
     assert choice.fidelity.cosine_mean >= best - 1e-4
     assert (choice.method, choice.excluded, choice.fidelity) in choice.tried
@@ -68,13 +71,17 @@ def test_search_measures_every_method_and_keeps_the_best() -> None:
 def test_int8_is_refused_when_it_is_slower(int8_model: onnx.ModelProto) -> None:
     sample = first_sample(_feeds(0)[0])
     slower = decide(mixed_net(), int8_model, sample, timer=_timer(2.0, 2.5))
-    assert not slower.keep_int8 and "not faster" in slower.reason
-    assert (slower.fp32_ms, slower.int8_ms) == (2.0, 2.5) and slower.speedup == pytest.approx(0.8)
+    assert not slower.keep_int8
+    assert "not faster" in slower.reason
+    assert (slower.fp32_ms, slower.int8_ms) == (2.0, 2.5)
+    assert slower.speedup == pytest.approx(0.8)
     assert slower.int8_bytes < slower.fp32_bytes
     for_size = decide(mixed_net(), int8_model, sample, timer=_timer(2.0, 2.5), prefer_size=True)
-    assert for_size.keep_int8 and "smaller" in for_size.reason
+    assert for_size.keep_int8
+    assert "smaller" in for_size.reason
     faster = decide(mixed_net(), int8_model, sample, timer=_timer(2.0, 1.0))
-    assert faster.keep_int8 and faster.speedup == pytest.approx(2.0)
+    assert faster.keep_int8
+    assert faster.speedup == pytest.approx(2.0)
 
 
 def test_tiny_model_measured_int8_is_refused() -> None:
@@ -84,6 +91,7 @@ def test_tiny_model_measured_int8_is_refused() -> None:
     feeds = [{"x": rng.standard_normal((1, 2, 4, 4)).astype(np.float32)} for _ in range(4)]
     int8 = quantize_int8(preprocess(model), feeds)
     decision = decide(model, int8, feeds[0])
-    assert decision.fp32_ms > 0 and decision.int8_ms > 0
+    assert decision.fp32_ms > 0
+    assert decision.int8_ms > 0
     assert decision.keep_int8 == (decision.speedup >= 1.05)
     assert not decision.keep_int8, decision  # Quantize/Dequantize cost more than a 2x2 conv

@@ -90,7 +90,8 @@ def _jittered(keypoints: np.ndarray, amount: float, rng: np.random.Generator) ->
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     scale = 1 + rng.uniform(-amount, amount)
     shift = rng.uniform(-amount, amount, 2) * size
-    return (keypoints - centre) @ rotation.T * scale + centre + shift
+    moved: np.ndarray = (keypoints - centre) @ rotation.T * scale + centre + shift
+    return moved
 
 
 def face_chips(

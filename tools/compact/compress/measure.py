@@ -127,6 +127,19 @@ class Report:
             text += f"  cosine {f.cosine_mean:.5f} (min {f.cosine_min:.5f}) max-abs {f.max_abs:.4g}"
         return text
 
+    def data(self) -> dict[str, float | int | None]:
+        """Return the measurements as JSON data (fidelity ``None`` when not measured)."""
+        f = self.fidelity
+        return {
+            "flops": self.flops,
+            "params": self.params,
+            "size_bytes": self.size_bytes,
+            "latency_ms": self.latency_ms,
+            "cosine_mean": f.cosine_mean if f else None,
+            "cosine_min": f.cosine_min if f else None,
+            "max_abs": f.max_abs if f else None,
+        }
+
 
 def compare(
     models: Sequence[onnx.ModelProto], feeds: Sequence[Feed], reference: onnx.ModelProto

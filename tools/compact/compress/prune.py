@@ -16,142 +16,27 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import onnx
 
+from tools.compact.compress.channels import dense_axes, dense_consumers, remove_channels
 from tools.compact.compress.graph import (
     Feed,
     Graph,
-    attrs,
-    copy_model,
     first_sample,
-    run_tensors,
     session,
-    set_attr,
     tensor_shapes,
     with_outputs,
 )
 from tools.compact.compress.groups import Dependencies, find_groups
 from tools.compact.compress.measure import FlopTerm, count_flops, fidelity, flop_terms, run_outputs
+from tools.compact.compress.reconstruct import reconstruct
+from tools.compact.progress import progress_bar
 
 SENSITIVITY_RATIOS = (0.25, 0.5, 0.75)
-
-
-def progress_bar[T](items: Sequence[T], desc: str, enabled: bool) -> Iterable[T]:
-    """Wrap ``items`` in a tqdm bar if enabled, without tqdm's lingering monitor thread."""
-    if not enabled:
-        return items
-    from tqdm import tqdm
-
-    tqdm.monitor_interval = 0
-    return tqdm(items, desc=desc)
-
-
-def _delete(array: np.ndarray, indices: Sequence[int], axis: int) -> np.ndarray:
-    return np.delete(array, list(indices), axis=axis) if indices else array
-
-
-def _dense_axes(view: Graph, node: onnx.NodeProto) -> tuple[int, int]:
-    """(input axis, output axis) of the weight of a dense node."""
-    if node.op_type == "Conv":
-        return 1, 0
-    trans = node.op_type == "Gemm" and bool(attrs(node).get("transB", 0))
-    return (1, 0) if trans else (0, 1)
-
-
-def remove_channels(
-    model: onnx.ModelProto, removal: Mapping[str, Sequence[int]], deps: Dependencies
-) -> onnx.ModelProto:
-    """Return a copy of ``model`` without the given channels (from ``Dependencies.removal``)."""
-    view = Graph(copy_model(model))
-    shapes = deps.shapes
-    for node in list(view.graph.node):
-        x, y = (node.input[0] if node.input else ""), node.output[0]
-        ins, outs = removal.get(x, []), removal.get(y, [])
-        if not ins and not outs:
-            continue
-        op = node.op_type
-        if op == "Conv":
-            weight = view.array(node.input[1])
-            group = int(attrs(node).get("group", 1))
-            if group == 1:
-                weight = _delete(weight, ins, 1)
-            else:
-                set_attr(node, "group", group - len(ins))
-            view.set_node_param(node, 1, _delete(weight, outs, 0))
-            if len(node.input) > 2 and node.input[2]:
-                view.set_node_param(node, 2, _delete(view.array(node.input[2]), outs, 0))
-        elif op in ("Gemm", "MatMul"):
-            in_axis, out_axis = _dense_axes(view, node)
-            weight = _delete(_delete(view.array(node.input[1]), ins, in_axis), outs, out_axis)
-            view.set_node_param(node, 1, weight)
-            if len(node.input) > 2 and node.input[2] and outs:
-                bias = view.array(node.input[2])
-                if bias.ndim and bias.shape[-1] == shapes[y][1]:
-                    view.set_node_param(node, 2, _delete(bias, outs, bias.ndim - 1))
-        elif op == "Pad":
-            _shrink_pad(view, node, shapes[x][1], shapes[y][1], outs)
-        elif op == "Reshape":
-            target = view.array(node.input[1]).copy()
-            if target[1] == shapes[y][1]:
-                target[1] -= len(outs)
-                view.set_node_param(node, 1, target)
-        elif op in ("BatchNormalization", "InstanceNormalization"):
-            for index in range(1, len(node.input)):
-                view.set_node_param(node, index, _delete(view.array(node.input[index]), outs, 0))
-        else:
-            _shrink_broadcast_constants(view, node, len(shapes[y]), shapes[y][1], outs)
-    del view.graph.value_info[:]
-    onnx.checker.check_model(view.model)
-    return view.model
-
-
-def _shrink_pad(
-    view: Graph, node: onnx.NodeProto, cin: int, cout: int, removed: Sequence[int]
-) -> None:
-    from_input = len(node.input) > 1 and bool(node.input[1])
-    pads = list(view.array(node.input[1]) if from_input else attrs(node)["pads"])
-    rank = len(pads) // 2
-    begin, end = int(pads[1]), int(pads[rank + 1])
-    gone = set(removed)
-    pads[1] = sum(1 for c in range(begin) if c not in gone)
-    pads[rank + 1] = sum(1 for c in range(begin + cin, cout) if c not in gone)
-    assert end >= pads[rank + 1]
-    if from_input:
-        view.set_node_param(node, 1, np.array(pads, np.int64))
-    else:
-        set_attr(node, "pads", [int(p) for p in pads])
-
-
-def _shrink_broadcast_constants(
-    view: Graph, node: onnx.NodeProto, rank: int, channels: int, removed: Sequence[int]
-) -> None:
-    for index, name in enumerate(node.input):
-        if not view.is_const(name) or channels == 1:
-            continue
-        value = view.array(name)
-        axis = 1 - (rank - value.ndim)
-        if axis >= 0 and value.shape[axis] == channels:
-            view.set_node_param(node, index, _delete(value, removed, axis))
-
-
-def _dense_consumers(view: Graph) -> list[onnx.NodeProto]:
-    """Dense nodes with a constant weight whose input channels map to weight columns."""
-    dense = []
-    for node in view.topological():
-        if node.op_type not in ("Conv", "Gemm", "MatMul") or not view.is_const(node.input[1]):
-            continue
-        if node.op_type == "Conv" and int(attrs(node).get("group", 1)) != 1:
-            continue
-        if node.op_type == "Gemm" and attrs(node).get("transA", 0):
-            continue
-        if node.op_type == "MatMul" and view.array(node.input[1]).ndim != 2:
-            continue
-        dense.append(node)
-    return dense
 
 
 def channel_energy(
@@ -178,12 +63,12 @@ def importance(
     term across channels (the output energy lost if x_c were zeroed, ignoring correlations).
     """
     view = Graph(model)
-    consumers = [n for n in _dense_consumers(view) if n.input[0] not in view.input_names]
+    consumers = [n for n in dense_consumers(view) if n.input[0] not in view.input_names]
     energy = channel_energy(model, feeds, sorted({n.input[0] for n in consumers}))
     share: dict[str, np.ndarray] = {}
     for node in consumers:
         weight = view.array(node.input[1]).astype(np.float64)
-        in_axis, _ = _dense_axes(view, node)
+        in_axis, _ = dense_axes(view, node)
         axes = tuple(a for a in range(weight.ndim) if a != in_axis)
         term = energy[node.input[0]] * (weight**2).sum(axis=axes)
         x = node.input[0]
@@ -302,261 +187,6 @@ def removal_for(analysis: Analysis, kept: Mapping[int, int]) -> dict[str, list[i
         for index, keep in kept.items()
     }
     return analysis.deps.removal(choice)
-
-
-@dataclass
-class _Layer:
-    node: onnx.NodeProto
-    target: str  # the original tensor to match: the layer's output, or the residual Add's
-    other: str | None = None  # the Add's other input, subtracted from the target when set
-    positions: list[np.ndarray] = field(default_factory=list)  # per feed: (rows, 1 + spatial)
-    targets: list[np.ndarray] = field(default_factory=list)  # per feed: (rows, C_out kept)
-
-
-def _residual_add(
-    view: Graph, node: onnx.NodeProto, removal: Mapping[str, Sequence[int]]
-) -> tuple[str, str] | None:
-    """(Add output, other Add input) if the layer's output only feeds a residual Add.
-
-    Matching the Add's output (minus the pruned model's other branch) instead of the layer's
-    own output also corrects the error the skip connection carries. A Pad in between is
-    allowed when it only appends (no leading pads, no new channels).
-    """
-    out = node.output[0]
-    readers = view.consumers.get(out, [])
-    if len(readers) != 1 or out in view.output_names:
-        return None
-    reader = readers[0]
-    if reader.op_type == "Pad" and len(reader.input) > 1 and view.is_const(reader.input[1]):
-        pads = view.array(reader.input[1])
-        if pads[: len(pads) // 2].any() or pads[len(pads) // 2 + 1] or len(reader.input) > 2:
-            return None
-        out, readers = reader.output[0], view.consumers.get(reader.output[0], [])
-        if len(readers) != 1:
-            return None
-        reader = readers[0]
-    if reader.op_type != "Add" or len(reader.input) != 2 or reader.input[0] == reader.input[1]:
-        return None
-    other = reader.input[1] if reader.input[0] == out else reader.input[0]
-    if view.is_const(other):
-        return None
-    if list(removal.get(reader.output[0], [])) != list(removal.get(node.output[0], [])):
-        return None
-    return reader.output[0], other
-
-
-def _patches(node: onnx.NodeProto, x: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """im2col rows of a 2-D (or 1-D) Conv's input at the sampled output positions."""
-    options = attrs(node)
-    spatial = x.ndim - 2
-    kernel = list(options.get("kernel_shape") or [])
-    strides = list(options.get("strides", [1] * spatial))
-    dilations = list(options.get("dilations", [1] * spatial))
-    pads = list(options.get("pads", [0] * 2 * spatial))
-    if options.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        raise ValueError(f"{node.name}: auto_pad is not supported for reconstruction")
-    widths = [(0, 0), (0, 0), *((pads[i], pads[i + spatial]) for i in range(spatial))]
-    padded = np.pad(x, widths)
-    index: list[np.ndarray] = [positions[:, 0][:, None, *([None] * spatial)]]
-    index.append(np.arange(x.shape[1])[None, :, *([None] * spatial)])
-    for axis in range(spatial):
-        offsets = np.arange(kernel[axis]) * dilations[axis]
-        shape = [1, 1] + [1] * spatial
-        shape[2 + axis] = kernel[axis]
-        origin = positions[:, 1 + axis] * strides[axis]
-        index.append(origin.reshape(-1, *([1] * (1 + spatial))) + offsets.reshape(shape))
-    return padded[tuple(index)].reshape(len(positions), -1)
-
-
-def _sample_positions(
-    rng: np.random.Generator, batch: int, out_shape: Sequence[int], rows: int
-) -> np.ndarray:
-    """Random (sample, *spatial) output positions, ``rows`` per feed at most."""
-    spatial = [int(d) for d in out_shape[2:]]
-    total = batch * int(np.prod(spatial, dtype=np.int64))
-    picks = np.sort(rng.choice(total, size=min(rows, total), replace=False))
-    return np.stack(np.unravel_index(picks, (batch, *spatial)), axis=1)
-
-
-HOLD_OUT_EVERY = 5  # every 5th calibration sample validates the ridge strength
-RIDGE_GRID = (0.1, 1.0, 10.0, 100.0)  # x mean diagonal of a'a; smaller ones barely mattered on dlib
-
-
-def _ridge(gram: np.ndarray, cross: np.ndarray, w0: np.ndarray, alpha: float) -> np.ndarray:
-    """Solve min |aW - y|^2 + l|W - W0|^2 given a'a and a'y; l = alpha * mean diagonal."""
-    lam = alpha * max(float(np.trace(gram)) / max(len(gram), 1), 1e-30)
-    return np.linalg.solve(gram + lam * np.eye(len(gram)), cross + lam * w0)
-
-
-def _solve(
-    a: np.ndarray,
-    y: np.ndarray,
-    w0: np.ndarray,
-    with_bias: bool,
-    held_out: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Ridge least squares toward the current weights; the bias is an unregularized intercept.
-
-    The strength is chosen among ``RIDGE_GRID`` on the ``held_out`` rows (whole calibration
-    samples, never fitted), then the final fit uses all rows.
-    """
-
-    def fit(rows: np.ndarray, alphas: Sequence[float]) -> list[tuple[np.ndarray, np.ndarray]]:
-        a_mean = a[rows].mean(axis=0) if with_bias else np.zeros(a.shape[1])
-        y_mean = y[rows].mean(axis=0) if with_bias else np.zeros(y.shape[1])
-        centred = a[rows] - a_mean
-        gram, cross = centred.T @ centred, centred.T @ (y[rows] - y_mean)
-        solutions = [_ridge(gram, cross, w0, alpha) for alpha in alphas]
-        return [(w, y_mean - a_mean @ w) for w in solutions]
-
-    alpha = RIDGE_GRID[0]
-    if held_out.any() and (~held_out).any():
-        errors = [
-            float(np.square(a[held_out] @ w + b - y[held_out]).sum())
-            for w, b in fit(~held_out, RIDGE_GRID)
-        ]
-        alpha = RIDGE_GRID[int(np.argmin(errors))]
-    ((weights, bias),) = fit(np.ones(len(a), bool), [alpha])
-    return weights, (bias if with_bias else None)
-
-
-def reconstruct(
-    original: onnx.ModelProto,
-    pruned: onnx.ModelProto,
-    removal: Mapping[str, Sequence[int]],
-    feeds: Sequence[Feed],
-    *,
-    rows: int = 32768,
-    seed: int = 0,
-    residual_targets: bool = True,
-    match_spread: bool = True,
-    progress: bool = True,
-) -> onnx.ModelProto:
-    """Re-solve every dense layer of ``pruned`` so its outputs match ``original``'s.
-
-    Layers are processed in topological order; each sees the activations of the pruned model
-    with the layers before it already reconstructed. ``rows`` spatial positions in total are
-    sampled per layer (spread over the feeds). With ``residual_targets`` a layer that feeds a
-    residual Add matches the original Add output minus the pruned model's skip branch. With
-    ``match_spread`` a Gemm making a graph output is then rescaled to the original's spread.
-    """
-    rng = np.random.default_rng(seed)
-    view = Graph(copy_model(pruned))
-    layers = []
-    for node in _dense_consumers(view):
-        if node.input[0] in view.input_names:
-            continue
-        residual = _residual_add(view, node, removal) if residual_targets else None
-        layers.append(_Layer(node, *residual) if residual else _Layer(node, node.output[0]))
-    if not layers:
-        return view.model
-    names = sorted({layer.node.output[0] for layer in layers} | {layer.target for layer in layers})
-    runner = session(with_outputs(original, names))
-    per_feed = max(1, rows // len(feeds))
-    for feed in feeds:
-        values = dict(zip(names, runner.run(names, feed), strict=True))
-        for layer in layers:
-            value, target = values[layer.node.output[0]], values[layer.target]
-            kept = np.setdiff1d(np.arange(target.shape[1]), removal.get(layer.target, []))
-            if value.ndim > 2:
-                where = _sample_positions(rng, len(value), value.shape, per_feed)
-                picked = target[(where[:, 0], slice(None), *where[:, 1:].T)]
-            else:
-                where = np.arange(len(value))[:, None]
-                picked = target
-            layer.positions.append(where)
-            layer.targets.append(picked[:, kept].astype(np.float64))
-    for layer in progress_bar(layers, "reconstruct", progress):
-        _refit(view, layer, feeds)
-    if match_spread:
-        _match_output_spread(original, view, feeds)
-    onnx.checker.check_model(view.model)
-    return view.model
-
-
-def _match_output_spread(original: onnx.ModelProto, view: Graph, feeds: Sequence[Feed]) -> None:
-    """Undo the shrinkage least squares causes at outputs made by a Gemm (an embedding's).
-
-    Regression on imperfect inputs pulls outputs toward their mean, which shrinks distances
-    between embeddings (and so moves a distance threshold). The output is rescaled about its
-    mean so that its spread on the calibration data equals the original's; the scale and the
-    shift fold into the Gemm's weights and bias.
-    """
-    gemms = [
-        node
-        for node in view.graph.node
-        if node.op_type == "Gemm"
-        and node.output[0] in view.output_names
-        and view.is_const(node.input[1])
-        and (len(node.input) < 3 or not node.input[2] or view.is_const(node.input[2]))
-    ]
-    if not gemms:
-        return
-    names = [node.output[0] for node in gemms]
-    expected = run_tensors(original, feeds, names)
-    actual = run_tensors(view.model, feeds, names)
-    for node in gemms:
-        y, z = expected[node.output[0]], actual[node.output[0]]
-        options = attrs(node)
-        scale = float(np.sqrt(np.square(y - y.mean(0)).sum() / np.square(z - z.mean(0)).sum()))
-        shift = y.mean(0) - scale * z.mean(0)
-        weight = view.array(node.input[1])
-        view.set_node_param(node, 1, (weight * scale).astype(weight.dtype))
-        beta = float(options.get("beta", 1.0))
-        if len(node.input) > 2 and node.input[2]:
-            bias = view.array(node.input[2])
-            new = (np.broadcast_to(bias, shift.shape) * scale + shift / beta).astype(bias.dtype)
-            view.set_node_param(node, 2, new)
-        else:
-            name = f"{node.output[0]}.bias"
-            view.set_array(name, (shift / beta).astype(weight.dtype))
-            node.input.append(name)
-            view.reindex()
-
-
-def _refit(view: Graph, layer: _Layer, feeds: Sequence[Feed]) -> None:
-    """Solve one layer's weights on the current pruned model's own input activations."""
-    node = layer.node
-    x_name = node.input[0]
-    fetch = [x_name] if layer.other is None else [x_name, layer.other]
-    probe = Graph(with_outputs(view.model, fetch))
-    probe.remove_unused()
-    runner = session(probe.model)
-    needed = set(probe.input_names)
-    inputs, targets, samples = [], [], []
-    seen = 0
-    for feed, where, target in zip(feeds, layer.positions, layer.targets, strict=True):
-        x, *other = runner.run(fetch, {k: v for k, v in feed.items() if k in needed})
-        samples.append(seen + where[:, 0])
-        seen += len(x)
-        inputs.append(_patches(node, x, where) if node.op_type == "Conv" else x[where[:, 0]])
-        if other:
-            target = target - other[0][(where[:, 0], slice(None), *where[:, 1:].T)]
-        targets.append(target)
-    a = np.concatenate(inputs).astype(np.float64)
-    y = np.concatenate(targets)
-    weight = view.array(node.input[1])
-    has_bias = len(node.input) > 2 and bool(node.input[2])
-    if has_bias and view.array(node.input[2]).size != y.shape[1]:
-        has_bias = False
-    if node.op_type == "Conv":
-        w0 = weight.reshape(len(weight), -1).T.astype(np.float64)
-    else:
-        in_axis, _ = _dense_axes(view, node)
-        w0 = (weight if in_axis == 0 else weight.T).astype(np.float64)
-        options = attrs(node)
-        if options.get("alpha", 1.0) != 1.0 or options.get("beta", 1.0) != 1.0:
-            return
-    held_out = np.concatenate(samples) % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1
-    solved, bias = _solve(a, y, w0, has_bias, held_out)
-    if node.op_type == "Conv":
-        new_weight = solved.T.reshape(weight.shape)
-    else:
-        new_weight = solved if _dense_axes(view, node)[0] == 0 else solved.T
-    view.set_node_param(node, 1, new_weight.astype(weight.dtype))
-    if has_bias and bias is not None:
-        old = view.array(node.input[2])
-        view.set_node_param(node, 2, bias.reshape(old.shape).astype(old.dtype))
 
 
 @dataclass

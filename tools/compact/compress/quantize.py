@@ -20,7 +20,7 @@ import onnx
 
 from tools.compact.compress.graph import Feed, Graph, run_tensors
 from tools.compact.compress.measure import Fidelity, fidelity, latencies_ms, run_outputs
-from tools.compact.compress.prune import progress_bar
+from tools.compact.progress import progress_bar
 
 METHODS = ("MinMax", "Percentile", "Entropy")
 QUANTIZED_OPS = frozenset({"Conv", "Gemm", "MatMul"})
