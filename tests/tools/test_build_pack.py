@@ -15,24 +15,17 @@ import pytest
 from custom_components.compact_ai.const import PACK_DIR, TIERS
 from custom_components.compact_ai.engine.runtime.pack import ModelPack
 from tools.compact.errors import ToolError
-from tools.compact.pack.build import (
-    GOALS,
-    MAX_PACK_BYTES,
-    Candidate,
-    build,
-    check_goals,
-    choose_tiers,
-    folder_bytes,
+from tools.compact.pack.build import build, folder_bytes, pack_bytes
+from tools.compact.pack.candidates import Candidate
+from tools.compact.pack.heldout import (
     identification,
     interleaved_ms,
-    loss,
     make_eval_set,
-    pack_bytes,
-    pareto_plot,
     unlock_threshold,
     verification,
-    write_report,
 )
+from tools.compact.pack.report import pareto_plot, report_data, write_report
+from tools.compact.pack.rules import GOALS, MAX_PACK_BYTES, check_goals, choose_tiers, loss
 from tools.compact.paths import EVALDATA_DIR
 
 
@@ -204,10 +197,12 @@ def test_interleaved_timing_runs_every_model_in_every_round() -> None:
 
     best = interleaved_ms({name: counter(name) for name in calls}, rounds=3, per_round=2)
     assert calls == {"a": 7, "b": 7}  # one warm-up run, then 3 rounds of 2
-    assert set(best) == {"a", "b"} and all(0 <= ms < 1000 for ms in best.values())
+    assert set(best) == {"a", "b"}
+    assert all(0 <= ms < 1000 for ms in best.values())
 
 
-def test_report_and_plot_are_written(tmp_path: Path) -> None:
+def synthetic_report() -> dict[str, Any]:
+    """A report as ``build`` returns it, for two candidates."""
     rows = []
     for name, accuracy, ms in (("embedder_100", 0.983, 4.0), ("embedder_080", 0.976, 3.0)):
         c = candidate(name, accuracy, ms)
@@ -237,7 +232,7 @@ def test_report_and_plot_are_written(tmp_path: Path) -> None:
         "ncnn fp32": {"backend": "ncnn", "lfw_accuracy": 0.983, "ms": 12.0},
     }
     tiers = {"accurate": rows[0], "balanced": rows[0], "fast": rows[1]}
-    report = {
+    return {
         "candidates": rows,
         "tiers": tiers,
         "baselines": baselines,
@@ -245,6 +240,10 @@ def test_report_and_plot_are_written(tmp_path: Path) -> None:
         "bytes": 20_000_000,
         "about": {"measured_on": "test CPU", "evaluation": "synthetic"},
     }
+
+
+def test_report_and_plot_are_written(tmp_path: Path) -> None:
+    report = synthetic_report()
     write_report(tmp_path / "report.md", report)
     pareto_plot(tmp_path / "report.png", report)
     text = (tmp_path / "report.md").read_text()
@@ -253,3 +252,21 @@ def test_report_and_plot_are_written(tmp_path: Path) -> None:
     assert "| ncnn fp32 | ncnn | 98.30% | 12.0 |" in text
     assert "| **int8** (tried: fp16 98.30% 13.2 ms, int8 98.20% 12.0 ms) |" in text
     assert (tmp_path / "report.png").stat().st_size > 1000
+
+
+def test_report_data_is_json_with_every_measurement() -> None:
+    report = synthetic_report()
+    data = json.loads(json.dumps(report_data(report)))
+    assert data["tiers"] == {
+        "accurate": "embedder_100",
+        "balanced": "embedder_100",
+        "fast": "embedder_080",
+    }
+    first = data["candidates"]["embedder_100"]
+    assert first["bytes"] == report["candidates"][0].size == 100
+    assert first["flops_target"] == 1.0
+    assert first["ncnn_weights_measured"]["int8"]["ms"] == 12.0
+    assert data["baselines"]["ncnn fp32"] == {"backend": "ncnn", "lfw_accuracy": 0.983, "ms": 12.0}
+    assert [goal["met"] for goal in data["goals"]] == [goal["met"] for goal in report["goals"]]
+    assert (data["bytes"], data["limit_bytes"]) == (20_000_000, MAX_PACK_BYTES)
+    assert data["measured_on"] == "test CPU"

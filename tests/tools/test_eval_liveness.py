@@ -34,7 +34,8 @@ def test_liveness_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     report = json.loads(capsys.readouterr().out)
     families = {row["family"] for row in report["rows"]}
     assert families == {"flat", "flat >35", "static", "head turn", "same person"}
-    assert report["shipped_threshold"] == 0.3 and report["identities"] == 1
+    assert report["shipped_threshold"] == 0.3
+    assert report["identities"] == 1
     flat = [row for row in report["rows"] if row["family"] == "flat"]
     assert sum(row["pairs"] + row["no_face"] for row in flat) == 3
     for row in report["rows"]:

@@ -17,7 +17,8 @@ from tools.compact.ncnn.export import cosine, export_ncnn, io_config
 def test_codebook_is_a_fine_deterministic_quantizer() -> None:
     values = np.random.default_rng(0).standard_normal(20000).astype(np.float32)
     table, index = codebook(values)
-    assert table.shape == (LEVELS,) and index.dtype == np.uint8
+    assert table.shape == (LEVELS,)
+    assert index.dtype == np.uint8
     restored = table[index]
     assert len(np.unique(restored)) <= LEVELS
     assert np.abs(restored - values).max() < 0.05  # 256 levels over about 8 sigma
@@ -25,7 +26,8 @@ def test_codebook_is_a_fine_deterministic_quantizer() -> None:
     nearest = uniform[np.abs(values[:, None] - uniform[None, :]).argmin(axis=1)]
     assert np.mean((restored - values) ** 2) < np.mean((nearest - values) ** 2)
     again_table, again_index = codebook(values)
-    assert np.array_equal(table, again_table) and np.array_equal(index, again_index)
+    assert np.array_equal(table, again_table)
+    assert np.array_equal(index, again_index)
 
 
 def test_few_distinct_weights_are_kept_exactly() -> None:
@@ -40,7 +42,8 @@ def test_codebook_bin_loads_in_ncnn_and_agrees(tmp_path: Path) -> None:
     param, weights = export_ncnn(tmp_path / "cnn.onnx", tmp_path, fp16=True)
     fp16 = weights.read_bytes()
     packed = codebook_weights(param.read_bytes(), fp16)
-    assert packed != fp16 and codebook_weights(param.read_bytes(), fp16) == packed
+    assert packed != fp16
+    assert codebook_weights(param.read_bytes(), fp16) == packed
     config = io_config(model)
     image = np.random.default_rng(1).normal(size=(1, 3, 16, 16)).astype(np.float32)
     assert (

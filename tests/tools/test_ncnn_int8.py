@@ -85,5 +85,6 @@ def test_real_embedder_convolutions_become_int8(tmp_path: Path) -> None:
     scales = input_scales(param, weights, "in0", chips)
     int8_param, int8_weights = int8_files(param, weights, scales)
     terms = [p.get("8") for p in conv_params(int8_param)]
-    assert terms[0] is None and terms[1:] == ["2"] * (len(terms) - 1)
+    assert terms[0] is None
+    assert terms[1:] == ["2"] * (len(terms) - 1)
     assert len(int8_weights) < 0.27 * len(weights)  # about one byte per weight

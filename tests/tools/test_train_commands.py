@@ -154,7 +154,8 @@ def test_adding_a_phrase_and_evaluating_from_the_command_line(
     assert command.startswith(
         "python -m tools.compact train-commands --phrases 'yes,stop,lights on'"
     )
-    assert f"--out {out}" in command and "--per-phrase 50 --negatives 200" in command
+    assert f"--out {out}" in command
+    assert "--per-phrase 50 --negatives 200" in command
     audio = tmp_path / "audio"
     for label, texts in (("lights on", ("lights on",)), ("yes", ("yes",)), ("other", ("table",))):
         for index, clip in enumerate(held_out_clips(texts, seed=3)):
@@ -176,7 +177,8 @@ def test_adding_a_phrase_and_evaluating_from_the_command_line(
     assert wake["phrases"]["lights on"]["clips"] == 3
     assert wake["phrases"]["lights on"]["detected"] >= 2 / 3
     assert wake["phrases"]["stop"]["detected"] is None
-    assert wake["other_utterances"] == 3 and wake["noise_seconds"] == 2.0
+    assert wake["other_utterances"] == 3
+    assert wake["noise_seconds"] == 2.0
     assert wake["false_wakes"] <= 1
 
 
@@ -205,7 +207,8 @@ def test_kokoro_adds_its_english_voices(kokoro: Path, tmp_path: Path) -> None:
     assert {v.name for v in voices if v.engine == "kokoro"} == set(KOKORO_VOICES)
     assert {v.engine for v in voices} >= {"kokoro", "espeak-ng", "flite"}
     assert "kokoro" not in {v.engine for v in available_voices(tmp_path)}  # no model there
-    assert "ɹ" in phonemes("right", "en-us") and "r" not in phonemes("right", "en-us")
+    assert "ɹ" in phonemes("right", "en-us")
+    assert "r" not in phonemes("right", "en-us")
 
 
 def test_kokoro_refuses_voices_and_folders_it_cannot_speak(kokoro: Path) -> None:
@@ -234,7 +237,8 @@ def test_synthesis_follows_rate_and_pitch(voice: str, kokoro: Path) -> None:
         ],
         kokoro=kokoro,
     )
-    assert slow.dtype == np.int16 and np.abs(slow).max() > 3000
+    assert slow.dtype == np.int16
+    assert np.abs(slow).max() > 3000
     assert 1.3 < len(slow) / len(fast) < 1.9
     assert dominant_pitch(high) > 1.1 * dominant_pitch(normal)
 

@@ -174,7 +174,8 @@ def test_verify_json(faces_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     assert report["threshold"] == 0.6
     assert report["accuracy"] >= 0.95
     assert report["far"] == 0.0
-    assert isinstance(report["ms_per_face"], float) and report["ms_per_face"] > 0
+    assert isinstance(report["ms_per_face"], float)
+    assert report["ms_per_face"] > 0
     assert report["ms_per_face"] == pytest.approx(
         report["ms_detect"] + report["ms_align"] + report["ms_embed"]  # type: ignore[operator]
     )
@@ -234,7 +235,8 @@ def test_identify_json_rejects_impostors(
     assert report["far"] == 0.0
     assert report["unknown_rate"] == 1.0
     results = report["results"]
-    assert isinstance(results, list) and len(results) == 20
+    assert isinstance(results, list)
+    assert len(results) == 20
     enrolled = {f"{name}_000{i}.jpg" for name in ("astronaut", "person1") for i in (1, 2)}
     assert not enrolled & {Path(row["image"]).name for row in results}
 
@@ -260,3 +262,23 @@ def test_dlib_chip_mapping_reproduces_dlibs_chip() -> None:
     reference = np.asarray(dlib.get_face_chip(image, shape, size=150, padding=0.25), float)
     ours = warp_affine(image, dlib_chip_matrix(chip), 150).astype(float)
     assert np.abs(ours - reference).mean() < 1.0
+
+
+def test_derive_chip_template_lands_near_the_shipped_template(
+    faces_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("dlib")
+    from custom_components.compact_ai.engine.face.align import TEMPLATE
+
+    argv = ["derive-chip-template", "--images", str(faces_dir), "--people", "3"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    used, total = (int(word) for word in captured.err.split()[:3:2])  # "N of M faces used"
+    assert 0 < used <= total == 12
+    rows = [
+        line.split("#")[0].strip().strip("[],").split(", ") for line in captured.out.splitlines()
+    ]
+    derived = np.array([[float(x), float(y)] for x, y in rows])
+    assert derived.shape == TEMPLATE.shape
+    assert np.abs(derived - TEMPLATE).max() < 10  # a few faces: within a few pixels
+    assert main([*argv[:2], str(faces_dir / "nobody")]) == 1

@@ -1,8 +1,10 @@
-"""Command line of the toolkit: every subcommand lives in its own module.
+"""Command line of the toolkit: one module per command family.
 
-A command module exposes ``register(subparsers)``, which adds its parser and sets
-``func`` (called with the parsed namespace, returns an exit code). Modules keep heavy
-imports inside their functions so that ``--help`` stays fast.
+A family module (``pack/cli.py``, ``compress/cli.py``, ``evaluate/cli.py``, ``train/cli.py``)
+exposes ``register(subparsers)``, which adds its subcommands with
+:func:`tools.compact.command.add_command`: each sets ``func`` (called with the parsed
+namespace, returns an exit code). Family modules import the library modules inside their
+handlers so that ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -14,32 +16,22 @@ from collections.abc import Sequence
 
 from tools.compact.errors import ToolError
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "tools.compact.pack.sources",
-    "tools.compact.pack.reference",
-    "tools.compact.evaluate.pairs",
-    "tools.compact.evaluate.verify",
-    "tools.compact.evaluate.identify",
-    "tools.compact.evaluate.bench",
-    "tools.compact.pack.musl_wheels",
-    "tools.compact.evaluate.regressions",
-    "tools.compact.pack.build",
+FAMILIES: tuple[str, ...] = (
+    "tools.compact.pack.cli",
     "tools.compact.compress.cli",
-    "tools.compact.train.commands",
-    "tools.compact.evaluate.commands",
-    "tools.compact.evaluate.wake",
-    "tools.compact.evaluate.liveness",
+    "tools.compact.evaluate.cli",
+    "tools.compact.train.cli",
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every registered subcommand."""
+    """Return the top-level parser with every family's subcommands."""
     parser = argparse.ArgumentParser(
         prog="python -m tools.compact",
         description="Compact AI toolkit: fetch, import, compress, evaluate and pack models.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in FAMILIES:
         importlib.import_module(name).register(subparsers)
     return parser
 

@@ -11,11 +11,9 @@ with pnnx first (``converted``).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import importlib
 import itertools
-import json
 import statistics
 import tempfile
 import time
@@ -49,14 +47,6 @@ class ModelFiles:
     weights: bytes
     config: dict[str, Any]
     converted: bool
-
-
-def _shape_option(text: str) -> tuple[str, list[int]]:
-    task, _, dims = text.partition("=")
-    try:
-        return task, [int(d) for d in dims.split(",")]
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected TASK=1,16000, not {text!r}") from err
 
 
 def model_files(pack: ModelPack, entry: ModelEntry, shape: list[int] | None) -> ModelFiles:
@@ -219,68 +209,52 @@ def bench_model(
     }
 
 
-def _print_table(rows: list[dict[str, Any]]) -> None:
-    print(
+def bench_tier(
+    tier: str,
+    pack_dir: Path | None,
+    runs: int,
+    tasks: Sequence[str] | None = None,
+    shapes: Mapping[str, list[int]] | None = None,
+    rss: bool = True,
+) -> list[dict[str, Any]]:
+    """Benchmark every model of ``tier`` (or only ``tasks``); a failing model gets an error row."""
+    from tools.compact.pack.reference import load_pack
+
+    try:
+        pack = load_pack(tier, pack_dir)
+    except EngineError as err:
+        raise ToolError(str(err)) from err
+    if tier not in pack.tiers:
+        raise ToolError(f"the pack at {pack.root} has no tier {tier!r}")
+    shapes = shapes or {}
+    rows = []
+    for task, entry in sorted(pack.tiers[tier].models.items()):
+        if tasks and task not in tasks:
+            continue
+        try:
+            rows.append(bench_model(pack, entry, runs, shapes.get(task), rss))
+        except (ToolError, EngineError, ValueError) as err:
+            rows.append({"model": task, "tier": tier, "task": task, "error": str(err)})
+    return rows
+
+
+def report_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Return the table ``bench-backends`` prints: one line per model."""
+    lines = [
         f"{'task':<20} {'ort ms':>8} {'ncnn ms':>8} {'ratio':>6} {'p10':>5} {'cosine':>9} "
         f"{'best ncnn ms (p10 ratio)':>24} {'rss MiB ort/ncnn':>16}  best options"
-    )
+    ]
     for row in rows:
         if "error" in row:
-            print(f"{row['task']:<20} error: {row['error']}")
+            lines.append(f"{row['task']:<20} error: {row['error']}")
             continue
         rss, best = row["rss_extra_mb"], row["ncnn_best"]
         memory = f"{rss['onnxruntime']:.1f}/{rss['ncnn']:.1f}" if rss else "-"
-        print(
+        lines.append(
             f"{row['task']:<20} {row['onnxruntime_ms']:>8.2f} {row['ncnn_ms']:>8.2f} "
             f"{row['ratio']:>6.2f} {row['ratio_p10']:>5.2f} {row['cosine']:>9.6f} "
             f"{best['ncnn_ms']:>16.2f} ({best['ratio_p10']:>4.2f}) "
             f"{memory:>16}  {best['options']}"
             + ("  (converted with pnnx)" if row["converted"] else "")
         )
-
-
-def _run(args: argparse.Namespace) -> int:
-    from tools.compact.pack.reference import load_pack
-
-    try:
-        pack = load_pack(args.tier, args.pack)
-    except EngineError as err:
-        raise ToolError(str(err)) from err
-    if args.tier not in pack.tiers:
-        raise ToolError(f"the pack at {pack.root} has no tier {args.tier!r}")
-    shapes = dict(args.input_shape)
-    rows = []
-    for task, entry in sorted(pack.tiers[args.tier].models.items()):
-        if args.task and task not in args.task:
-            continue
-        try:
-            rows.append(bench_model(pack, entry, args.runs, shapes.get(task), not args.no_rss))
-        except (ToolError, EngineError, ValueError) as err:
-            rows.append({"model": task, "tier": args.tier, "task": task, "error": str(err)})
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        _print_table(rows)
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add the ``bench-backends`` subcommand."""
-    parser = subparsers.add_parser(
-        "bench-backends", help="compare onnxruntime and ncnn speed, agreement and memory"
-    )
-    parser.add_argument("--tier", default="reference", help="tier to measure (default: reference)")
-    parser.add_argument("--pack", type=Path, default=None, help="pack folder (default: by tier)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--runs", type=int, default=15, help="timed runs per variant")
-    parser.add_argument("--task", action="append", help="only this task (repeatable)")
-    parser.add_argument(
-        "--input-shape",
-        type=_shape_option,
-        action="append",
-        default=[],
-        metavar="TASK=1,16000",
-        help="input size of a model with a dynamic input (converted for this size)",
-    )
-    parser.add_argument("--no-rss", action="store_true", help="skip the memory measurement")
-    parser.set_defaults(func=_run)
+    return lines

@@ -9,8 +9,6 @@ and silence rejection (anything but a phrase), the confusion matrix and ms per u
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -154,70 +152,53 @@ def _percent(value: float | None) -> str:
     return "   -  " if value is None else f"{100 * value:5.1f}%"
 
 
-def _print_report(result: dict[str, Any]) -> None:
-    print(f"clips               {result['clips']}")
-    print(f"accuracy            {_percent(result['accuracy'])}  (phrases + unknown + silence)")
-    print(f"command accuracy    {_percent(result['command_accuracy'])}")
-    print(f"unknown rejection   {_percent(result['unknown_rejection'])}")
-    print(f"silence rejection   {_percent(result['silence_rejection'])}")
-    print(f"ms per utterance    {result['ms_per_utterance']:.1f}")
-    print("per-class recall")
-    for label, value in result["per_class"].items():
-        print(f"  {label:<18}{_percent(value)}")
-    print("confusion (truth: predicted counts)")
+def report_lines(result: dict[str, Any]) -> list[str]:
+    """Return the report ``commands`` prints: rates, per-class recall and the confusion."""
+    lines = [
+        f"clips               {result['clips']}",
+        f"accuracy            {_percent(result['accuracy'])}  (phrases + unknown + silence)",
+        f"command accuracy    {_percent(result['command_accuracy'])}",
+        f"unknown rejection   {_percent(result['unknown_rejection'])}",
+        f"silence rejection   {_percent(result['silence_rejection'])}",
+        f"ms per utterance    {result['ms_per_utterance']:.1f}",
+        "per-class recall",
+    ]
+    lines += [f"  {label:<18}{_percent(value)}" for label, value in result["per_class"].items()]
+    lines.append("confusion (truth: predicted counts)")
     for truth, row in result["confusion"].items():
         cells = ", ".join(f"{guess} {count}" for guess, count in sorted(row.items()))
-        print(f"  {truth:<18}{cells}")
+        lines.append(f"  {truth:<18}{cells}")
+    return lines
 
 
-def recognizer_and_clips(args: argparse.Namespace) -> tuple[CommandRecognizer, list[Clip]]:
-    """Load the recognizer and the clips named by :func:`add_recording_arguments`."""
-    command_set = load_command_set(args.command_set)
-    if getattr(args, "threshold", None) is not None:
-        command_set = replace(command_set, threshold=args.threshold)
-    embedder = load_speech_embedder(args.tier, args.pack, args.backend, threads=1)
+@dataclass(frozen=True)
+class Recordings:
+    """The command set and speech models to load, and the recordings to evaluate them on."""
+
+    command_set: str = "default"  # shipped name or folder
+    tier: str = "reference"
+    pack: Path | None = None
+    backend: str = "onnxruntime"
+    audio: tuple[Path, ...] = ()  # folders of <label>/*.wav
+    silence: tuple[Path, ...] = ()  # folders of noise WAVs, cut into 1 s pieces
+    speech: tuple[Path, ...] = ()  # folders of other speech WAVs (unknown)
+    threshold: float | None = None  # overrides the command set's
+
+
+def recognizer_and_clips(recordings: Recordings) -> tuple[CommandRecognizer, list[Clip]]:
+    """Load the recognizer and the labelled clips ``recordings`` names."""
+    command_set = load_command_set(recordings.command_set)
+    if recordings.threshold is not None:
+        command_set = replace(command_set, threshold=recordings.threshold)
+    embedder = load_speech_embedder(recordings.tier, recordings.pack, recordings.backend, threads=1)
     clips: list[Clip] = []
-    for folder in args.audio:
+    for folder in recordings.audio:
         clips += labelled_clips(folder, command_set.phrases)
-    for folder in getattr(args, "speech", []):
+    for folder in recordings.speech:
         paths = sorted(folder.glob("*.wav"))
         clips += [Clip(path.name, UNKNOWN, read_wav(path).samples) for path in paths]
-    for folder in args.silence:
+    for folder in recordings.silence:
         clips += silence_clips(folder)
     if not clips:
         raise ToolError("no WAV clips found")
     return CommandRecognizer(embedder, command_set), clips
-
-
-def add_recording_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options every evaluation on recordings takes (tier, set, folders, --json)."""
-    parser.add_argument(
-        "--tier", default="reference", help="speech model tier (default: reference)"
-    )
-    parser.add_argument("--pack", type=Path, default=None, help="pack folder (default: by tier)")
-    parser.add_argument("--backend", choices=("onnxruntime", "ncnn"), default="onnxruntime")
-    parser.add_argument("--command-set", default="default", help="shipped name or folder")
-    parser.add_argument(
-        "--audio", type=Path, action="append", default=[], help="folder of <label>/*.wav"
-    )
-    parser.add_argument(
-        "--silence", type=Path, action="append", default=[], help="folder of noise WAVs (1 s cuts)"
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def _run(args: argparse.Namespace) -> int:
-    result = evaluate(*recognizer_and_clips(args))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        _print_report(result)
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add the ``commands`` subcommand."""
-    parser = subparsers.add_parser("commands", help="evaluate a voice command set on recordings")
-    add_recording_arguments(parser)
-    parser.add_argument("--threshold", type=float, default=None, help="override the threshold")
-    parser.set_defaults(func=_run)

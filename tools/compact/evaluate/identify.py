@@ -12,23 +12,16 @@ not found, and a result per probe image.
 
 from __future__ import annotations
 
-import argparse
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from custom_components.compact_ai.engine.face.gallery import DEFAULT_MARGIN, Gallery, MatchStatus
+from custom_components.compact_ai.engine.face.gallery import Gallery, MatchStatus
 from custom_components.compact_ai.engine.face.pipeline import FacePipeline
 from tools.compact.errors import ToolError
-from tools.compact.evaluate.verify import (
-    Timer,
-    add_model_arguments,
-    embed_primary,
-    load_face_pipeline,
-)
+from tools.compact.evaluate.verify import Timer, embed_primary
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
@@ -114,48 +107,20 @@ def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _run(args: argparse.Namespace) -> int:
-    plan = split(args.gallery, args.probe, args.enroll_per_person, args.gallery_people)
-    pipeline, threshold = load_face_pipeline(args.tier, args.pack, args.backend, args.detector)
-    threshold = args.threshold if args.threshold is not None else threshold
-    gallery = Gallery(threshold=threshold, margin=args.margin)
-    report = evaluate(pipeline, plan, gallery)
-    report.update(
-        tier=args.tier,
-        backend=args.backend,
-        detector=args.detector,
-        threshold=threshold,
-        margin=args.margin,
-        enrolled_people=len(gallery.people),
-        enrolled_faces=sum(gallery.count(person) for person in gallery.people),
-    )
-    if args.json:
-        print(json.dumps(report, sort_keys=True))
-        return 0
-    for row in report["results"]:
-        if row["status"] != "match" or row["person"] != row["truth"]:
-            print(f"{row['status']:<9} {row['person'] or '-':<24} {row['image']}")
-    print(
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """Return the lines ``identify`` prints: every probe not matched right, then the rates."""
+    lines = [
+        f"{row['status']:<9} {row['person'] or '-':<24} {row['image']}"
+        for row in report["results"]
+        if row["status"] != "match" or row["person"] != row["truth"]
+    ]
+    return [
+        *lines,
         f"{report['enrolled_people']} people enrolled ({report['enrolled_faces']} faces); "
         f"{report['probes']} probes ({report['known_probes']} known, "
-        f"{report['impostor_probes']} impostors), {report['no_face']} without a face\n"
+        f"{report['impostor_probes']} impostors), {report['no_face']} without a face",
         f"known: top-1 {report['top1']:.2%}, TAR {report['tar']:.2%}, "
         f"mis {report['mis']:.2%}; impostors: FAR {report['far']:.2%}, "
         f"unknown {report['unknown_rate']:.2%}; ambiguous {report['ambiguous']:.2%} "
-        f"(threshold {threshold:.3f}, margin {args.margin:.3f})"
-    )
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add the ``identify`` subcommand."""
-    parser = subparsers.add_parser("identify", help="open-set identification against a gallery")
-    add_model_arguments(parser)
-    parser.add_argument("--gallery", type=Path, required=True, help="DIR/<person>/* to enroll")
-    parser.add_argument("--probe", type=Path, required=True, help="DIR/<person>/* to identify")
-    parser.add_argument("--enroll-per-person", type=int, default=None, metavar="K")
-    parser.add_argument(
-        "--gallery-people", type=int, default=None, metavar="N", help="enroll the first N only"
-    )
-    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN)
-    parser.set_defaults(func=_run)
+        f"(threshold {report['threshold']:.3f}, margin {report['margin']:.3f})",
+    ]

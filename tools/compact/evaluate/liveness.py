@@ -23,8 +23,6 @@ error against the true homography (how noisy the keypoints are).
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,7 +109,9 @@ def keypoints(pipeline: FacePipeline, frame: np.ndarray, refine: bool = False) -
     again = pipeline.detect(crop)
     if not again:
         return face.keypoints
-    return primary_face(again, crop.shape[1], crop.shape[0]).keypoints + np.array([left, top])
+    in_crop = primary_face(again, crop.shape[1], crop.shape[0])
+    refined: np.ndarray = in_crop.keypoints + np.array([left, top])
+    return refined
 
 
 def _bin(value: float, bins: tuple[tuple[int, int], ...]) -> str:
@@ -259,82 +259,61 @@ def summarize(collector: Collector, shipped: float) -> dict[str, Any]:
     }
 
 
-def _print_report(report: dict[str, Any]) -> None:
+def identity_folders(faces: Path, count: int) -> list[Path]:
+    """Return the first ``count`` identity folders under ``faces``, sorted by name."""
+    if not faces.is_dir():
+        raise ToolError(f"{faces}: not a folder")
+    return sorted(p for p in faces.iterdir() if p.is_dir())[:count]
+
+
+def evaluate_liveness(
+    people: list[Path],
+    pipeline: FacePipeline,
+    *,
+    warps: int = 12,
+    beyond: int = 3,
+    refine: bool = False,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Collect every family's pairs from each identity folder's photos; summarize them."""
+    collector = Collector(pipeline, np.random.default_rng(seed), refine)
+    for person in people:
+        photos = sorted(p for p in person.iterdir() if p.suffix.lower() in {".jpg", ".png"})
+        if photos:
+            collector.identity(photos, warps, beyond)
+    return summarize(collector, MIN_PARALLAX)
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """Return the tables ``liveness`` prints: per measure, operating points, keypoint noise."""
     shipped = report["shipped_threshold"]
-    print(f"shipped threshold {shipped:.3f}; cells: % refused (flat, static) or % accepted")
+    lines = [f"shipped threshold {shipped:.3f}; cells: % refused (flat, static) or % accepted"]
     for name in MEASURES:
         header = " ".join(f"{t:>5.2f}" for t in SWEEP)
-        print(f"\n{name} residual / eye distance")
-        print(
+        lines.append(f"\n{name} residual / eye distance")
+        lines.append(
             f"{'family':<12}{'bin':>6}{'pairs':>6}{'miss':>5}  {'median':>7}{'max':>7}  "
             f"{'@ship':>6} | {header}"
         )
         for row in report["rows"]:
             stats = row[name]
             sweep = " ".join(f"{100 * v:5.0f}" for v in stats["sweep"].values())
-            print(
+            lines.append(
                 f"{row['family']:<12}{row['group']:>6}{row['pairs']:>6}{row['no_face']:>5}  "
                 f"{stats['median']:7.3f}{min(stats['max'], 99):7.3f}  "
                 f"{100 * stats['at_shipped']:5.1f}% | {sweep}"
             )
     points = report["operating_points"]
     columns = [key for key in next(iter(points.values())) if key != "threshold"]
-    print("\nlowest threshold refusing every flat (0-35) and static pair; % accepted/refused there")
-    print(f"{'measure':<11}{'thresh':>7}  " + "".join(f"{c:>17}" for c in columns))
+    lines.append(
+        "\nlowest threshold refusing every flat (0-35) and static pair; % accepted/refused there"
+    )
+    lines.append(f"{'measure':<11}{'thresh':>7}  " + "".join(f"{c:>17}" for c in columns))
     for name, point in points.items():
         cells = "".join(f"{100 * point[c]:16.1f}%" for c in columns)
-        print(f"{name:<11}{point['threshold']:7.3f}  {cells}")
-    print("\nflat photo: mean keypoint error vs the true homography / eye distance")
-    print("bin     r.eye  l.eye  nose   mouth  r.ear  l.ear")
+        lines.append(f"{name:<11}{point['threshold']:7.3f}  {cells}")
+    lines.append("\nflat photo: mean keypoint error vs the true homography / eye distance")
+    lines.append("bin     r.eye  l.eye  nose   mouth  r.ear  l.ear")
     for group, errors in report["keypoint_error"].items():
-        print(f"{group:<7}" + " ".join(f"{e:6.3f}" for e in errors))
-
-
-def _run(args: argparse.Namespace) -> int:
-    if not args.faces.is_dir():
-        raise ToolError(f"{args.faces}: not a folder")
-    people = sorted(p for p in args.faces.iterdir() if p.is_dir())[: args.identities]
-    collector = Collector(
-        load_pipeline(args.tier, args.pack, args.backend),
-        np.random.default_rng(args.seed),
-        args.refine,
-    )
-    for person in people:
-        photos = sorted(p for p in person.iterdir() if p.suffix.lower() in {".jpg", ".png"})
-        if photos:
-            collector.identity(photos, args.warps, args.beyond)
-    report = summarize(collector, MIN_PARALLAX)
-    report.update(
-        refine=args.refine,
-        tier=args.tier,
-        backend=args.backend,
-        identities=len(people),
-        warps=args.warps,
-    )
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        _print_report(report)
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add the ``liveness`` subcommand."""
-    parser = subparsers.add_parser(
-        "liveness", help="flat-photo refusal and head-motion acceptance of the liveness check"
-    )
-    parser.add_argument("--faces", type=Path, required=True, help="DIR/<identity>/*.jpg (LFW)")
-    parser.add_argument(
-        "--beyond", type=int, default=3, help="poses per identity tilted 35-50 degrees"
-    )
-    parser.add_argument("--identities", type=int, default=40, help="first N identities")
-    parser.add_argument("--warps", type=int, default=12, help="flat-photo poses per identity")
-    parser.add_argument(
-        "--refine", action="store_true", help="keypoints from a second pass on the face crop"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tier", default="balanced", help="model tier (default: balanced)")
-    parser.add_argument("--pack", type=Path, default=None, help="pack folder (default: by tier)")
-    parser.add_argument("--backend", choices=("onnxruntime", "ncnn"), default="onnxruntime")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(func=_run)
+        lines.append(f"{group:<7}" + " ".join(f"{e:6.3f}" for e in errors))
+    return lines

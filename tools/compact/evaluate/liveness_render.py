@@ -40,7 +40,8 @@ class PhotoPose:
 def _rotation(axis: Matrix, angle: float) -> Matrix:
     """Rotation by ``angle`` radians about the unit ``axis`` (Rodrigues)."""
     cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
+    rotation: Matrix = np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
+    return rotation
 
 
 def pose_homography(pose: PhotoPose, photo_size: tuple[int, int]) -> Matrix:

@@ -7,7 +7,6 @@ Format (as LFW's ``pairsDevTrain.txt``): the first line is N, then N same-person
 
 from __future__ import annotations
 
-import argparse
 import re
 from dataclasses import dataclass
 from itertools import combinations
@@ -48,6 +47,17 @@ def image_path(images: Path, name: str, index: int) -> Path:
     return images / name / f"{name}_{index:04d}.jpg"
 
 
+def _parse_line(fields: list[str]) -> Pair | None:
+    """Return the pair of a line's fields (None for a blank line); ValueError if malformed."""
+    if len(fields) == 3:
+        return Pair((fields[0], int(fields[1])), (fields[0], int(fields[2])))
+    if len(fields) == 4:
+        return Pair((fields[0], int(fields[1])), (fields[2], int(fields[3])))
+    if fields:
+        raise ValueError("expected 3 or 4 fields")
+    return None
+
+
 def read_pairs(path: Path) -> list[Pair]:
     """Parse a pairs file (the header line of counts is skipped)."""
     try:
@@ -56,16 +66,12 @@ def read_pairs(path: Path) -> list[Pair]:
         raise ToolError(f"{path}: {err}") from err
     pairs = []
     for number, line in enumerate(lines[1:], start=2):
-        fields = line.split()
         try:
-            if len(fields) == 3:
-                pairs.append(Pair((fields[0], int(fields[1])), (fields[0], int(fields[2]))))
-            elif len(fields) == 4:
-                pairs.append(Pair((fields[0], int(fields[1])), (fields[2], int(fields[3]))))
-            elif fields:
-                raise ValueError("expected 3 or 4 fields")
+            pair = _parse_line(line.split())
         except ValueError as err:
             raise ToolError(f"{path}:{number}: {err}") from err
+        if pair is not None:
+            pairs.append(pair)
     if not pairs:
         raise ToolError(f"{path}: no pairs")
     return pairs
@@ -111,28 +117,3 @@ def write_pairs(path: Path, pairs: list[Pair]) -> None:
     count = sum(pair.same for pair in pairs)
     text = "\n".join([str(count), *(pair.line() for pair in pairs)]) + "\n"
     path.write_text(text, encoding="utf-8")
-
-
-def _run(args: argparse.Namespace) -> int:
-    pairs = make_pairs(args.images, args.pairs_per_class, args.seed)
-    write_pairs(args.out, pairs)
-    same = sum(pair.same for pair in pairs)
-    print(f"{args.out}: {same} same-person and {len(pairs) - same} different-person pairs")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add the ``make-pairs`` subcommand."""
-    parser = subparsers.add_parser(
-        "make-pairs", help="write a deterministic LFW-style pairs file from DIR/<name>/*.jpg"
-    )
-    parser.add_argument("--images", type=Path, required=True, help="DIR/<name>/<name>_NNNN.jpg")
-    parser.add_argument("--out", type=Path, required=True, help="pairs file to write")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--pairs-per-class",
-        type=int,
-        default=300,
-        help="same-person pairs, and as many different-person pairs (default 300)",
-    )
-    parser.set_defaults(func=_run)

@@ -8,16 +8,17 @@ below its ``min`` or above its ``max`` is a regression, and the command exits 1.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tools.compact.errors import ToolError
-from tools.compact.paths import EVALDATA_DIR, REPO_ROOT
+from tools.compact.paths import REPO_ROOT
 
 THRESHOLDS = REPO_ROOT / "eval" / "thresholds.json"
 
@@ -59,30 +60,24 @@ def compare(name: str, report: dict[str, Any], check: dict[str, Any]) -> list[st
     return lines
 
 
-def check_regressions(thresholds: Path, evaldata: Path) -> int:
-    """Run every check; print a table; return 1 if any metric regressed."""
+@dataclass(frozen=True)
+class CheckResult:
+    """One check: what its command reported and a line per limit."""
+
+    name: str
+    report: dict[str, Any]
+    lines: list[str]
+
+    @property
+    def failed(self) -> bool:
+        """Return whether a limit is broken."""
+        return any(line.startswith("FAIL") for line in self.lines)
+
+
+def check_regressions(thresholds: Path, evaldata: Path) -> Iterator[CheckResult]:
+    """Run every check in turn; yield each result as soon as it is known."""
     checks = json.loads(thresholds.read_text(encoding="utf-8"))["checks"]
-    failed = False
     with tempfile.TemporaryDirectory(prefix="compact_eval_") as tmp:
         for check in checks:
             report = _run_check(check, evaldata, Path(tmp))
-            for line in compare(check["name"], report, check):
-                print(line, flush=True)
-                failed |= line.startswith("FAIL")
-    return 1 if failed else 0
-
-
-def _run(args: argparse.Namespace) -> int:
-    if not args.evaldata.is_dir():
-        raise ToolError(f"{args.evaldata}: no evaluation data here")
-    return check_regressions(args.thresholds, args.evaldata)
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add the ``check-regressions`` subcommand."""
-    parser = subparsers.add_parser(
-        "check-regressions", help="run the evaluations on held-out data against committed floors"
-    )
-    parser.add_argument("--thresholds", type=Path, default=THRESHOLDS)
-    parser.add_argument("--evaldata", type=Path, default=EVALDATA_DIR)
-    parser.set_defaults(func=_run)
+            yield CheckResult(check["name"], report, compare(check["name"], report, check))

@@ -10,8 +10,6 @@ is at most 0.1 %, faces not found, and milliseconds per face by stage.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +24,7 @@ from custom_components.compact_ai.engine.face.gallery import DLIB_THRESHOLD
 from custom_components.compact_ai.engine.face.image import decode_image
 from custom_components.compact_ai.engine.face.pipeline import FacePipeline, detector_config
 from tools.compact.errors import ToolError
-from tools.compact.evaluate.pairs import Pair, read_pairs
+from tools.compact.evaluate.pairs import Pair
 
 FOLDS = 10
 TARGET_FAR = 0.001
@@ -136,18 +134,6 @@ def load_face_pipeline(
     return pipeline, float(embedder.config.get("threshold", DLIB_THRESHOLD))
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options choosing the tier, pack, backend and detector."""
-    parser.add_argument("--tier", default="reference", help="model tier (default: reference)")
-    parser.add_argument("--pack", type=Path, default=None, help="pack folder (default: by tier)")
-    parser.add_argument("--backend", choices=("onnxruntime", "ncnn"), default="onnxruntime")
-    parser.add_argument(
-        "--detector", choices=("short", "full"), default="short", help="BlazeFace variant"
-    )
-    parser.add_argument("--threshold", type=float, default=None, help="override the threshold")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-
-
 def _accuracy(distances: np.ndarray, same: np.ndarray, threshold: float) -> float:
     return float(np.mean((distances <= threshold) == same))
 
@@ -223,33 +209,16 @@ def evaluate_pairs(
     }
 
 
-def _run(args: argparse.Namespace) -> int:
-    pairs = read_pairs(args.pairs)
-    pipeline, threshold = load_face_pipeline(args.tier, args.pack, args.backend, args.detector)
-    threshold = args.threshold if args.threshold is not None else threshold
-    report = evaluate_pairs(pipeline, pairs, args.images, threshold)
-    report.update(tier=args.tier, backend=args.backend, detector=args.detector)
-    if args.json:
-        print(json.dumps(report, sort_keys=True))
-        return 0
-    print(
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """Return the report as the lines ``verify`` prints."""
+    return [
         f"{report['pairs']} pairs ({report['same_pairs']} same), {report['images']} images, "
-        f"{report['no_face']} without a face\n"
-        f"accuracy {report['accuracy']:.2%} at threshold {threshold:.3f} "
-        f"(FAR {report['far']:.2%}, FRR {report['frr']:.2%})\n"
+        f"{report['no_face']} without a face",
+        f"accuracy {report['accuracy']:.2%} at threshold {report['threshold']:.3f} "
+        f"(FAR {report['far']:.2%}, FRR {report['frr']:.2%})",
         f"best-threshold accuracy (10-fold) {report['best_accuracy']:.2%}; "
         f"best threshold {report['best_threshold']:.3f}; "
-        f"FAR <= 0.1 % below {report['threshold_at_far_0_1']:.3f}\n"
+        f"FAR <= 0.1 % below {report['threshold_at_far_0_1']:.3f}",
         f"ms: detect {report['ms_detect']:.1f}/image, align {report['ms_align']:.1f}/face, "
-        f"embed {report['ms_embed']:.1f}/face, total {report['ms_per_face']:.1f}/face"
-    )
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add the ``verify`` subcommand."""
-    parser = subparsers.add_parser("verify", help="face verification accuracy on a pairs file")
-    add_model_arguments(parser)
-    parser.add_argument("--pairs", type=Path, required=True, help="LFW-style pairs file")
-    parser.add_argument("--images", type=Path, required=True, help="DIR/<name>/<name>_NNNN.jpg")
-    parser.set_defaults(func=_run)
+        f"embed {report['ms_embed']:.1f}/face, total {report['ms_per_face']:.1f}/face",
+    ]

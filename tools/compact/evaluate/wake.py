@@ -12,10 +12,7 @@ per 100 utterances of other speech), plus the time per second of audio.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +20,7 @@ import numpy as np
 from custom_components.compact_ai.engine.voice.audio import TARGET_RATE, frame_levels, to_int16
 from custom_components.compact_ai.engine.voice.commands import SILENCE, UNKNOWN, CommandRecognizer
 from custom_components.compact_ai.engine.voice.wake import WakeDetection, WakeSpotter
-from tools.compact.evaluate.commands import Clip, add_recording_arguments, recognizer_and_clips
+from tools.compact.evaluate.commands import Clip
 
 CHUNK_SAMPLES = 640  # 40 ms
 PAUSE_SAMPLES = TARGET_RATE  # 1 s between utterances
@@ -79,7 +76,7 @@ def evaluate_wake(recognizer: CommandRecognizer, clips: list[Clip]) -> dict[str,
             }
             for phrase in phrases
         },
-        "detected": float(np.mean([hit for hits in detected.values() for hit in hits] or [0])),
+        "detected": float(np.mean([hit for hits in detected.values() for hit in hits] or [False])),
         "false_wakes": len(false_wakes),
         "other_utterances": len(others),
         "noise_seconds": sum(len(n) for n in noise) / TARGET_RATE,
@@ -88,39 +85,19 @@ def evaluate_wake(recognizer: CommandRecognizer, clips: list[Clip]) -> dict[str,
     }
 
 
-def _print_report(result: dict[str, Any]) -> None:
-    print(
+def report_lines(result: dict[str, Any]) -> list[str]:
+    """Return the table ``wake`` prints: one line per phrase."""
+    lines = [
         f"other speech: {result['other_utterances']} utterances + "
-        f"{result['noise_seconds']:.0f} s of noise = {60 * result['other_stream_hours']:.1f} min"
-    )
-    print(
-        f"{'phrase':<18}{'clips':>6}{'detected':>10}{'false wakes':>13}{'/hour':>8}{'/100 utt':>10}"
-    )
+        f"{result['noise_seconds']:.0f} s of noise = {60 * result['other_stream_hours']:.1f} min",
+        f"{'phrase':<18}{'clips':>6}{'detected':>10}{'false wakes':>13}"
+        f"{'/hour':>8}{'/100 utt':>10}",
+    ]
     for phrase, row in result["phrases"].items():
         hit = "-" if row["detected"] is None else f"{100 * row['detected']:.0f}%"
-        print(
+        lines.append(
             f"{phrase:<18}{row['clips']:>6}{hit:>10}{row['false_wakes']:>13}"
             f"{row['false_wakes_per_hour']:>8.0f}{row['false_wakes_per_100_utterances']:>10.1f}"
         )
-    print(f"ms per second of audio: {result['ms_per_audio_second']:.1f}")
-
-
-def _run(args: argparse.Namespace) -> int:
-    result = evaluate_wake(*recognizer_and_clips(args))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        _print_report(result)
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add the ``wake`` subcommand."""
-    parser = subparsers.add_parser(
-        "wake", help="evaluate the phrases of a command set as wake phrases on recordings"
-    )
-    add_recording_arguments(parser)
-    parser.add_argument(
-        "--speech", type=Path, action="append", default=[], help="folder of other speech WAVs"
-    )
-    parser.set_defaults(func=_run)
+    lines.append(f"ms per second of audio: {result['ms_per_audio_second']:.1f}")
+    return lines

@@ -214,13 +214,14 @@ def _shape_arg(shapes: FixedShapes) -> str:
     return ",".join("[" + ",".join(map(str, shape)) + "]" for shape in shapes.values())
 
 
-def _run_pnnx(
+def run_pnnx(
     model: onnx.ModelProto,
     shapes: FixedShapes,
     alt_shapes: FixedShapes,
     fp16: bool,
     work: Path,
 ) -> None:
+    """Convert ``model`` with pnnx in ``work``; its ncnn files are ``work/model.ncnn.*``."""
     onnx.save(model, work / "model.onnx")
     outputs = {
         "pnnxparam": "model.pnnx.param",
@@ -316,7 +317,7 @@ def export_ncnn(
     config = io_config(model, shapes, alt)
     with tempfile.TemporaryDirectory(prefix="pnnx_") as tmp:
         work = Path(tmp)
-        _run_pnnx(prepare_for_pnnx(model, shapes, alt), shapes, alt, fp16, work)
+        run_pnnx(prepare_for_pnnx(model, shapes, alt), shapes, alt, fp16, work)
         param = (work / "model.ncnn.param").read_bytes()
         weights = (work / "model.ncnn.bin").read_bytes()
         unknown = unknown_layers(param)

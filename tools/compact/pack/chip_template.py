@@ -8,13 +8,13 @@ The mapping is checked on every face: our warp with it must reproduce dlib's chi
 
 Needs ``dlib-bin`` (a development tool only; the integration never imports dlib)::
 
-    python -m tools.compact.pack.chip_template --images ../shared/evaldata/faces --people 20
+    python -m tools.compact derive-chip-template --images ../shared/evaldata/faces --people 20
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
+import importlib
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,8 +24,8 @@ import numpy as np
 from custom_components.compact_ai.engine.face import detector as face_detector
 from custom_components.compact_ai.engine.face.align import ALIGN_KEYPOINTS, warp_affine
 from custom_components.compact_ai.engine.face.image import decode_image
+from tools.compact.errors import ToolError
 from tools.compact.pack.sources import source_path
-from tools.compact.paths import EVALDATA_DIR
 
 CHIP_SIZE = 150
 PADDING = 0.25
@@ -62,8 +62,41 @@ def _blazeface(variant: str) -> tuple[Any, face_detector.DetectorConfig, np.ndar
     return session, config, face_detector.ssd_anchors(config)
 
 
-def derive(dlib: ModuleType, images: list[Path], variant: str) -> tuple[np.ndarray, np.ndarray]:
-    """Return the mean and standard deviation (4, 2) of the keypoints in dlib chip pixels."""
+@dataclass(frozen=True)
+class Template:
+    """Mean and spread (4, 2) of the keypoints in dlib chip pixels, and the faces behind them."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    used: int
+    images: int
+
+    def lines(self) -> list[str]:
+        """Return the template as the rows of a Python literal, with each point's spread."""
+        return [
+            f"        [{x:.2f}, {y:.2f}],  # {name}: std {sx:.2f}, {sy:.2f} px"
+            for name, (x, y), (sx, sy) in zip(NAMES, self.mean, self.std, strict=True)
+        ]
+
+
+def load_dlib() -> ModuleType:
+    """Import dlib, which only this development command needs."""
+    try:
+        return importlib.import_module("dlib")
+    except ImportError as err:
+        raise ToolError("derive-chip-template needs dlib: pip install dlib-bin") from err
+
+
+def people_images(folder: Path, people: int) -> list[Path]:
+    """Return the JPEGs of the first ``people`` identity folders (sorted) under ``folder``."""
+    if not folder.is_dir():
+        raise ToolError(f"{folder}: not a folder")
+    chosen = sorted(p for p in folder.iterdir() if p.is_dir())[:people]
+    return [image for person in chosen for image in sorted(person.glob("*.jpg"))]
+
+
+def derive(dlib: ModuleType, images: list[Path], variant: str) -> Template:
+    """Map BlazeFace's keypoints into dlib's chip of every image where both find the face."""
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(str(source_path("shape_predictor_5_face_landmarks.dat")))
     session, config, anchors = _blazeface(variant)
@@ -83,32 +116,12 @@ def derive(dlib: ModuleType, images: list[Path], variant: str) -> tuple[np.ndarr
         reference = np.asarray(dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=PADDING))
         error = np.abs(warp_affine(image, matrix, CHIP_SIZE).astype(float) - reference).mean()
         if error > MAX_PIXEL_ERROR:
-            raise SystemExit(f"{path}: the chip mapping is off by {error:.2f} grey levels")
+            raise ToolError(f"{path}: the chip mapping is off by {error:.2f} grey levels")
         keypoints = faces[0].keypoints[list(ALIGN_KEYPOINTS)]
         mapped = keypoints @ matrix[:, :2].T + matrix[:, 2]
         if np.all((mapped > 0) & (mapped < CHIP_SIZE)):  # the same face, not another one
             points.append(mapped)
+    if not points:
+        raise ToolError("no face was found by both dlib and BlazeFace")
     stacked = np.stack(points)
-    print(f"{len(points)} of {len(images)} faces used", file=sys.stderr)
-    return stacked.mean(axis=0), stacked.std(axis=0)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Print the template (Python literal) and its spread."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=Path, default=EVALDATA_DIR / "faces")
-    parser.add_argument("--people", type=int, default=20, help="first N identities, sorted")
-    parser.add_argument("--variant", choices=sorted(face_detector.VARIANTS), default="short")
-    args = parser.parse_args(argv)
-    import dlib
-
-    people = sorted(p for p in args.images.iterdir() if p.is_dir())[: args.people]
-    images = [image for person in people for image in sorted(person.glob("*.jpg"))]
-    mean, std = derive(dlib, images, args.variant)
-    for name, (x, y), (sx, sy) in zip(NAMES, mean, std, strict=True):
-        print(f"        [{x:.2f}, {y:.2f}],  # {name}: std {sx:.2f}, {sy:.2f} px")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return Template(stacked.mean(axis=0), stacked.std(axis=0), len(points), len(images))

@@ -9,7 +9,6 @@ the result is committed, so the test that reads it needs no network.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -115,19 +114,3 @@ def refresh(path: Path = LIST_PATH) -> list[WheelRecord]:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(HEADER + "".join(record.line() + "\n" for record in records), encoding="utf-8")
     return records
-
-
-def _run(args: argparse.Namespace) -> int:
-    for record in refresh(args.out):
-        print(record.line())
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add the ``refresh-wheel-list`` subcommand."""
-    parser = subparsers.add_parser(
-        "refresh-wheel-list",
-        help="record which ncnn/onnxruntime wheels PyPI has for musl x86-64 and ARM64",
-    )
-    parser.add_argument("--out", type=Path, default=LIST_PATH, help="list file to write")
-    parser.set_defaults(func=_run)

@@ -7,7 +7,6 @@ manifest format as the shipped pack, so evaluation commands treat it like any ti
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -133,23 +132,3 @@ def load_pack(tier: str, pack_dir: Path | None = None) -> ModelPack:
     if tier == REFERENCE_TIER:
         return ModelPack.load(build_reference_pack())
     return ModelPack.load()
-
-
-def _run(args: argparse.Namespace) -> int:
-    root = build_reference_pack(args.out, force=args.force)
-    pack = ModelPack.load(root)
-    for task, entry in pack.tiers[REFERENCE_TIER].models.items():
-        for backend, files in entry.files.items():
-            size = sum(file.size for file in files)
-            print(f"{task:<20} {backend:<12} {size:>12,d} B  {files[0].path}")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add the ``build-reference`` subcommand."""
-    parser = subparsers.add_parser(
-        "build-reference", help="import the source models unchanged into the reference pack"
-    )
-    parser.add_argument("--out", type=Path, default=None, help="pack folder (default: cache)")
-    parser.add_argument("--force", action="store_true", help="rebuild even if it exists")
-    parser.set_defaults(func=_run)

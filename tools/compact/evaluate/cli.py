@@ -1,0 +1,307 @@
+"""The evaluate family: measure faces, voice and the door on real data.
+
+Subcommands: ``make-pairs``, ``verify``, ``identify``, ``bench-backends``,
+``check-regressions``, ``commands``, ``wake`` and ``liveness``. Every one that measures
+prints a table, or with ``--json`` one JSON object (``bench-backends``: a list, a row per
+model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from custom_components.compact_ai.engine.face.gallery import DEFAULT_MARGIN
+from tools.compact.command import add_command, add_json_option
+from tools.compact.evaluate.regressions import THRESHOLDS
+from tools.compact.paths import EVALDATA_DIR
+
+if TYPE_CHECKING:
+    from tools.compact.evaluate.commands import Recordings
+
+BACKENDS = ("onnxruntime", "ncnn")
+
+
+def _make_pairs(args: argparse.Namespace) -> int:
+    from tools.compact.evaluate.pairs import make_pairs, write_pairs
+
+    pairs = make_pairs(args.images, args.pairs_per_class, args.seed)
+    write_pairs(args.out, pairs)
+    same = sum(pair.same for pair in pairs)
+    print(f"{args.out}: {same} same-person and {len(pairs) - same} different-person pairs")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from tools.compact.evaluate.pairs import read_pairs
+    from tools.compact.evaluate.verify import evaluate_pairs, load_face_pipeline, report_lines
+
+    pairs = read_pairs(args.pairs)
+    pipeline, threshold = load_face_pipeline(args.tier, args.pack, args.backend, args.detector)
+    threshold = args.threshold if args.threshold is not None else threshold
+    report = evaluate_pairs(pipeline, pairs, args.images, threshold)
+    report.update(tier=args.tier, backend=args.backend, detector=args.detector)
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+        return 0
+    print("\n".join(report_lines(report)))
+    return 0
+
+
+def _identify(args: argparse.Namespace) -> int:
+    from custom_components.compact_ai.engine.face.gallery import Gallery
+    from tools.compact.evaluate.identify import evaluate, report_lines, split
+    from tools.compact.evaluate.verify import load_face_pipeline
+
+    plan = split(args.gallery, args.probe, args.enroll_per_person, args.gallery_people)
+    pipeline, threshold = load_face_pipeline(args.tier, args.pack, args.backend, args.detector)
+    threshold = args.threshold if args.threshold is not None else threshold
+    gallery = Gallery(threshold=threshold, margin=args.margin)
+    report = evaluate(pipeline, plan, gallery)
+    report.update(
+        tier=args.tier,
+        backend=args.backend,
+        detector=args.detector,
+        threshold=threshold,
+        margin=args.margin,
+        enrolled_people=len(gallery.people),
+        enrolled_faces=sum(gallery.count(person) for person in gallery.people),
+    )
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+        return 0
+    print("\n".join(report_lines(report)))
+    return 0
+
+
+def _bench_backends(args: argparse.Namespace) -> int:
+    from tools.compact.evaluate.bench import bench_tier, report_lines
+
+    rows = bench_tier(
+        args.tier, args.pack, args.runs, args.task, dict(args.input_shape), not args.no_rss
+    )
+    print(json.dumps(rows, indent=2) if args.json else "\n".join(report_lines(rows)))
+    return 0
+
+
+def _check_regressions(args: argparse.Namespace) -> int:
+    from tools.compact.errors import ToolError
+    from tools.compact.evaluate.regressions import check_regressions
+
+    if not args.evaldata.is_dir():
+        raise ToolError(f"{args.evaldata}: no evaluation data here")
+    checks = []
+    for result in check_regressions(args.thresholds, args.evaldata):
+        checks.append({"name": result.name, "failed": result.failed, "report": result.report})
+        if not args.json:
+            print("\n".join(result.lines), flush=True)
+    failed = any(check["failed"] for check in checks)
+    if args.json:
+        print(json.dumps({"failed": failed, "checks": checks}, indent=2))
+    return 1 if failed else 0
+
+
+def _recordings(args: argparse.Namespace) -> Recordings:
+    from tools.compact.evaluate.commands import Recordings
+
+    return Recordings(
+        command_set=args.command_set,
+        tier=args.tier,
+        pack=args.pack,
+        backend=args.backend,
+        audio=tuple(args.audio),
+        silence=tuple(args.silence),
+        speech=tuple(getattr(args, "speech", ())),
+        threshold=getattr(args, "threshold", None),
+    )
+
+
+def _commands(args: argparse.Namespace) -> int:
+    from tools.compact.evaluate.commands import evaluate, recognizer_and_clips, report_lines
+
+    result = evaluate(*recognizer_and_clips(_recordings(args)))
+    print(json.dumps(result, indent=2) if args.json else "\n".join(report_lines(result)))
+    return 0
+
+
+def _wake(args: argparse.Namespace) -> int:
+    from tools.compact.evaluate.commands import recognizer_and_clips
+    from tools.compact.evaluate.wake import evaluate_wake, report_lines
+
+    result = evaluate_wake(*recognizer_and_clips(_recordings(args)))
+    print(json.dumps(result, indent=2) if args.json else "\n".join(report_lines(result)))
+    return 0
+
+
+def _liveness(args: argparse.Namespace) -> int:
+    from tools.compact.evaluate.liveness import (
+        evaluate_liveness,
+        identity_folders,
+        load_pipeline,
+        report_lines,
+    )
+
+    people = identity_folders(args.faces, args.identities)
+    report = evaluate_liveness(
+        people,
+        load_pipeline(args.tier, args.pack, args.backend),
+        warps=args.warps,
+        beyond=args.beyond,
+        refine=args.refine,
+        seed=args.seed,
+    )
+    report.update(
+        refine=args.refine,
+        tier=args.tier,
+        backend=args.backend,
+        identities=len(people),
+        warps=args.warps,
+    )
+    print(json.dumps(report, indent=2) if args.json else "\n".join(report_lines(report)))
+    return 0
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options choosing the tier, pack, backend and detector of a face evaluation."""
+    parser.add_argument("--tier", default="reference", help="model tier (default: reference)")
+    parser.add_argument("--pack", type=Path, default=None, help="pack folder (default: by tier)")
+    parser.add_argument("--backend", choices=BACKENDS, default="onnxruntime")
+    parser.add_argument(
+        "--detector", choices=("short", "full"), default="short", help="BlazeFace variant"
+    )
+    parser.add_argument("--threshold", type=float, default=None, help="override the threshold")
+    add_json_option(parser)
+
+
+def _recording_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options every evaluation on recordings takes (tier, set, folders, --json)."""
+    parser.add_argument(
+        "--tier", default="reference", help="speech model tier (default: reference)"
+    )
+    parser.add_argument("--pack", type=Path, default=None, help="pack folder (default: by tier)")
+    parser.add_argument("--backend", choices=BACKENDS, default="onnxruntime")
+    parser.add_argument("--command-set", default="default", help="shipped name or folder")
+    parser.add_argument(
+        "--audio", type=Path, action="append", default=[], help="folder of <label>/*.wav"
+    )
+    parser.add_argument(
+        "--silence", type=Path, action="append", default=[], help="folder of noise WAVs (1 s cuts)"
+    )
+    add_json_option(parser)
+
+
+def _shape_option(text: str) -> tuple[str, list[int]]:
+    task, _, dims = text.partition("=")
+    try:
+        return task, [int(d) for d in dims.split(",")]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected TASK=1,16000, not {text!r}") from err
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the evaluate family's subcommands."""
+    parser = add_command(
+        subparsers,
+        "make-pairs",
+        _make_pairs,
+        "write a deterministic LFW-style pairs file from DIR/<name>/*.jpg",
+    )
+    parser.add_argument("--images", type=Path, required=True, help="DIR/<name>/<name>_NNNN.jpg")
+    parser.add_argument("--out", type=Path, required=True, help="pairs file to write")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--pairs-per-class",
+        type=int,
+        default=300,
+        help="same-person pairs, and as many different-person pairs (default 300)",
+    )
+
+    parser = add_command(
+        subparsers, "verify", _verify, "face verification accuracy on a pairs file"
+    )
+    _model_options(parser)
+    parser.add_argument("--pairs", type=Path, required=True, help="LFW-style pairs file")
+    parser.add_argument("--images", type=Path, required=True, help="DIR/<name>/<name>_NNNN.jpg")
+
+    parser = add_command(
+        subparsers, "identify", _identify, "open-set identification against a gallery"
+    )
+    _model_options(parser)
+    parser.add_argument("--gallery", type=Path, required=True, help="DIR/<person>/* to enroll")
+    parser.add_argument("--probe", type=Path, required=True, help="DIR/<person>/* to identify")
+    parser.add_argument("--enroll-per-person", type=int, default=None, metavar="K")
+    parser.add_argument(
+        "--gallery-people", type=int, default=None, metavar="N", help="enroll the first N only"
+    )
+    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN)
+
+    parser = add_command(
+        subparsers,
+        "bench-backends",
+        _bench_backends,
+        "compare onnxruntime and ncnn speed, agreement and memory",
+    )
+    parser.add_argument("--tier", default="reference", help="tier to measure (default: reference)")
+    parser.add_argument("--pack", type=Path, default=None, help="pack folder (default: by tier)")
+    add_json_option(parser, "print JSON instead of a table")
+    parser.add_argument("--runs", type=int, default=15, help="timed runs per variant")
+    parser.add_argument("--task", action="append", help="only this task (repeatable)")
+    parser.add_argument(
+        "--input-shape",
+        type=_shape_option,
+        action="append",
+        default=[],
+        metavar="TASK=1,16000",
+        help="input size of a model with a dynamic input (converted for this size)",
+    )
+    parser.add_argument("--no-rss", action="store_true", help="skip the memory measurement")
+
+    parser = add_command(
+        subparsers,
+        "check-regressions",
+        _check_regressions,
+        "run the evaluations on held-out data against committed floors",
+    )
+    parser.add_argument("--thresholds", type=Path, default=THRESHOLDS)
+    parser.add_argument("--evaldata", type=Path, default=EVALDATA_DIR)
+    add_json_option(parser)
+
+    parser = add_command(
+        subparsers, "commands", _commands, "evaluate a voice command set on recordings"
+    )
+    _recording_options(parser)
+    parser.add_argument("--threshold", type=float, default=None, help="override the threshold")
+
+    parser = add_command(
+        subparsers,
+        "wake",
+        _wake,
+        "evaluate the phrases of a command set as wake phrases on recordings",
+    )
+    _recording_options(parser)
+    parser.add_argument(
+        "--speech", type=Path, action="append", default=[], help="folder of other speech WAVs"
+    )
+
+    parser = add_command(
+        subparsers,
+        "liveness",
+        _liveness,
+        "flat-photo refusal and head-motion acceptance of the liveness check",
+    )
+    parser.add_argument("--faces", type=Path, required=True, help="DIR/<identity>/*.jpg (LFW)")
+    parser.add_argument(
+        "--beyond", type=int, default=3, help="poses per identity tilted 35-50 degrees"
+    )
+    parser.add_argument("--identities", type=int, default=40, help="first N identities")
+    parser.add_argument("--warps", type=int, default=12, help="flat-photo poses per identity")
+    parser.add_argument(
+        "--refine", action="store_true", help="keypoints from a second pass on the face crop"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tier", default="balanced", help="model tier (default: balanced)")
+    parser.add_argument("--pack", type=Path, default=None, help="pack folder (default: by tier)")
+    parser.add_argument("--backend", choices=BACKENDS, default="onnxruntime")
+    add_json_option(parser)
