@@ -7,7 +7,12 @@ from pathlib import Path
 import onnx
 
 from custom_components.compact_ai.engine.runtime.pack import ModelPack
-from tools.compact.pack.reference import REFERENCE_TIER, build_reference_pack, load_pack
+from tools.compact.pack.reference import (
+    REFERENCE_TIER,
+    build_reference_pack,
+    code_fingerprint,
+    load_pack,
+)
 
 
 def test_reference_pack_holds_every_task(tmp_path: Path) -> None:
@@ -42,3 +47,17 @@ def test_reference_pack_holds_every_task(tmp_path: Path) -> None:
 def test_load_pack_with_explicit_folder(tmp_path: Path) -> None:
     root = build_reference_pack(tmp_path / "pack")
     assert load_pack("reference", root).root == root
+
+
+def test_every_importer_file_counts_in_the_fingerprint(tmp_path: Path) -> None:
+    for path in (
+        "pack/reference.py",
+        "ncnn/export.py",
+        "importers/dlib_resnet.py",
+        "importers/tflite/reader.py",
+    ):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(f"# {path}\n")
+    before = code_fingerprint(tmp_path)
+    (tmp_path / "importers/tflite/reader.py").write_text("# changed\n")  # in a subpackage
+    assert code_fingerprint(tmp_path) != before

@@ -20,6 +20,7 @@ from tools.compact.pack.sources import source_path
 from tools.compact.paths import cache_dir
 
 REFERENCE_TIER = "reference"
+TOOLS_DIR = Path(__file__).resolve().parents[1]
 MEL_INPUT = "serving_default_input:0"
 
 
@@ -75,14 +76,16 @@ def _importer(kind: str) -> Callable[[Path], onnx.ModelProto]:
     return import_tflite
 
 
-def _fingerprint() -> str:
-    """Hash of the code that makes the pack: a change rebuilds the cached pack."""
-    tools = Path(__file__).resolve().parents[1]
+def code_fingerprint(tools: Path = TOOLS_DIR) -> str:
+    """Hash of the code that makes the pack (every importer, at any depth, and the ncnn export).
+
+    A change rebuilds the cached pack.
+    """
     code = sorted(
         [
             tools / "pack" / "reference.py",
             tools / "ncnn" / "export.py",
-            *(tools / "importers").glob("*.py"),
+            *(tools / "importers").rglob("*.py"),
         ]
     )
     return sha256_of(b"".join(path.read_bytes() for path in code))
@@ -100,7 +103,7 @@ def build_reference_pack(root: Path | None = None, *, force: bool = False) -> Pa
 
     root = root or reference_pack_dir()
     stamp = root / "fingerprint.txt"
-    fingerprint = _fingerprint()
+    fingerprint = code_fingerprint()
     if not force and stamp.exists() and stamp.read_text() == fingerprint:
         return root
     shutil.rmtree(root, ignore_errors=True)
