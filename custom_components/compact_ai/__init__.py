@@ -123,7 +123,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
 
     @callback
     def stop_training(_: Event) -> None:
-        commands.async_cancel()
+        commands.trainer.async_cancel()
 
     @callback
     def flush_door() -> None:  # folded denials are told and the timer ends at unload

@@ -21,7 +21,7 @@ from .const import CONF_CAMERAS, TIERS
 from .data import CompactAIConfigEntry, CompactAIRuntime
 from .engine.runtime.availability import BACKENDS
 from .entity import CameraScanEntity, CompactAIEntity, camera_device, service_device
-from .voice.commands import TrainingState
+from .voice.trainer import TrainingState
 
 NO_FACE = "no_face"
 UNKNOWN = "unknown"
@@ -146,7 +146,7 @@ class VoiceTrainingSensor(CompactAIEntity, SensorEntity):
     @property
     def native_value(self) -> str:
         """Return the training state."""
-        return self._entry.runtime_data.commands.state.value
+        return self._entry.runtime_data.commands.trainer.state.value
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:

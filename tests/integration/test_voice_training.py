@@ -34,13 +34,13 @@ from custom_components.compact_ai.engine.errors import TrainingError
 from custom_components.compact_ai.engine.voice.audio import decode_wav
 from custom_components.compact_ai.engine.voice.training import DEFAULT_PHRASES
 from custom_components.compact_ai.voice import store as voice_store, training as voice_training
-from custom_components.compact_ai.voice.commands import (
+from custom_components.compact_ai.voice.commands import VoiceCommands
+from custom_components.compact_ai.voice.store import STORAGE_KEY
+from custom_components.compact_ai.voice.trainer import (
     EVENT_TRAINING,
     ISSUE_NEEDS_RECORDINGS,
     ISSUE_TRAINING_FAILED,
-    VoiceCommands,
 )
-from custom_components.compact_ai.voice.store import STORAGE_KEY
 from custom_components.compact_ai.voice.training import TrainingSize
 
 from .common import call, set_up_entry, transcribe
@@ -120,7 +120,7 @@ def commands(entry: MockConfigEntry) -> VoiceCommands:
 
 async def trained(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, Any]:
     """Wait for the training to end; return the training sensor's attributes."""
-    task = commands(entry)._task
+    task = commands(entry).trainer.task
     if task is not None:
         await asyncio.wait_for(asyncio.shield(task), TIMEOUT)
     await hass.async_block_till_done()
@@ -181,7 +181,7 @@ async def test_new_phrases_are_trained_recognized_and_kept(
     )
     await hass.async_block_till_done()
     assert entry.runtime_data.tier == "fast"
-    assert commands(entry)._task is None  # same speech models: nothing to retrain
+    assert commands(entry).trainer.task is None  # same speech models: nothing to retrain
     assert hass.states.get(TRAINING_SENSOR).attributes["command_set"] == "custom"
     result = await transcribe(hass, utterances["open the garage"])
     assert result.text == "open the garage"
@@ -196,7 +196,7 @@ async def test_new_phrases_are_trained_recognized_and_kept(
     key = next(k for k in flow["data_schema"].schema if k == CONF_PHRASES)
     assert key.description["suggested_value"] == ["open the garage", "stop", "good night"]
     await hass.config_entries.options.async_configure(flow["flow_id"], {CONF_PHRASES: PHRASES})
-    assert commands(entry)._task is None
+    assert commands(entry).trainer.task is None
 
     # Removing a phrase retrains; removing all goes back to the default set.
     response = await call(hass, "remove_voice_phrase", phrase="Good Night")
@@ -253,7 +253,7 @@ async def test_phrase_services_validate_and_reset(
     assert response["state"] == "idle"
     assert response["phrases"] == list(DEFAULT_PHRASES)
     assert hass_storage[STORAGE_KEY]["data"]["phrases"] is None
-    assert commands(entry)._task.done()
+    assert commands(entry).trainer.task.done()
 
 
 async def test_options_page_validates_phrases(hass: HomeAssistant, entry: MockConfigEntry) -> None:
@@ -266,12 +266,12 @@ async def test_options_page_validates_phrases(hass: HomeAssistant, entry: MockCo
         result = await set_phrases(hass, entry, phrases)
         assert result["type"] is FlowResultType.FORM
         assert result["errors"] == {CONF_PHRASES: error}
-    assert commands(entry)._task is None
+    assert commands(entry).trainer.task is None
     # The untouched default list or an empty one keeps the shipped set.
     for phrases in (list(reversed(DEFAULT_PHRASES)), []):
         result = await set_phrases(hass, entry, phrases)
         assert result["type"] is FlowResultType.CREATE_ENTRY
-        assert commands(entry)._task is None
+        assert commands(entry).trainer.task is None
         assert not commands(entry).custom
 
 
@@ -382,9 +382,9 @@ async def test_unload_during_training_stops_it(
     monkeypatch.setattr(voice_training, "SIZE", TrainingSize(per_phrase=2000))
     await call(hass, "add_voice_phrase", phrase="good night")
     async with asyncio.timeout(TIMEOUT):
-        while commands(entry).fraction == 0:  # until the first clips are synthesized
+        while commands(entry).trainer.fraction == 0:  # until the first clips are synthesized
             await asyncio.sleep(0.05)
-    task = commands(entry)._task
+    task = commands(entry).trainer.task
     assert await asyncio.wait_for(hass.config_entries.async_unload(entry.entry_id), 120)
     assert task.done()
     folder = Path(hass.config.path(".storage", "compact_ai.voice"))
