@@ -53,14 +53,16 @@ def no_blocking_calls(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
     Home Assistant's own detection, including the file reads it leaves out in tests.
     """
+    # Home Assistant has no public way to undo enable(): its list of patched calls does it.
+    blocked = block_async_io._BLOCKED_CALLS  # noqa: SLF001
     with patch.object(block_async_io, "_IN_TESTS", False):
         block_async_io.enable()
     try:
         yield
     finally:
-        for call in block_async_io._BLOCKED_CALLS.calls:
+        for call in blocked.calls:
             setattr(call.object, call.function, call.original_func)
-        block_async_io._BLOCKED_CALLS.calls.clear()
+        blocked.calls.clear()
     records = [*caplog.get_records("setup"), *caplog.get_records("call")]
     ours = "by custom integration 'compact_ai'"
     blocking = [r.getMessage() for r in records if ours in r.getMessage()]
@@ -156,9 +158,10 @@ async def loaded_entry(hass: HomeAssistant, camera_entity: str) -> MockConfigEnt
 
 
 # Home Assistant's real storage (files under tmp_path), not the in-memory stand-in of
-# pytest-homeassistant-custom-component; taken before any test replaces them.
-REAL_LOAD = storage.Store._async_load
-REAL_WRITE = storage.Store._async_write_data
+# pytest-homeassistant-custom-component; taken before any test replaces them. The harness
+# replaces these private methods, so only they can be put back.
+REAL_LOAD = storage.Store._async_load  # noqa: SLF001
+REAL_WRITE = storage.Store._async_write_data  # noqa: SLF001
 
 
 @pytest.fixture

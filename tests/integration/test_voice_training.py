@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import threading
 import wave
 from datetime import timedelta
 from pathlib import Path
@@ -33,7 +34,11 @@ from custom_components.compact_ai.const import CONF_PHRASES, CONF_TIER, DOMAIN
 from custom_components.compact_ai.engine.errors import TrainingError
 from custom_components.compact_ai.engine.voice.audio import decode_wav
 from custom_components.compact_ai.engine.voice.training import DEFAULT_PHRASES
-from custom_components.compact_ai.voice import store as voice_store, training as voice_training
+from custom_components.compact_ai.voice import (
+    store as voice_store,
+    trainer as voice_trainer,
+    training as voice_training,
+)
 from custom_components.compact_ai.voice.commands import VoiceCommands
 from custom_components.compact_ai.voice.store import STORAGE_KEY
 from custom_components.compact_ai.voice.trainer import (
@@ -41,7 +46,7 @@ from custom_components.compact_ai.voice.trainer import (
     ISSUE_NEEDS_RECORDINGS,
     ISSUE_TRAINING_FAILED,
 )
-from custom_components.compact_ai.voice.training import TrainingSize
+from custom_components.compact_ai.voice.training import TrainingRequest, TrainingSize
 
 from .common import call, set_up_entry, transcribe
 
@@ -380,10 +385,19 @@ async def test_unload_during_training_stops_it(
     hass: HomeAssistant, entry: MockConfigEntry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(voice_training, "SIZE", TrainingSize(per_phrase=2000))
+    synthesized = threading.Event()  # the first clips are synthesized
+
+    def train(request: TrainingRequest, cancel: threading.Event, report: Any) -> Any:
+        def tell(fraction: float) -> None:
+            report(fraction)
+            if fraction > 0:
+                synthesized.set()
+
+        return voice_training.train(request, cancel, tell)
+
+    monkeypatch.setattr(voice_trainer, "train", train)
     await call(hass, "add_voice_phrase", phrase="good night")
-    async with asyncio.timeout(TIMEOUT):
-        while commands(entry).trainer.fraction == 0:  # until the first clips are synthesized
-            await asyncio.sleep(0.05)
+    assert await hass.async_add_executor_job(synthesized.wait, TIMEOUT)
     task = commands(entry).trainer.task
     assert await asyncio.wait_for(hass.config_entries.async_unload(entry.entry_id), 120)
     assert task.done()
