@@ -53,7 +53,8 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise ImageDecodeError("the image is empty (0 bytes)")
     try:
         with Image.open(io.BytesIO(data)) as image:
-            _check_size(*image.size, max_pixels)  # header only: nothing is decoded yet
+            width, height = image.size  # header only: nothing is decoded yet
+            _check_size(width, height, max_pixels)
             image.load()
             upright = ImageOps.exif_transpose(image)
             array = np.asarray(_to_rgb(upright), dtype=np.uint8)
