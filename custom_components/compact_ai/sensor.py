@@ -23,6 +23,8 @@ from .engine.runtime.availability import BACKENDS
 from .entity import CameraScanEntity, CompactAIEntity, camera_device, service_device
 from .voice.trainer import TrainingState
 
+# Nothing is polled: values come from scan reports and the training (pushed, not updated).
+PARALLEL_UPDATES = 0
 NO_FACE = "no_face"
 UNKNOWN = "unknown"
 

@@ -16,6 +16,8 @@ from homeassistant.helpers import storage
 from homeassistant.setup import async_setup_component
 from PIL import Image, ImageFilter
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER
 from custom_components.compact_ai.engine.runtime.availability import backend_importable
@@ -67,6 +69,16 @@ def no_blocking_calls(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     ours = "by custom integration 'compact_ai'"
     blocking = [r.getMessage() for r in records if ours in r.getMessage()]
     assert not blocking, blocking
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots through Home Assistant's extension (its serializers, the snapshots/ folder).
+
+    The harness overrides syrupy's fixture the same way, but on newer harnesses (syrupy 6)
+    syrupy's own plugin wins; a conftest fixture comes first on every harness.
+    """
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 @pytest.fixture(scope="session")
