@@ -126,6 +126,28 @@ class Instance:
         step(f"stopped scripts/develop in {time.monotonic() - since:.0f} s (exit code {code})")
 
 
+def check_port_free(ha: HomeAssistant, url: str) -> None:
+    """Refuse to start when another instance already answers on the port."""
+    if ha.answers():
+        raise CheckFailed(f"{url} is already taken: stop that instance or use --attach / --port")
+
+
+def check_banner(instance: Instance, url: str) -> None:
+    """Check that the start banner names the URL and the login."""
+    banner = next(line for line in instance.text().splitlines() if BANNER in line)
+    expected = f"{BANNER}{url} (user {USERNAME} / password {PASSWORD})"
+    if banner.strip() != expected:
+        raise CheckFailed(f"banner is {banner!r}, expected {expected!r}")
+
+
+def check_onboarding(ha: HomeAssistant) -> None:
+    """Check onboarding is finished: /api/onboarding is gone (404) once all steps are done."""
+    status, raw, _ = ha.request("GET", "/api/onboarding", auth=False)
+    if status != 404 and not (status == 200 and all(s["done"] for s in json.loads(raw))):
+        raise CheckFailed(f"onboarding is not finished: /api/onboarding answered {status} {raw!r}")
+    step("OK onboarding finished")
+
+
 def check_frontend(ha: HomeAssistant) -> None:
     """Check that the frontend's page and config/www are served."""
     status, body, content_type = ha.request("GET", "/", auth=False)
@@ -252,10 +274,7 @@ def main() -> int:
         if args.attach:
             ha.wait_until_answers(args.timeout)
         else:
-            if ha.answers():
-                raise CheckFailed(
-                    f"{url} is already taken: stop that instance or use --attach / --port"
-                )
+            check_port_free(ha, url)
             workdir = Path(tempfile.mkdtemp(prefix="compact-ai-check-"))
             step(
                 f"starting scripts/develop (config {workdir / 'config'}, "
@@ -269,20 +288,11 @@ def main() -> int:
                 f"setup (scripts/setup and config/) took {setup_s:.0f} s; "
                 f"Home Assistant was ready {start_s:.0f} s later"
             )
-            banner = next(line for line in instance.text().splitlines() if BANNER in line)
-            expected = f"{BANNER}{url} (user {USERNAME} / password {PASSWORD})"
-            if banner.strip() != expected:
-                raise CheckFailed(f"banner is {banner!r}, expected {expected!r}")
+            check_banner(instance, url)
         ha.login()
         step(f"OK logged in to {url} as {USERNAME}/{PASSWORD}")
         ha.wait_running(args.timeout)
-        # /api/onboarding lists the steps; it is gone (404) once a start finds them all done.
-        status, raw, _ = ha.request("GET", "/api/onboarding", auth=False)
-        if status != 404 and not (status == 200 and all(s["done"] for s in json.loads(raw))):
-            raise CheckFailed(
-                f"onboarding is not finished: /api/onboarding answered {status} {raw!r}"
-            )
-        step("OK onboarding finished")
+        check_onboarding(ha)
         check_frontend(ha)
         check_camera(ha)
         check_lock(ha)

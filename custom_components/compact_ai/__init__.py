@@ -26,6 +26,7 @@ from .engine.errors import BackendUnavailableError, ManifestError, ModelIntegrit
 from .engine.face.recognizer import FaceRecognizer
 from .engine.runtime.availability import resolve_backend
 from .engine.runtime.pack import ModelPack
+from .entity import async_remove_stale_cameras
 from .face.last_seen import LastSeen
 from .face.manager import FaceManager, ScanReport
 from .face.people import People
@@ -123,7 +124,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
 
     @callback
     def stop_training(_: Event) -> None:
-        commands.async_cancel()
+        commands.trainer.async_cancel()
 
     @callback
     def flush_door() -> None:  # folded denials are told and the timer ends at unload
@@ -137,6 +138,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
     runtime.scans.async_apply(entry.options)
     entry.async_on_unload(runtime.scans.async_stop)
     entry.async_on_unload(entry.add_update_listener(async_options_updated))
+    async_remove_stale_cameras(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

@@ -55,7 +55,7 @@ async def async_get_config_entry_diagnostics(
         "voice": {
             "models_loaded": runtime.voice.available,
             "model_error": runtime.voice.error,
-            "training_state": runtime.commands.state.value,
+            "training_state": runtime.commands.trainer.state.value,
             "trained": runtime.commands.store.trained,
             **runtime.commands.as_dict(),
         },

@@ -199,7 +199,7 @@ class DoorController:
             await self.hass.services.async_call(
                 "lock", "unlock", {"entity_id": self.lock}, blocking=True
             )
-        except Exception as err:  # any failure of the lock must be audited, whatever its type
+        except Exception as err:  # noqa: BLE001 - any failure of the lock is audited, any type
             _LOGGER.warning("Unlocking %s failed: %r", self.lock, err)
             self._announce(EVENT_DENIED, LOCK_FAILED, decision, error=repr(err))
             return

@@ -7,7 +7,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
-from .const import DOMAIN
+from .const import CONF_CAMERAS, DOMAIN
 from .data import CompactAIConfigEntry
 from .face.manager import ScanReport
 
@@ -44,6 +44,18 @@ def camera_device(hass: HomeAssistant, entry: CompactAIConfigEntry, camera: str)
     if device.via_device_id != service.id:
         registry.async_update_device(device.id, via_device_id=service.id)
     return info
+
+
+@callback
+def async_remove_stale_cameras(hass: HomeAssistant, entry: CompactAIConfigEntry) -> None:
+    """Remove the devices (and so the entities) of cameras no longer in the options."""
+    wanted = {f"{entry.entry_id}_{camera}" for camera in entry.options.get(CONF_CAMERAS, [])}
+    wanted.add(entry.entry_id)  # the service device
+    registry = dr.async_get(hass)
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        ours = {key for domain, key in device.identifiers if domain == DOMAIN}
+        if ours and not ours & wanted:
+            registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
 
 
 class CompactAIEntity(Entity):

@@ -18,6 +18,8 @@ from .face.manager import ScanReport
 from .reconfigure import door_signal
 from .voice.manager import VoiceResult
 
+# Events are pushed; nothing is polled.
+PARALLEL_UPDATES = 0
 EVENT_RECOGNIZED = "recognized"
 EVENT_UNKNOWN = "unknown"
 

@@ -21,8 +21,10 @@ from .const import CONF_CAMERAS, TIERS
 from .data import CompactAIConfigEntry, CompactAIRuntime
 from .engine.runtime.availability import BACKENDS
 from .entity import CameraScanEntity, CompactAIEntity, camera_device, service_device
-from .voice.commands import TrainingState
+from .voice.trainer import TrainingState
 
+# Nothing is polled: values come from scan reports and the training (pushed, not updated).
+PARALLEL_UPDATES = 0
 NO_FACE = "no_face"
 UNKNOWN = "unknown"
 
@@ -146,7 +148,7 @@ class VoiceTrainingSensor(CompactAIEntity, SensorEntity):
     @property
     def native_value(self) -> str:
         """Return the training state."""
-        return self._entry.runtime_data.commands.state.value
+        return self._entry.runtime_data.commands.trainer.state.value
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:

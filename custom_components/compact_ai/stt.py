@@ -27,6 +27,8 @@ from .voice.manager import MAX_PCM_BYTES
 
 _LOGGER = logging.getLogger(__name__)
 
+# Not polled; concurrent recognitions share the inference slots of helpers/inference.py.
+PARALLEL_UPDATES = 0
 COMMANDS = EntityDescription(key="commands", translation_key="commands")
 WAV_HEADER_ALLOWANCE = 4096  # a WAV header (with extra chunks) before the samples
 

@@ -21,6 +21,8 @@ from .engine.voice.wake import HOP_SAMPLES, MAX_UTTERANCE_SAMPLES, WakeSpotter
 from .entity import CompactAIEntity, service_device
 from .helpers.inference import async_infer
 
+# Not polled; concurrent streams share the inference slots of helpers/inference.py.
+PARALLEL_UPDATES = 0
 WAKE_PHRASES = EntityDescription(key="wake_phrases", translation_key="wake_phrases")
 QUEUE_SAMPLES = MAX_UTTERANCE_SAMPLES  # audio kept to hand on what followed the phrase
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 
 import numpy as np
@@ -260,7 +261,8 @@ def test_bad_bytes_raise_a_decode_error(pipelines: dict[str, FacePipeline]) -> N
 
 def test_max_faces_keeps_the_best(pipelines: dict[str, FacePipeline]) -> None:
     full = pipelines["full"]
-    limited = FacePipeline(full._detectors[0][0], full._embedder, full.config, max_faces=2)
+    limited = copy.copy(full)
+    limited.max_faces = 2
     image = _photo("t1.jpg")
     best = sorted(d.score for d in full.detect(image))[-2:]
     assert sorted(d.score for d in limited.detect(image)) == best

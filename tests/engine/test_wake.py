@@ -97,10 +97,10 @@ def test_endless_speech_and_silence_are_bounded(recognizer: CommandRecognizer) -
     spotter, longest = WakeSpotter(recognizer, [WAKE]), 0
     for start in range(0, len(stream), CHUNK):
         assert spotter.feed(stream[start : start + CHUNK]) is None
-        longest = max(longest, len(spotter._buffer))
+        longest = max(longest, spotter.buffered)
     assert len(babble) > 2 * MAX_UTTERANCE_SAMPLES
     assert longest <= MAX_UTTERANCE_SAMPLES + CONTEXT_SAMPLES + HOP_SAMPLES + CHUNK
-    assert len(spotter._buffer) <= CONTEXT_SAMPLES + HOP_SAMPLES
+    assert spotter.buffered <= CONTEXT_SAMPLES + HOP_SAMPLES
     assert spotter.received == len(stream)
 
 

@@ -6,9 +6,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import attr
 from homeassistant.components import stt
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from syrupy.assertion import SnapshotAssertion
+from syrupy.filters import props
 
 from custom_components.compact_ai.const import DOMAIN
 
@@ -21,9 +25,11 @@ async def call(hass: HomeAssistant, service: str, **data: Any) -> Any:
     )
 
 
-async def set_up_entry(hass: HomeAssistant, options: dict[str, Any]) -> MockConfigEntry:
+async def set_up_entry(
+    hass: HomeAssistant, options: dict[str, Any], entry_id: str | None = None
+) -> MockConfigEntry:
     """Add a Compact AI entry with ``options`` and set it up; it must load."""
-    entry = MockConfigEntry(domain=DOMAIN, options=options)
+    entry = MockConfigEntry(domain=DOMAIN, options=options, entry_id=entry_id)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
@@ -38,6 +44,58 @@ async def show(hass: HomeAssistant, photo: Path) -> None:
         {"entity_id": CAMERA, "file_path": str(photo)},
         blocking=True,
     )
+
+
+# A new entity's aliases: Home Assistant 2026.10 lists the entity's own name (COMPUTED_NAME)
+# where 2026.2 lists nothing and uses the name anyway; the same default, stored two ways.
+DEFAULT_ALIASES: Any = [er.COMPUTED_NAME] if hasattr(er, "COMPUTED_NAME") else set()
+
+
+def plain_capabilities(entry: er.RegistryEntry) -> er.RegistryEntry:
+    """Return ``entry`` with its capabilities keyed by plain strings (as :func:`plain_keys`)."""
+    if not entry.capabilities:
+        return entry
+    capabilities = {str(key): value for key, value in entry.capabilities.items()}
+    return attr.evolve(entry, capabilities=capabilities)
+
+
+def plain_keys(state: State) -> State:
+    """Return ``state`` with its attributes keyed by plain strings.
+
+    Home Assistant 2026.10 keys some attributes (friendly_name, event_types, ...) and
+    capabilities by StrEnum members, which equal their strings but are written differently in
+    a snapshot.
+    """
+    return State(
+        state.entity_id,
+        state.state,
+        attributes={str(key): value for key, value in state.attributes.items()},
+        last_changed=state.last_changed,
+        last_updated=state.last_updated,
+        context=state.context,
+    )
+
+
+async def snapshot_entities(
+    hass: HomeAssistant, registry: er.EntityRegistry, snapshot: SnapshotAssertion, entry_id: str
+) -> None:
+    """Snapshot the registry entry and state of every entity of one platform of the entry.
+
+    As the harness's snapshot_platform, except for what differs between the two releases
+    only in how it is written: the aliases are checked against the release's default instead
+    of the snapshot, and attribute and capability keys are plain strings (:func:`plain_keys`).
+    """
+    entries = er.async_entries_for_config_entry(registry, entry_id)
+    assert entries
+    assert len({entry.domain for entry in entries}) == 1, "set up one platform at a time"
+    for entry in entries:
+        assert entry.aliases == DEFAULT_ALIASES
+        written = plain_capabilities(entry)
+        assert written == snapshot(name=f"{entry.entity_id}-entry", exclude=props("aliases"))
+        assert entry.disabled_by is None
+        state = hass.states.get(entry.entity_id)
+        assert state is not None, f"no state for {entry.entity_id}"
+        assert plain_keys(state) == snapshot(name=f"{entry.entity_id}-state")
 
 
 STT = "stt.compact_ai_commands"

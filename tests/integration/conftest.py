@@ -16,6 +16,8 @@ from homeassistant.helpers import storage
 from homeassistant.setup import async_setup_component
 from PIL import Image, ImageFilter
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER
 from custom_components.compact_ai.engine.runtime.availability import backend_importable
@@ -53,18 +55,30 @@ def no_blocking_calls(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
     Home Assistant's own detection, including the file reads it leaves out in tests.
     """
+    # Home Assistant has no public way to undo enable(): its list of patched calls does it.
+    blocked = block_async_io._BLOCKED_CALLS  # noqa: SLF001
     with patch.object(block_async_io, "_IN_TESTS", False):
         block_async_io.enable()
     try:
         yield
     finally:
-        for call in block_async_io._BLOCKED_CALLS.calls:
+        for call in blocked.calls:
             setattr(call.object, call.function, call.original_func)
-        block_async_io._BLOCKED_CALLS.calls.clear()
+        blocked.calls.clear()
     records = [*caplog.get_records("setup"), *caplog.get_records("call")]
     ours = "by custom integration 'compact_ai'"
     blocking = [r.getMessage() for r in records if ours in r.getMessage()]
     assert not blocking, blocking
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots through Home Assistant's extension (its serializers, the snapshots/ folder).
+
+    The harness overrides syrupy's fixture the same way, but on newer harnesses (syrupy 6)
+    syrupy's own plugin wins; a conftest fixture comes first on every harness.
+    """
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 @pytest.fixture(scope="session")
@@ -156,9 +170,10 @@ async def loaded_entry(hass: HomeAssistant, camera_entity: str) -> MockConfigEnt
 
 
 # Home Assistant's real storage (files under tmp_path), not the in-memory stand-in of
-# pytest-homeassistant-custom-component; taken before any test replaces them.
-REAL_LOAD = storage.Store._async_load
-REAL_WRITE = storage.Store._async_write_data
+# pytest-homeassistant-custom-component; taken before any test replaces them. The harness
+# replaces these private methods, so only they can be put back.
+REAL_LOAD = storage.Store._async_load  # noqa: SLF001
+REAL_WRITE = storage.Store._async_write_data  # noqa: SLF001
 
 
 @pytest.fixture

@@ -318,8 +318,14 @@ STORED: list[tuple[str, str, str]] = [
     ("key", "content"), [case[1:] for case in STORED], ids=[case[0] for case in STORED]
 )
 async def test_stored_file(hass: HomeAssistant, real_storage: Path, key: str, content: str) -> None:
-    real_storage.mkdir(parents=True, exist_ok=True)
-    (real_storage / key).write_text(content)
+    def write() -> None:
+        real_storage.mkdir(parents=True, exist_ok=True)
+        (real_storage / key).write_text(content)
+
+    def kept() -> list[str]:  # kept for recovery, unchanged
+        return [p.read_text() for p in real_storage.iterdir() if p.name.startswith(f"{key}.")]
+
+    await hass.async_add_executor_job(write)
     entry = await set_up_entry(hass, {CONF_TIER: "balanced"})
     assert entry.state is ConfigEntryState.LOADED
     issues = ir.async_get(hass).issues
@@ -327,8 +333,7 @@ async def test_stored_file(hass: HomeAssistant, real_storage: Path, key: str, co
         domain == HOMEASSISTANT_DOMAIN and issue.startswith(f"storage_corruption_{key}")
         for domain, issue in issues
     )
-    kept = [path for path in real_storage.iterdir() if path.name.startswith(f"{key}.")]
-    assert [path.read_text() for path in kept] == [content]  # kept for recovery, unchanged
+    assert await hass.async_add_executor_job(kept) == [content]
     assert await call(hass, "list_people") == {"people": []}
     assert (await call(hass, "reset_voice_commands"))["state"] == "idle"
 

@@ -11,7 +11,6 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +120,8 @@ async def test_only_regular_files_of_bounded_size_are_read(
 
 
 @pytest.fixture
-def slow_recognizer(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Make each voice recognition take 0.2 s longer; yield the most that ran at once."""
+def slow_recognizer(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make each voice recognition take 0.2 s longer; return the most that ran at once."""
     original = CommandRecognizer.recognize
     lock, running, most = threading.Lock(), [0], [0]
 
@@ -138,7 +137,7 @@ def slow_recognizer(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
                 running[0] -= 1
 
     monkeypatch.setattr(CommandRecognizer, "recognize", recognize)
-    yield most
+    return most
 
 
 async def test_inference_jobs_wait_for_a_free_slot(

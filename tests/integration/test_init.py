@@ -62,6 +62,28 @@ async def test_setup_and_unload(hass: HomeAssistant, camera_entity: str) -> None
     assert hass.states.get("sensor.compact_ai_inference_backend").state == "unavailable"
 
 
+async def test_a_camera_taken_out_of_the_options_leaves_no_device(
+    hass: HomeAssistant, camera_entity: str
+) -> None:
+    entry = await set_up_entry(hass, {CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]})
+    devices, entities = dr.async_get(hass), er.async_get(hass)
+
+    def identifiers() -> set[tuple[str, str]]:
+        entries = dr.async_entries_for_config_entry(devices, entry.entry_id)
+        return {identifier for device in entries for identifier in device.identifiers}
+
+    camera = (DOMAIN, f"{entry.entry_id}_{camera_entity}")
+    assert identifiers() == {(DOMAIN, entry.entry_id), camera}
+    assert entities.async_get("sensor.front_door_faces_last_person") is not None
+
+    hass.config_entries.async_update_entry(entry, options={CONF_TIER: "balanced"})
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert identifiers() == {(DOMAIN, entry.entry_id)}  # the service device stays
+    assert entities.async_get("sensor.front_door_faces_last_person") is None
+    assert hass.states.get("sensor.compact_ai_model_tier").state == "balanced"
+
+
 async def test_setup_fails_cleanly_when_backend_missing(hass: HomeAssistant) -> None:
     entry = MockConfigEntry(domain=DOMAIN, options={CONF_TIER: "fast", CONF_BACKEND: "onnxruntime"})
     entry.add_to_hass(hass)

@@ -64,6 +64,12 @@ def _negatives_for(data: dict[str, Any], names: dict[str, str]) -> Target:
     return Target([person_name(names, pid) for pid in data[CONF_PEOPLE]], negative=True)
 
 
+def check_photo_count(photos: list[str]) -> None:
+    """Refuse more photos than one enrollment takes (raises UserError)."""
+    if len(photos) > MAX_FILES:
+        raise UserError("too_many_photos", count=str(len(photos)), limit=str(MAX_FILES))
+
+
 class EnrollSteps(PeopleSteps):
     """Enrolling from the People page."""
 
@@ -236,8 +242,7 @@ class EnrollSteps(PeopleSteps):
     ) -> ConfigFlowResult:
         """Check the count and the room first, then read and enroll (raises UserError)."""
         try:
-            if len(photos) > MAX_FILES:
-                raise UserError("too_many_photos", count=str(len(photos)), limit=str(MAX_FILES))
+            check_photo_count(photos)
             target.check(runtime.faces, len(photos))
         except UserError:
             await self.hass.async_add_executor_job(discard_uploads, self.hass, photos)

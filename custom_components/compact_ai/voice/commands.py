@@ -1,59 +1,33 @@
-"""The user's voice commands: phrases, recordings, background training and the switch-over.
+"""The user's voice commands: phrases, recordings and spoken captures.
 
-Every change to the phrases or recordings starts a training run in an executor (a newer
-change cancels the running one and starts over). A successful run replaces the command set
-the speech-to-text entity uses, without a restart; a failed one leaves the previous set in
-use. Without a synthesizer on the host, every phrase needs
-:data:`~.voice_store.MIN_RECORDINGS_WITHOUT_TTS` recordings before training starts.
+Every change to the phrases or recordings asks the :class:`~.trainer.VoiceTrainer` to train
+them again (in the background). The shipped default set is used until the user changes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, Final
 
 import numpy as np
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 
-from ..const import DOMAIN
-from ..engine.errors import EngineError
 from ..engine.voice.training import DEFAULT_PHRASES
 from .manager import VoiceManager, VoiceResult
-from .store import (
-    MIN_RECORDINGS_WITHOUT_TTS,
-    VoiceError,
-    VoiceStore,
-    clip_speech,
-    phrase_list,
-)
-from .training import TrainingCancelled, TrainingRequest, train, tts_voice_count
+from .store import VoiceError, VoiceStore, clip_speech, phrase_list
+from .trainer import TrainingState, VoiceTrainer, missing_recordings
 
 _LOGGER = logging.getLogger(__name__)
 
-EVENT_TRAINING: Final = f"{DOMAIN}_voice_training"
 SOURCE_FILE: Final = "file"
 SOURCE_VOICE: Final = "voice"
-ISSUE_TRAINING_FAILED: Final = "voice_training_failed"
-ISSUE_NEEDS_RECORDINGS: Final = "voice_needs_recordings"
 DEFAULT_CAPTURE_MINUTES: Final = 10
-
-
-class TrainingState(StrEnum):
-    """What the voice training is doing."""
-
-    IDLE = "idle"
-    TRAINING = "training"
-    FAILED = "failed"
-    NEEDS_RECORDINGS = "needs_recordings"
 
 
 @dataclass(slots=True)
@@ -75,7 +49,7 @@ class Capture:
 
 
 class VoiceCommands:
-    """Owns the custom phrases and their training for one config entry."""
+    """Owns the custom phrases and their recordings for one config entry."""
 
     def __init__(
         self,
@@ -91,19 +65,10 @@ class VoiceCommands:
         self._entry = entry
         self.store = store
         self.voice = voice
-        self._tier = tier
-        self._backend = backend
-        self.state = TrainingState.IDLE
-        self.progress = 0  # percent shown to the user
-        self.fraction = 0.0  # of the synthesis, as last reported by the training thread
-        self.error: str | None = None
         self.capture: Capture | None = None
-        self._tts_voices: int | None = None
         self._listeners: list[Callable[[], None]] = []
-        self._task: asyncio.Task[None] | None = None
-        self._cancel = threading.Event()
-        self._again = False
         self._capture_lock = asyncio.Lock()
+        self.trainer = VoiceTrainer(hass, entry, store, voice, tier, backend, self._notify)
 
     # ------------------------------------------------------------------ what is in use
 
@@ -119,20 +84,14 @@ class VoiceCommands:
 
     async def async_tts_voices(self) -> int:
         """Return how many synthesizer voices this host has (looked up once)."""
-        if self._tts_voices is None:
-            self._tts_voices = await self.hass.async_add_executor_job(tts_voice_count)
-        return self._tts_voices
+        return await self.trainer.async_tts_voices()
 
     def missing_recordings(self) -> list[str]:
         """Return the phrases with too few recordings to train without a synthesizer."""
-        return [
-            phrase
-            for phrase in self.phrases
-            if self.store.recording_count(phrase) < MIN_RECORDINGS_WITHOUT_TTS
-        ]
+        return missing_recordings(self.store, self.phrases)
 
     def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
-        """Call ``listener`` when the training state changes; return the remover."""
+        """Call ``listener`` when the training or a capture changes; return the remover."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
@@ -150,7 +109,7 @@ class VoiceCommands:
         if self.voice.available and (
             self.store.needs_training(self.voice.speech_id) or self.custom != self.voice.custom
         ):
-            self.async_request_training()
+            self.trainer.async_request()
 
     async def async_set_phrases(self, phrases: tuple[str, ...]) -> None:
         """Use ``phrases``; an empty list or the untouched default list means the default."""
@@ -160,9 +119,9 @@ class VoiceCommands:
             return
         if self.store.phrases is not None and set(phrases) == set(self.store.phrases):
             return  # only the order changed
-        self._interrupt()  # before its recordings are deleted
+        self.trainer.async_interrupt()  # before its recordings are deleted
         await self.store.async_set_phrases(phrases)
-        self.async_request_training()
+        self.trainer.async_request()
 
     async def async_add_phrase(self, phrase: str) -> None:
         """Add one phrase to the list."""
@@ -178,12 +137,12 @@ class VoiceCommands:
 
     async def async_reset(self) -> None:
         """Go back to the shipped default set, dropping the user's phrases and recordings."""
-        await self._async_stop_training()
+        await self.trainer.async_stop()
         self._end_capture()
         await self.store.async_set_phrases(None)
         if self.voice.available and self.voice.custom:
             await self.voice.async_use_command_set(None)
-        self._set_state(TrainingState.IDLE)
+        self.trainer.async_set_state(TrainingState.IDLE)
 
     async def async_add_recording(self, phrase: str, samples: np.ndarray, source: str) -> int:
         """Save a recording of ``phrase``; return how many it has now."""
@@ -193,6 +152,13 @@ class VoiceCommands:
         if not self.custom:
             await self.store.async_set_phrases(self.phrases)
         return await self.store.async_add_recording(phrase, speech, source)
+
+    async def async_shutdown(self) -> None:
+        """End a capture and stop a running training (on unload)."""
+        self._end_capture()
+        await self.trainer.async_shutdown()
+
+    # ------------------------------------------------------------------ spoken captures
 
     @callback
     def async_start_capture(
@@ -265,156 +231,11 @@ class VoiceCommands:
             except VoiceError as err:
                 _LOGGER.warning("A spoken sample of %r was not kept: %s", phrase, err.key)
         if last:
-            self.async_request_training()
+            self.trainer.async_request()
 
     async def _async_train_after_captures(self) -> None:
         async with self._capture_lock:  # after the recordings still being saved
-            self.async_request_training()
-
-    # ------------------------------------------------------------------ training
-
-    @callback
-    def async_request_training(self) -> None:
-        """Train now; a run in progress is cancelled and started over with the latest data."""
-        if self._interrupt():
-            return
-        self.progress = 0
-        self._set_state(TrainingState.TRAINING)
-        self._task = self._entry.async_create_background_task(
-            self.hass, self._async_run(), "compact_ai voice training"
-        )
-
-    @callback
-    def _interrupt(self) -> bool:
-        """Cancel a running training, to run again; return whether one was running."""
-        if self._task is None or self._task.done():
-            return False
-        self._again = True
-        self._cancel.set()
-        return True
-
-    async def async_shutdown(self) -> None:
-        """Stop a running training and wait for its thread to end (on unload)."""
-        self._end_capture()
-        await self._async_stop_training()
-        self.state = TrainingState.IDLE  # its repair issues go; a reload raises them again
-        self._update_issues()
-
-    @callback
-    def async_cancel(self) -> None:
-        """Ask a running training to stop at its next step (Home Assistant is stopping)."""
-        self._again = False
-        self._cancel.set()
-
-    async def _async_stop_training(self) -> None:
-        self.async_cancel()
-        if self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
-
-    async def _async_run(self) -> None:
-        while True:
-            self._again = False
-            self._cancel = threading.Event()
-            await self._async_train_once(self._cancel)
-            if not self._again:
-                return
-
-    async def _async_train_once(self, cancel: threading.Event) -> None:
-        phrases = self.store.phrases
-        if phrases is None or not self.voice.available:
-            self._set_state(TrainingState.IDLE)
-            return
-        use_tts = await self.async_tts_voices() > 0
-        if not use_tts and self.missing_recordings():
-            self._set_state(TrainingState.NEEDS_RECORDINGS)
-            return
-        revision = self.store.revision
-        request = TrainingRequest(
-            tier=self._tier,
-            backend=self._backend,
-            phrases=phrases,
-            recordings=self.store.recording_files(),
-            out=self.store.command_set_dir,
-            use_tts=use_tts,
-        )
-        self.progress, self.fraction = 0, 0.0
-        self._set_state(TrainingState.TRAINING)  # again, after a cancelled run
-        try:
-            summary = await self.hass.async_add_executor_job(
-                train, request, cancel, self._report_threadsafe
-            )
-            await self.store.async_mark_trained(revision, self.voice.speech_id, summary)
-            await self.voice.async_use_command_set(self.store.command_set_dir)
-        except TrainingCancelled:
-            _LOGGER.debug("Voice command training was cancelled")
-            self._set_state(TrainingState.IDLE)
-            return
-        except (EngineError, OSError) as err:
-            if cancel.is_set():  # its inputs changed under it (a phrase was removed)
-                self._set_state(TrainingState.IDLE)
-                return
-            _LOGGER.error("Training the voice commands failed: %s", err)
-            self._set_state(TrainingState.FAILED, str(err))
-            self.hass.bus.async_fire(
-                EVENT_TRAINING, {"result": "failed", "error": str(err), "phrases": list(phrases)}
-            )
-            return
-        _LOGGER.info("Voice commands trained in %s s: %s", summary.get("seconds"), phrases)
-        self.progress = 100
-        self._set_state(TrainingState.IDLE)
-        self.hass.bus.async_fire(
-            EVENT_TRAINING,
-            {"result": "success", "phrases": list(phrases), "seconds": summary.get("seconds")},
-        )
-
-    def _report_threadsafe(self, fraction: float) -> None:
-        """Progress from the training thread (0..1 of the synthesis)."""
-        self.hass.loop.call_soon_threadsafe(self._set_progress, fraction)
-
-    @callback
-    def _set_progress(self, fraction: float) -> None:
-        self.fraction = fraction
-        percent = round(95 * fraction)
-        if self.state is TrainingState.TRAINING and percent != self.progress:
-            self.progress = percent
-            self._notify()
-
-    @callback
-    def _set_state(self, state: TrainingState, error: str | None = None) -> None:
-        self.state = state
-        self.error = error
-        self._update_issues()
-        self._notify()
-
-    @callback
-    def _update_issues(self) -> None:
-        """Show a failed training and missing recordings under Settings -> Repairs."""
-        raised = {
-            ISSUE_TRAINING_FAILED: self.state is TrainingState.FAILED,
-            ISSUE_NEEDS_RECORDINGS: self.state is TrainingState.NEEDS_RECORDINGS,
-        }
-        for issue, active in raised.items():
-            issue_id = f"{issue}_{self._entry.entry_id}"
-            if not active:
-                ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-                continue
-            placeholders = (
-                {"error": self.error or ""}
-                if issue == ISSUE_TRAINING_FAILED
-                else {
-                    "phrases": ", ".join(self.missing_recordings()),
-                    "count": str(MIN_RECORDINGS_WITHOUT_TTS),
-                }
-            )
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key=issue,
-                translation_placeholders=placeholders,
-            )
+            self.trainer.async_request()
 
     def as_dict(self) -> dict[str, Any]:
         """Return the state for attributes and diagnostics (no audio)."""
@@ -422,8 +243,8 @@ class VoiceCommands:
         return {
             "phrases": list(self.phrases),
             "command_set": "custom" if self.voice.custom else "default",
-            "progress": self.progress,
-            "error": self.error,
+            "progress": self.trainer.progress,
+            "error": self.trainer.error,
             "recordings": {p: self.store.recording_count(p) for p in self.phrases},
             "capturing": None if capture is None else capture.phrase,
             "capture_remaining": 0 if capture is None else capture.remaining,

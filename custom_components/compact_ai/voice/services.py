@@ -72,7 +72,7 @@ def _phrase(call: ServiceCall) -> str:
 
 
 def _state(commands: VoiceCommands) -> dict[str, Any]:
-    return {"state": commands.state.value, **commands.as_dict()}
+    return {"state": commands.trainer.state.value, **commands.as_dict()}
 
 
 def _handler(
@@ -106,14 +106,14 @@ async def _reset(commands: VoiceCommands, call: ServiceCall) -> None:
 async def _train(commands: VoiceCommands, call: ServiceCall) -> None:
     if not commands.custom:
         raise service_error("default_set_in_use")
-    commands.async_request_training()
+    commands.trainer.async_request()
 
 
 async def _add_recording(commands: VoiceCommands, call: ServiceCall) -> None:
     phrase, path = _phrase(call), call.data[ATTR_FILE]
     samples = await call.hass.async_add_executor_job(_read_recording, call.hass.config, path)
     await commands.async_add_recording(phrase, samples, SOURCE_FILE)
-    commands.async_request_training()
+    commands.trainer.async_request()
 
 
 def _read_recording(config: Config, path: str) -> np.ndarray:

@@ -37,6 +37,16 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def _check_size(width: int, height: int, max_pixels: int) -> None:
+    """Refuse, from the header's size alone, an image too large or too small to use."""
+    if width * height > max_pixels:
+        raise ImageDecodeError(
+            f"the image has {width}x{height} pixels, more than the {max_pixels:,} allowed"
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageDecodeError(f"the image is too small ({width}x{height} pixels)")
+
+
 def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode ``data`` into an upright (EXIF-rotated) RGB array of shape (H, W, 3), uint8."""
     if not data:
@@ -44,12 +54,7 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size  # header only: nothing is decoded yet
-            if width * height > max_pixels:
-                raise ImageDecodeError(
-                    f"the image has {width}x{height} pixels, more than the {max_pixels:,} allowed"
-                )
-            if min(width, height) < MIN_SIDE:
-                raise ImageDecodeError(f"the image is too small ({width}x{height} pixels)")
+            _check_size(width, height, max_pixels)
             image.load()
             upright = ImageOps.exif_transpose(image)
             array = np.asarray(_to_rgb(upright), dtype=np.uint8)

@@ -53,6 +53,11 @@ class WakeSpotter:
         self._unchecked = 0
 
     @property
+    def buffered(self) -> int:
+        """Return the number of samples held (the bound on the spotter's memory)."""
+        return len(self._buffer)
+
+    @property
     def received(self) -> int:
         """Return the number of samples fed so far."""
         return self._offset + len(self._buffer)
