@@ -19,16 +19,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER
 from custom_components.compact_ai.engine.runtime.availability import backend_importable
-from tools.compact.evaluate.liveness_render import turn_head
+from tools.compact.evaluate.liveness_render import ASTRONAUT_KEYPOINTS, turn_head
 from tools.compact.pack.sources import source_path
 
 from .common import set_up_entry
-
-# BlazeFace's keypoints of the face in astronaut.png (right eye, left eye, nose, mouth, ears).
-ASTRONAUT_KEYPOINTS = np.array(
-    [[205.4, 102.3], [246.9, 105.1], [224.6, 127.9], [223.4, 147.4], [182.3, 109.8], [271.2, 115.2]]
-)
-
 
 @pytest.fixture(autouse=True)
 def simulated_musl_install(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

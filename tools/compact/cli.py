@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tools.compact.evaluate.commands",
     "tools.compact.evaluate.wake",
     "tools.compact.evaluate.liveness",
+    "tools.compact.evaluate.soak",
 )
 
 
