@@ -24,6 +24,7 @@ from tools.compact.pack.sources import source_path
 
 from .common import set_up_entry
 
+
 @pytest.fixture(autouse=True)
 def simulated_musl_install(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """With COMPACT_AI_SIMULATE_MUSL=1, onnxruntime and onnx cannot be imported (as on HA OS).
@@ -132,6 +133,9 @@ def photo_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
     pair.paste(face.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (210, 0))
     pair.save(tmp_path / "pair.jpg", quality=95)
     Image.open(source_path("coffee.png")).convert("RGB").save(tmp_path / "coffee.jpg")
+    # one of the six people in dlib's t1.jpg: enrolled nowhere, far from Eileen and Tom
+    group = Image.open(source_path("t1.jpg")).convert("RGB")
+    group.crop((391, 218, 647, 474)).save(tmp_path / "stranger.jpg", quality=95)
     (tmp_path / "not_an_image.jpg").write_text("hello")
     hass.config.allowlist_external_dirs = {str(tmp_path)}
     return tmp_path

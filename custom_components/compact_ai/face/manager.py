@@ -58,11 +58,14 @@ class ScanReport:
             return None
         return self.names.get(match.person, match.person)
 
-    def faces(self) -> list[dict[str, Any]]:
-        """Return the faces as event data: person, distance, box, quality.
+    def faces(self, *, distances: bool = False) -> list[dict[str, Any]]:
+        """Return the faces as event data: person, status, box, quality.
 
-        An unknown or ambiguous face gets no distance and only a coarse quality: a number
-        per try would let an attacker tune a presentation attack step by step.
+        No distance grades a try: an unknown or ambiguous face gets no distance and only a
+        coarse quality, or an attacker could tune a presentation attack step by step. A
+        recognized face's distance would still guide a photo of that person from "matched"
+        to the door's strict distance, and states and events are readable by every user, so
+        it is only given with ``distances`` (the admin-only scan service, to tune enrollment).
         """
         if self.scan is None:
             return []
@@ -77,7 +80,8 @@ class ScanReport:
             if data["person"] is None:
                 data["quality"] = "good" if _COARSE_GATE.check(face.quality) is None else "low"
             else:
-                data["distance"] = round(recognition.match.distance, 4)
+                if distances:
+                    data["distance"] = round(recognition.match.distance, 4)
                 data["quality"] = {
                     "eye_distance": round(face.quality.eye_distance, 1),
                     "sharpness": round(face.quality.sharpness, 1),

@@ -170,7 +170,7 @@ async def _scan(call: ServiceCall) -> ServiceResponse:
     reports = await asyncio.gather(*(entry.runtime_data.faces.async_scan(c) for c in cameras))
     results: dict[str, Any] = {}
     for report in reports:
-        results[report.camera] = {"faces": report.faces(), "error": report.error}
+        results[report.camera] = {"faces": report.faces(distances=True), "error": report.error}
     return {"cameras": results}
 
 
