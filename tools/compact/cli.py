@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tools.compact.evaluate.wake",
     "tools.compact.evaluate.liveness",
     "tools.compact.evaluate.soak",
+    "tools.compact.evaluate.enroll_memory",
 )
 
 

@@ -11,7 +11,7 @@ import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,21 +228,26 @@ class FaceManager:
     async def async_enroll(
         self,
         name: str,
-        images: list[tuple[str, bytes]],
+        images: AsyncIterator[tuple[str, bytes]],
         *,
         negative: bool,
         add_to_existing: bool = False,
     ) -> dict[str, Any]:
-        """Enroll the good faces of ``images`` (source, bytes) for ``name``; report the rest."""
+        """Enroll the good faces of ``images`` (source, bytes) for ``name``; report the rest.
+
+        One image at a time: each is decoded and embedded before the next is read, so a
+        call holds one image's bytes, not all of them.
+        """
         recognizer = self._require_recognizer()
         target = self.people.resolve(name, negative=negative, add_to_existing=add_to_existing)
         accepted: list[tuple[list[float], str]] = []
         rejected: list[dict[str, str]] = []
-        for source, data in images:
+        async for source, data in images:
             if len(data) > MAX_IMAGE_BYTES:
-                rejected.append({"source": source, "reason": str(Rejection.BAD_IMAGE)})
-                continue
-            result = await async_infer(self.hass, recognizer.enroll, data, self.gate)
+                result: Enrollment | Rejection = Rejection.BAD_IMAGE
+            else:
+                result = await async_infer(self.hass, recognizer.enroll, data, self.gate)
+            del data  # before the next image is read
             if isinstance(result, Enrollment):
                 chip = base64.b64encode(result.chip_jpeg).decode("ascii")
                 accepted.append((result.embedding.astype(float).tolist(), chip))

@@ -75,7 +75,8 @@ async def start_home(config_dir: Path) -> HomeAssistant:
     return hass
 
 
-async def _add_entry(hass: HomeAssistant, domain: str, title: str, options: dict[str, Any]) -> str:
+async def add_entry(hass: HomeAssistant, domain: str, title: str, options: dict[str, Any]) -> str:
+    """Add a config entry of ``domain`` with ``options``, set it up, and return its id."""
     entry = ConfigEntry(
         data={},
         discovery_keys=MappingProxyType({}),
@@ -117,7 +118,7 @@ async def add_cameras(hass: HomeAssistant, photos: list[Path], count: int) -> li
     cameras = []
     for number in range(1, count + 1):
         name = f"Door {number}"
-        entry_id = await _add_entry(
+        entry_id = await add_entry(
             hass, "local_file", name, {"name": name, "file_path": str(photos[0])}
         )
         [entity] = er.async_entries_for_config_entry(registry, entry_id)
@@ -143,7 +144,7 @@ async def add_door(
     (as it refuses tilted prints), so with it on the door never opens and the unlock path
     (lock service, cooldown) would go unexercised.
     """
-    entry_id = await _add_entry(
+    entry_id = await add_entry(
         hass, DOMAIN, "Compact AI", {CONF_TIER: "balanced", CONF_CAMERAS: cameras}
     )
     await hass.services.async_call(
