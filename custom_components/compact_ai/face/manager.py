@@ -22,7 +22,7 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 
 from ..engine.errors import EngineError
-from ..engine.face.gallery import DLIB_THRESHOLD, MatchStatus
+from ..engine.face.gallery import MatchStatus
 from ..engine.face.recognizer import (
     Enrollment,
     FaceRecognizer,
@@ -32,6 +32,7 @@ from ..engine.face.recognizer import (
     Scan,
 )
 from ..helpers.inference import async_infer
+from .negatives import claims, new_upload_source, purge, snapshot
 from .people import People, Person
 
 _LOGGER = logging.getLogger(__name__)
@@ -255,26 +256,46 @@ class FaceManager:
                 rejected.append({"source": source, "reason": str(result)})
         if accepted:
             self.people.add_samples(
-                name, accepted, negative=negative, add_to_existing=add_to_existing
+                name,
+                accepted,
+                negative=negative,
+                add_to_existing=add_to_existing,
+                source=new_upload_source() if negative else "",
             )
             self.people.embedder = recognizer.embedder_id
+            await self._tag_negatives(recognizer)
             await self.people.async_save()
             self.sync_gallery()
         return {"person": target.name, "enrolled": len(accepted), "rejected": rejected}
 
+    async def async_tag_negatives(self) -> int:
+        """Tag the negatives that show an enrolled person with them; save if any changed.
+
+        Run at setup: negatives stored by version 1 have no source (negatives.py).
+        """
+        if self.recognizer is None or (tagged := await self._tag_negatives(self.recognizer)) == 0:
+            return 0
+        _LOGGER.info("%d stored negatives were found to show an enrolled person", tagged)
+        await self.people.async_save()
+        return tagged
+
+    async def _tag_negatives(self, recognizer: FaceRecognizer) -> int:
+        people = self.people.people
+        if not any(person.negatives for person in people.values()):
+            return 0
+        found = await self.hass.async_add_executor_job(
+            claims, snapshot(people), recognizer.threshold
+        )
+        for sample, source in found:
+            sample.source = source
+        return len(found)
+
     async def async_delete(self, name: str) -> Person:
-        """Delete a person, their samples, and their face wherever it is another's negative."""
+        """Delete a person, their samples, and every negative tagged as showing them."""
         person = self.people.delete(name)
-        threshold = self.recognizer.threshold if self.recognizer else DLIB_THRESHOLD
-        if person.samples:
-            theirs = np.asarray([s.embedding for s in person.samples], dtype=np.float64)
-            for other in self.people.people.values():
-                other.negatives = [
-                    negative
-                    for negative in other.negatives
-                    if np.min(np.linalg.norm(theirs - np.asarray(negative.embedding), axis=1))
-                    > threshold
-                ]
+        purged = purge(self.people.people, person.person_id)
+        if purged:
+            _LOGGER.debug("Deleted %d negatives that showed the deleted person", purged)
         self.sync_gallery()  # before the save: no scan may match them while it is written
         await self.people.async_save()
         return person
