@@ -133,7 +133,7 @@ def photo_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
     pair.paste(face.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (210, 0))
     pair.save(tmp_path / "pair.jpg", quality=95)
     Image.open(source_path("coffee.png")).convert("RGB").save(tmp_path / "coffee.jpg")
-    # one of the six people in dlib's t1.jpg: enrolled nowhere, far from Eileen and Tom
+    # one of six people in insightface's t1.jpg: enrolled nowhere, far from Eileen and Tom
     group = Image.open(source_path("t1.jpg")).convert("RGB")
     group.crop((391, 218, 647, 474)).save(tmp_path / "stranger.jpg", quality=95)
     (tmp_path / "not_an_image.jpg").write_text("hello")

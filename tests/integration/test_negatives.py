@@ -1,7 +1,7 @@
 """Negatives record where they came from and are deleted with it (issue 16, item 7).
 
 Real Home Assistant, real models, real photos: Eileen (astronaut), Tom (Tom Hanks), and a
-stranger enrolled nowhere (one of the people in dlib's t1.jpg).
+stranger enrolled nowhere (one of the people in insightface's sample t1.jpg).
 """
 
 from __future__ import annotations
