@@ -248,6 +248,8 @@ def _parse_sample(item: Any, where: str, negative: bool) -> Sample:
     chip = expect(item.get("chip"), str, f"{where}: chip")
     added = expect(item.get("added"), str, where)
     source = expect(item.get("source"), str, f"{where}: source") if negative else ""
+    if negative and not source:
+        raise StoredDataError(f"{where}: a negative without its source")
     return Sample([float(v) for v in embedding], chip, added, source)
 
 
