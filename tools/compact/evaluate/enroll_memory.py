@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.compact.errors import ToolError
-from tools.compact.evaluate.soak import rss_mb
+from tools.compact.evaluate.soak_probes import rss_mb
 
 
 def _status_mb(field: str) -> float:

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -24,68 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from tools.compact.errors import ToolError
+from tools.compact.evaluate.soak_probes import LogCounter, LoopLag, control, rss_mb
 
-LAG_TICK_S = 0.05
 RSS_EVERY_S = 5.0
 GOALS = {"rss_growth_mb": 10.0, "loop_lag_worst_ms": 100.0, "exceptions": 0}
-
-
-def rss_mb() -> float:
-    """Resident memory of this process in MB (os.read: no blocking-call warning in the loop)."""
-    fd = os.open("/proc/self/statm", os.O_RDONLY)
-    try:
-        pages = int(os.read(fd, 200).split()[1])
-    finally:
-        os.close(fd)
-    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
-
-
-class LogCounter(logging.Handler):
-    """Counts warnings, errors and exceptions logged anywhere; keeps the first few texts."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.counts: Counter[str] = Counter()
-        self.first: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        """Count one record (an error, or anything with a traceback, is an exception)."""
-        kind = "exceptions" if record.exc_info or record.levelno >= logging.ERROR else "warnings"
-        self.counts[kind] += 1
-        if "Detected blocking call" in record.getMessage():
-            self.counts["blocking_calls"] += 1
-        if kind == "exceptions" and len(self.first) < 5:
-            self.first.append(f"{record.name}: {record.getMessage()[:300]}")
-
-
-@dataclass(slots=True)
-class LoopLag:
-    """A timer on the loop every ``LAG_TICK_S``: how late it fires is how long the loop was busy."""
-
-    loop: asyncio.AbstractEventLoop
-    worst_s: float = 0.0
-    over_100ms: int = 0
-    ticks: int = 0
-    _handle: asyncio.TimerHandle | None = None
-
-    def start(self) -> None:
-        """Start ticking."""
-        self._schedule(self.loop.time() + LAG_TICK_S)
-
-    def _schedule(self, due: float) -> None:
-        self._handle = self.loop.call_at(due, self._tick, due)
-
-    def _tick(self, due: float) -> None:
-        lag = self.loop.time() - due
-        self.ticks += 1
-        self.worst_s = max(self.worst_s, lag)
-        self.over_100ms += lag > 0.1
-        self._schedule(self.loop.time() + LAG_TICK_S)
-
-    def stop(self) -> None:
-        """Stop ticking (no timer is left on the loop)."""
-        if self._handle is not None:
-            self._handle.cancel()
 
 
 @dataclass(slots=True)
@@ -117,6 +58,9 @@ class SoakResult:
     rss_slope_mb_per_h: float
     loop_lag_worst_ms: float
     loop_lags_over_100ms: int
+    loop_busy_worst_ms: float  # most CPU the loop's own thread used between two 50 ms ticks
+    control_lag_worst_ms: float  # an idle loop in another process at the same niceness
+    control_lags_over_100ms: int
     scans: int
     scan_errors: int
     ticks_missed: int
@@ -236,12 +180,14 @@ async def soak(
                 asyncio.create_task(_drive_camera(hass, camera, photos, 2 * index, fps, end, tally))
                 for index, camera in enumerate(ids)
             ]
+            idle_loop = asyncio.create_task(control(minutes * 60))
             samples: list[tuple[float, float]] = []
             await asyncio.sleep(min(warmup_s, minutes * 60))
             while loop.time() < end:
                 samples.append((loop.time() - began, rss_mb()))
                 await asyncio.sleep(min(RSS_EVERY_S, max(0.0, end - loop.time())))
             await asyncio.gather(*drivers)
+            idle = await idle_loop
             await hass.async_block_till_done()
             samples.append((loop.time() - began, rss_mb()))
             lag.stop()
@@ -267,6 +213,9 @@ async def soak(
         rss_slope_mb_per_h=round(_slope_per_hour(samples), 2),
         loop_lag_worst_ms=round(lag.worst_s * 1000, 1),
         loop_lags_over_100ms=lag.over_100ms,
+        loop_busy_worst_ms=round(lag.busy_worst_s * 1000, 1),
+        control_lag_worst_ms=float(idle.get("worst_ms", -1.0)),
+        control_lags_over_100ms=int(idle.get("over_100ms", -1)),
         scans=tally.scans,
         scan_errors=tally.scan_errors,
         ticks_missed=tally.ticks_missed,
@@ -298,6 +247,12 @@ def _print_table(result: SoakResult) -> None:
             "loop lag worst",
             f"{result.loop_lag_worst_ms:.1f} ms (goal < {GOALS['loop_lag_worst_ms']:g}); "
             f"{result.loop_lags_over_100ms} ticks over 100 ms",
+        ),
+        ("loop thread CPU between ticks", f"{result.loop_busy_worst_ms:.1f} ms at most"),
+        (
+            "idle loop, other process",
+            f"{result.control_lag_worst_ms:.1f} ms worst lag; "
+            f"{result.control_lags_over_100ms} ticks over 100 ms (the machine's own share)",
         ),
         (
             "scans",
