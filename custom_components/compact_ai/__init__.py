@@ -99,6 +99,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) ->
 
     faces = FaceManager(hass, entry, recognizer, people)
     await faces.async_reembed_if_needed()
+    await faces.async_tag_negatives()  # negatives of version 1 kept no source
     faces.sync_gallery()
     last_seen = LastSeen(hass)
     await last_seen.async_load()

@@ -208,17 +208,18 @@ class DoorController:
     def _announce(
         self, event_type: str, reason: str, decision: Decision, folded: int = 0, **extra: Any
     ) -> None:
-        _LOGGER.debug("Door decision %s on %s: %s", reason, decision.camera, decision.scores)
+        scores = {
+            key: round(value, 4)
+            for key, value in decision.scores.items()
+            if decision.granted or key in PUBLIC_DENIAL_SCORES
+        }
+        _LOGGER.debug("Door decision %s on %s: %s", reason, decision.camera, scores)
         name = self.name_of(decision.person) if decision.person else None
         data: dict[str, Any] = {
             "person": name,
             "reason": reason,
             "camera": decision.camera,
-            "scores": {
-                key: round(value, 4)
-                for key, value in decision.scores.items()
-                if decision.granted or key in PUBLIC_DENIAL_SCORES
-            },
+            "scores": scores,
             "folded": folded,
             **extra,
         }

@@ -21,15 +21,10 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER
 from custom_components.compact_ai.engine.runtime.availability import backend_importable
-from tools.compact.evaluate.liveness_render import turn_head
+from tools.compact.evaluate.liveness_render import ASTRONAUT_KEYPOINTS, turn_head
 from tools.compact.pack.sources import source_path
 
 from .common import set_up_entry
-
-# BlazeFace's keypoints of the face in astronaut.png (right eye, left eye, nose, mouth, ears).
-ASTRONAUT_KEYPOINTS = np.array(
-    [[205.4, 102.3], [246.9, 105.1], [224.6, 127.9], [223.4, 147.4], [182.3, 109.8], [271.2, 115.2]]
-)
 
 
 @pytest.fixture(autouse=True)
@@ -152,6 +147,9 @@ def photo_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
     pair.paste(face.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (210, 0))
     pair.save(tmp_path / "pair.jpg", quality=95)
     Image.open(source_path("coffee.png")).convert("RGB").save(tmp_path / "coffee.jpg")
+    # one of six people in insightface's t1.jpg: enrolled nowhere, far from Eileen and Tom
+    group = Image.open(source_path("t1.jpg")).convert("RGB")
+    group.crop((391, 218, 647, 474)).save(tmp_path / "stranger.jpg", quality=95)
     (tmp_path / "not_an_image.jpg").write_text("hello")
     hass.config.allowlist_external_dirs = {str(tmp_path)}
     return tmp_path

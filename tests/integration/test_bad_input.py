@@ -268,8 +268,8 @@ async def test_service_data(
     assert (reason or err.value.translation_key) == expected
 
 
-def stored_file(key: str, data: Any) -> str:
-    return json.dumps({"version": 1, "minor_version": 1, "key": key, "data": data})
+def stored_file(key: str, data: Any, version: int = 1) -> str:
+    return json.dumps({"version": version, "minor_version": 1, "key": key, "data": data})
 
 
 GOOD_SAMPLE = {"embedding": [0.1] * 4, "chip": "", "added": "2026-01-01T00:00:00+00:00"}
@@ -296,6 +296,15 @@ STORED: list[tuple[str, str, str]] = [
         ),
     ),
     ("people-embedder-number", PEOPLE_KEY, stored_file(PEOPLE_KEY, {"embedder": 5})),
+    (
+        "people-negative-without-source",
+        PEOPLE_KEY,
+        stored_file(
+            PEOPLE_KEY,
+            {"people": {"a": {"name": "A", "negatives": [GOOD_SAMPLE]}}},
+            version=2,
+        ),
+    ),
     ("voice-truncated", VOICE_KEY, stored_file(VOICE_KEY, {"phrases": ["yes"]})[:50]),
     ("voice-phrases-text", VOICE_KEY, stored_file(VOICE_KEY, {"phrases": "yes"})),
     (

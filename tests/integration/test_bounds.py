@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 import voluptuous as vol
@@ -99,6 +100,41 @@ async def test_symlinks_are_checked_where_they_lead(
     assert await refused(hass, name="Eileen", files=[loop]) == "file_unreadable"
     result = await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "inside.jpg")])
     assert result["enrolled"] == 1
+
+
+async def test_a_parent_folder_linked_outside_is_refused(
+    hass: HomeAssistant, entry: MockConfigEntry, photo_dir: Path, tmp_path_factory: Any
+) -> None:
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / ASTRONAUT).write_bytes((photo_dir / ASTRONAUT).read_bytes())
+    (photo_dir / "linked").symlink_to(outside, target_is_directory=True)
+    linked = str(photo_dir / "linked" / ASTRONAUT)
+    assert await refused(hass, name="Eileen", files=[linked]) == "path_not_allowed"
+
+
+async def test_a_parent_folder_swapped_for_a_link_after_the_check_is_refused(
+    hass: HomeAssistant, entry: MockConfigEntry, photo_dir: Path, tmp_path_factory: Any
+) -> None:
+    """The folder is real when checked and a link outside when opened: nothing is read."""
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / ASTRONAUT).write_bytes((photo_dir / ASTRONAUT).read_bytes())  # a face
+    folder = photo_dir / "sub"
+    folder.mkdir()
+    (folder / ASTRONAUT).write_bytes((photo_dir / "coffee.jpg").read_bytes())  # no face
+    checked = hass.config.is_allowed_path
+
+    def check_then_swap(path: str) -> bool:  # the attacker wins the race
+        allowed = checked(path)
+        if not folder.is_symlink():
+            folder.rename(photo_dir / "sub_before")
+            folder.symlink_to(outside, target_is_directory=True)
+        return allowed
+
+    with patch.object(hass.config, "is_allowed_path", check_then_swap):
+        refusal = await refused(hass, name="Eileen", files=[str(folder / ASTRONAUT)])
+    assert folder.is_symlink()  # swapped after the check
+    assert refusal == "file_unreadable"
+    assert await call(hass, "list_people") == {"people": []}
 
 
 async def test_only_regular_files_of_bounded_size_are_read(

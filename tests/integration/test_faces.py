@@ -119,7 +119,7 @@ async def test_people_survive_a_restart(
 ) -> None:
     await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
     stored = hass_storage["compact_ai.people"]
-    assert stored["version"] == 1
+    assert stored["version"] == 2
     (person,) = stored["data"]["people"].values()
     assert person["name"] == "Eileen" and len(person["samples"][0]["embedding"]) == 128
 

@@ -16,7 +16,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUs
 from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER, CONF_UNLOCK, DOMAIN
 from custom_components.compact_ai.face.people import STORAGE_KEY as PEOPLE_KEY, People
 
-from .common import CAMERA, call, show
+from .common import call, show
 from .test_door import door_event, scan, setup_door, unlock_options
 
 CHANGING_SERVICES: dict[str, dict[str, Any]] = {
@@ -159,21 +159,6 @@ async def test_names_in_old_options_become_person_ids(
     await scan(hass, photo_dir / "turned.jpg")
     assert hass.states.get(door_lock).state == "unlocked"
     assert door_event(hass)["person"] == "Eileen"
-
-
-async def test_unknown_faces_do_not_leak_their_distance(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, photo_dir: Path
-) -> None:
-    """A distance per try would let an attacker tune a presentation attack step by step."""
-    await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
-    await show(hass, photo_dir / "hanks.jpg")
-    response = await call(hass, "scan")
-    (face,) = response["cameras"][CAMERA]["faces"]
-    assert face["status"] == "unknown" and "distance" not in face
-    assert face["quality"] in ("good", "low")
-    await hass.async_block_till_done()
-    attributes = hass.states.get("event.front_door_faces_face").attributes
-    assert attributes["event_type"] == "unknown" and "distance" not in attributes
 
 
 async def test_old_options_with_one_frame_and_liveness_require_two(

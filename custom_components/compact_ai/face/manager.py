@@ -11,7 +11,7 @@ import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 
 from ..engine.errors import EngineError
-from ..engine.face.gallery import DLIB_THRESHOLD, MatchStatus
+from ..engine.face.gallery import MatchStatus
 from ..engine.face.recognizer import (
     Enrollment,
     FaceRecognizer,
@@ -32,6 +32,7 @@ from ..engine.face.recognizer import (
     Scan,
 )
 from ..helpers.inference import async_infer
+from .negatives import claims, new_upload_source, purge, snapshot
 from .people import People, Person
 
 _LOGGER = logging.getLogger(__name__)
@@ -58,11 +59,14 @@ class ScanReport:
             return None
         return self.names.get(match.person, match.person)
 
-    def faces(self) -> list[dict[str, Any]]:
-        """Return the faces as event data: person, distance, box, quality.
+    def faces(self, *, distances: bool = False) -> list[dict[str, Any]]:
+        """Return the faces as event data: person, status, box, quality.
 
-        An unknown or ambiguous face gets no distance and only a coarse quality: a number
-        per try would let an attacker tune a presentation attack step by step.
+        No distance grades a try: an unknown or ambiguous face gets no distance and only a
+        coarse quality, or an attacker could tune a presentation attack step by step. A
+        recognized face's distance would still guide a photo of that person from "matched"
+        to the door's strict distance, and states and events are readable by every user, so
+        it is only given with ``distances`` (the admin-only scan service, to tune enrollment).
         """
         if self.scan is None:
             return []
@@ -77,7 +81,8 @@ class ScanReport:
             if data["person"] is None:
                 data["quality"] = "good" if _COARSE_GATE.check(face.quality) is None else "low"
             else:
-                data["distance"] = round(recognition.match.distance, 4)
+                if distances:
+                    data["distance"] = round(recognition.match.distance, 4)
                 data["quality"] = {
                     "eye_distance": round(face.quality.eye_distance, 1),
                     "sharpness": round(face.quality.sharpness, 1),
@@ -238,21 +243,26 @@ class FaceManager:
     async def async_enroll(
         self,
         name: str,
-        images: list[tuple[str, bytes]],
+        images: AsyncIterator[tuple[str, bytes]],
         *,
         negative: bool,
         add_to_existing: bool = False,
     ) -> dict[str, Any]:
-        """Enroll the good faces of ``images`` (source, bytes) for ``name``; report the rest."""
+        """Enroll the good faces of ``images`` (source, bytes) for ``name``; report the rest.
+
+        One image at a time: each is decoded and embedded before the next is read, so a
+        call holds one image's bytes, not all of them.
+        """
         recognizer = self._require_recognizer()
         target = self.people.resolve(name, negative=negative, add_to_existing=add_to_existing)
         accepted: list[tuple[list[float], str]] = []
         rejected: list[dict[str, str]] = []
-        for source, data in images:
+        async for source, data in images:
             if len(data) > MAX_IMAGE_BYTES:
-                rejected.append({"source": source, "reason": str(Rejection.BAD_IMAGE)})
-                continue
-            result = await async_infer(self.hass, recognizer.enroll, data, self.gate)
+                result: Enrollment | Rejection = Rejection.BAD_IMAGE
+            else:
+                result = await async_infer(self.hass, recognizer.enroll, data, self.gate)
+            del data  # before the next image is read
             if isinstance(result, Enrollment):
                 chip = base64.b64encode(result.chip_jpeg).decode("ascii")
                 accepted.append((result.embedding.astype(float).tolist(), chip))
@@ -260,26 +270,46 @@ class FaceManager:
                 rejected.append({"source": source, "reason": str(result)})
         if accepted:
             self.people.add_samples(
-                name, accepted, negative=negative, add_to_existing=add_to_existing
+                name,
+                accepted,
+                negative=negative,
+                add_to_existing=add_to_existing,
+                source=new_upload_source() if negative else "",
             )
             self.people.embedder = recognizer.embedder_id
+            await self._tag_negatives(recognizer)
             await self.people.async_save()
             self.sync_gallery()
         return {"person": target.name, "enrolled": len(accepted), "rejected": rejected}
 
+    async def async_tag_negatives(self) -> int:
+        """Tag the negatives that show an enrolled person with them; save if any changed.
+
+        Run at setup: negatives stored by version 1 have no source (negatives.py).
+        """
+        if self.recognizer is None or (tagged := await self._tag_negatives(self.recognizer)) == 0:
+            return 0
+        _LOGGER.info("%d stored negatives were found to show an enrolled person", tagged)
+        await self.people.async_save()
+        return tagged
+
+    async def _tag_negatives(self, recognizer: FaceRecognizer) -> int:
+        people = self.people.people
+        if not any(person.negatives for person in people.values()):
+            return 0
+        found = await self.hass.async_add_executor_job(
+            claims, snapshot(people), recognizer.threshold
+        )
+        for sample, source in found:
+            sample.source = source
+        return len(found)
+
     async def async_delete(self, name: str) -> Person:
-        """Delete a person, their samples, and their face wherever it is another's negative."""
+        """Delete a person, their samples, and every negative tagged as showing them."""
         person = self.people.delete(name)
-        threshold = self.recognizer.threshold if self.recognizer else DLIB_THRESHOLD
-        if person.samples:
-            theirs = np.asarray([s.embedding for s in person.samples], dtype=np.float64)
-            for other in self.people.people.values():
-                other.negatives = [
-                    negative
-                    for negative in other.negatives
-                    if np.min(np.linalg.norm(theirs - np.asarray(negative.embedding), axis=1))
-                    > threshold
-                ]
+        purged = purge(self.people.people, person.person_id)
+        if purged:
+            _LOGGER.debug("Deleted %d negatives that showed the deleted person", purged)
         self.sync_gallery()  # before the save: no scan may match them while it is written
         await self.people.async_save()
         return person

@@ -21,20 +21,25 @@ from ..const import DOMAIN
 from ..errors import UserError
 from ..helpers.store_check import StoredDataError, async_load_checked, expect
 
-STORAGE_VERSION: Final = 1
+STORAGE_VERSION: Final = 2  # 2: every negative records its source (negatives.py)
 STORAGE_KEY: Final = f"{DOMAIN}.people"
 MAX_SAMPLES_PER_PERSON: Final = 20
 MAX_PEOPLE: Final = 50  # a full person is about 0.6 MB stored (chips included)
 MAX_NAME_LENGTH: Final = 64
+UNKNOWN_SOURCE: Final = "unknown"  # a negative stored by version 1, which kept no source
 
 
 @dataclass(slots=True)
 class Sample:
-    """One enrolled face: its embedding and the aligned chip (JPEG, base64)."""
+    """One enrolled face: its embedding and the aligned chip (JPEG, base64).
+
+    A negative also records its ``source`` (negatives.py), so that it is deleted with it.
+    """
 
     embedding: list[float]
     chip: str
     added: str
+    source: str = ""
 
 
 @dataclass(slots=True)
@@ -84,9 +89,21 @@ class _PeopleStore(Store[dict[str, Any]]):
     async def _async_migrate_func(
         self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
     ) -> dict[str, Any]:
-        """Migrate stored data written by an older version of the integration."""
-        # Version 1 is the first; later versions add their steps here.
-        return old_data
+        """Migrate stored data written by an older version of the integration.
+
+        1 -> 2: negatives kept no source. They are kept, tagged ``unknown`` (dropping them
+        would let through the lookalikes they were added to stop); the face manager then
+        tags the ones that show an enrolled person with that person (negatives.py).
+        """
+        if old_major_version > STORAGE_VERSION:  # a downgrade: saving would drop what it added
+            raise StoredDataError(f"written by a newer version (store version {old_major_version})")
+        data = expect(old_data, dict, "the stored data")
+        if old_major_version < 2:
+            for person in _dicts(data.get("people")):
+                for negative in _dicts(person.get("negatives")):
+                    negative.setdefault("source", UNKNOWN_SOURCE)
+        _parse(data)  # damaged data raises here, before Home Assistant saves it migrated
+        return data
 
 
 class People:
@@ -178,14 +195,20 @@ class People:
         *,
         negative: bool = False,
         add_to_existing: bool = False,
+        source: str = "",
     ) -> Person:
-        """Add positive (or negative) samples to a person, creating the person if needed."""
+        """Add positive (or negative, with their ``source``) samples to a person.
+
+        The person is created if needed.
+        """
+        if negative != bool(source):
+            raise ValueError("a negative needs its source; a positive sample has none")
         person = self.check_room(
             name, len(samples), negative=negative, add_to_existing=add_to_existing
         )
         target = person.negatives if negative else person.samples
         now = dt_util.utcnow().isoformat()
-        target.extend(Sample(embedding, chip, now) for embedding, chip in samples)
+        target.extend(Sample(embedding, chip, now, source) for embedding, chip in samples)
         self.people[person.person_id] = person
         return person
 
@@ -222,10 +245,19 @@ class People:
 
 def vars_of(sample: Sample) -> dict[str, Any]:
     """Return a sample as a JSON-ready dict (a copy: it is serialized in another thread)."""
-    return {"embedding": list(sample.embedding), "chip": sample.chip, "added": sample.added}
+    data = {"embedding": list(sample.embedding), "chip": sample.chip, "added": sample.added}
+    if sample.source:
+        data["source"] = sample.source
+    return data
 
 
-def _parse_sample(item: Any, where: str) -> Sample:
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """Return the dicts among a stored value's items (the migration leaves the rest to _parse)."""
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [item for item in items if isinstance(item, dict)]
+
+
+def _parse_sample(item: Any, where: str, negative: bool) -> Sample:
     item = expect(item, dict, where)
     embedding = expect(item.get("embedding"), list, f"{where}: embedding")
     if not embedding or not all(
@@ -233,7 +265,11 @@ def _parse_sample(item: Any, where: str) -> Sample:
     ):
         raise StoredDataError(f"{where}: embedding is not a list of numbers")
     chip = expect(item.get("chip"), str, f"{where}: chip")
-    return Sample([float(v) for v in embedding], chip, expect(item.get("added"), str, where))
+    added = expect(item.get("added"), str, where)
+    source = expect(item.get("source"), str, f"{where}: source") if negative else ""
+    if negative and not source:
+        raise StoredDataError(f"{where}: a negative without its source")
+    return Sample([float(v) for v in embedding], chip, added, source)
 
 
 def _parse(raw: dict[str, Any]) -> tuple[str | None, dict[str, Person]]:
@@ -247,7 +283,7 @@ def _parse(raw: dict[str, Any]) -> tuple[str | None, dict[str, Person]]:
         name = expect(item.get("name"), str, f"person {person_id}: name")
         samples, negatives = (
             [
-                _parse_sample(sample, f"person {person_id}: {kind} {index}")
+                _parse_sample(sample, f"person {person_id}: {kind} {index}", kind == "negatives")
                 for index, sample in enumerate(expect(item.get(kind, []), list, kind))
             ]
             for kind in ("samples", "negatives")

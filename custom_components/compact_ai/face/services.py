@@ -7,6 +7,8 @@ could otherwise enroll their own face under an authorized person's name.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable
 from typing import Any
 
 import voluptuous as vol
@@ -26,7 +28,7 @@ from ..const import CONF_CAMERAS, DOMAIN
 from ..data import CompactAIConfigEntry
 from ..door import async_forget_person
 from ..errors import UserError
-from ..helpers.files import read_all_allowed
+from ..helpers.files import check_all_allowed, read_allowed
 from .manager import MAX_IMAGE_BYTES
 from .people import MAX_NAME_LENGTH, PeopleError, Person
 
@@ -88,8 +90,12 @@ def _entry(hass: HomeAssistant) -> CompactAIConfigEntry:
 
 async def _images(
     hass: HomeAssistant, entry: CompactAIConfigEntry, call: ServiceCall
-) -> list[tuple[str, bytes]]:
-    """Return (source, bytes) of the snapshots or files a call names."""
+) -> AsyncGenerator[tuple[str, bytes]]:
+    """Return the (source, bytes) of the snapshots or files a call names, one at a time.
+
+    Every file is checked before the first is read; each is read when the one before it
+    was embedded, so a call holds one image, not ten.
+    """
     camera: str | None = call.data.get(ATTR_CAMERA)
     files: list[str] = call.data.get(ATTR_FILES, [])
     if bool(camera) == bool(files):
@@ -97,16 +103,40 @@ async def _images(
     if camera:
         if hass.states.get(camera) is None:
             raise service_error("camera_not_found", camera=camera)
+        return _snapshots(entry, camera, call.data[ATTR_SNAPSHOTS], call.data[ATTR_INTERVAL])
+    await _user_errors(
+        hass.async_add_executor_job(check_all_allowed, hass.config, files, MAX_IMAGE_BYTES)
+    )
+    return _files(hass, files)
+
+
+async def _snapshots(
+    entry: CompactAIConfigEntry, camera: str, count: int, interval: float
+) -> AsyncGenerator[tuple[str, bytes]]:
+    for index in range(count):
+        if index:
+            await asyncio.sleep(interval)
         try:
-            return await entry.runtime_data.faces.async_snapshots(
-                camera, call.data[ATTR_SNAPSHOTS], call.data[ATTR_INTERVAL]
-            )
+            image = await entry.runtime_data.faces.async_snapshot(camera)
         except HomeAssistantError as err:
             raise service_error("camera_unavailable", camera=camera) from err
-    try:
-        return await hass.async_add_executor_job(
-            read_all_allowed, hass.config, files, MAX_IMAGE_BYTES
+        yield f"snapshot {index + 1}", image
+
+
+async def _files(hass: HomeAssistant, files: list[str]) -> AsyncGenerator[tuple[str, bytes]]:
+    for path in files:  # no local keeps the bytes alive while the next file is read
+        yield (
+            path,
+            await _user_errors(
+                hass.async_add_executor_job(read_allowed, hass.config, path, MAX_IMAGE_BYTES)
+            ),
         )
+
+
+async def _user_errors[T](job: Awaitable[T]) -> T:
+    """Await ``job``; a :class:`UserError` becomes the translated service error."""
+    try:
+        return await job
     except UserError as err:
         raise service_error(err.key, **err.placeholders) from err
 
@@ -120,8 +150,8 @@ async def _enroll(call: ServiceCall, *, negative: bool) -> ServiceResponse:
     try:
         # who and how many, before any file is read or snapshot taken
         faces.people.check_room(name, count, negative=negative, add_to_existing=add)
-        images = await _images(hass, entry, call)
-        result = await faces.async_enroll(name, images, negative=negative, add_to_existing=add)
+        async with contextlib.aclosing(await _images(hass, entry, call)) as images:
+            result = await faces.async_enroll(name, images, negative=negative, add_to_existing=add)
     except PeopleError as err:
         raise service_error(err.key, **err.placeholders) from err
     if not result["enrolled"]:
@@ -180,7 +210,7 @@ async def _scan(call: ServiceCall) -> ServiceResponse:
     reports = await asyncio.gather(*(entry.runtime_data.faces.async_scan(c) for c in cameras))
     results: dict[str, Any] = {}
     for report in reports:
-        results[report.camera] = {"faces": report.faces(), "error": report.error}
+        results[report.camera] = {"faces": report.faces(distances=True), "error": report.error}
     return {"cameras": results}
 
 

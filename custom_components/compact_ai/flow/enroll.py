@@ -10,6 +10,7 @@ the frontend's markdown shows ``data:image/`` pictures (its sanitizer lets them 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -72,7 +73,10 @@ async def async_enroll(
     outcome = Outcome(kind, [])
     for name in target.names:
         report = await faces.async_enroll(
-            name, images, negative=target.negative, add_to_existing=target.add_to_existing
+            name,
+            _one_by_one(images),
+            negative=target.negative,
+            add_to_existing=target.add_to_existing,
         )
         if outcome.results:
             continue
@@ -84,6 +88,11 @@ async def async_enroll(
             samples = person.negatives if target.negative else person.samples
             outcome.chips = [sample.chip for sample in samples[-report["enrolled"] :]]
     return outcome
+
+
+async def _one_by_one(images: list[tuple[str, bytes]]) -> AsyncIterator[tuple[str, bytes]]:
+    for image in images:
+        yield image
 
 
 def outcome_fields(outcome: Outcome) -> tuple[dict[Any, Any], dict[str, str]]:

@@ -305,3 +305,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--pack", type=Path, default=None, help="pack folder (default: by tier)")
     parser.add_argument("--backend", choices=BACKENDS, default="onnxruntime")
     add_json_option(parser)
+    from tools.compact.evaluate import enroll_memory, soak
+
+    soak.register(subparsers)
+    enroll_memory.register(subparsers)

@@ -22,6 +22,10 @@ FRAME_SIZE = (640, 480)  # width, height of a door camera's frame
 FOCAL = 640.0  # pixels: a 53 degree horizontal field of view at 640 px
 PAPER = (232, 230, 224)  # the print's margin around the face photo
 WALL = (96, 100, 104)  # what the camera sees around the print
+# BlazeFace's keypoints of the face in astronaut.png (right eye, left eye, nose, mouth, ears).
+ASTRONAUT_KEYPOINTS = np.array(
+    [[205.4, 102.3], [246.9, 105.1], [224.6, 127.9], [223.4, 147.4], [182.3, 109.8], [271.2, 115.2]]
+)
 
 Matrix = NDArray[np.float64]
 
