@@ -38,6 +38,7 @@ def test_soak_counts_real_scans_and_decisions() -> None:
     assert result["rss_start_mb"] <= result["rss_peak_mb"] and result["rss_end_mb"] > 100
     assert result["loop_lag_worst_ms"] > 0 and result["loop_busy_worst_ms"] > 0
     assert result["control_lag_worst_ms"] >= 0  # the idle loop in another process reported
+    assert sum(result["gc"]["runs"]) > 0 and result["gc"]["objects"] > 100_000
 
 
 @pytest.mark.slow

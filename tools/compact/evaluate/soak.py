@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from tools.compact.errors import ToolError
-from tools.compact.evaluate.soak_probes import LogCounter, LoopLag, control, rss_mb
+from tools.compact.evaluate.soak_probes import (
+    GcPauses,
+    LogCounter,
+    LoopLag,
+    Stalls,
+    control,
+    rss_mb,
+)
 
 RSS_EVERY_S = 5.0
 GOALS = {"rss_growth_mb": 10.0, "loop_lag_worst_ms": 100.0, "exceptions": 0}
@@ -58,9 +65,11 @@ class SoakResult:
     rss_slope_mb_per_h: float
     loop_lag_worst_ms: float
     loop_lags_over_100ms: int
-    loop_busy_worst_ms: float  # most CPU the loop's own thread used between two 50 ms ticks
+    loop_busy_worst_ms: float  # most CPU the loop's thread used between two ticks, GC aside
     control_lag_worst_ms: float  # an idle loop in another process at the same niceness
     control_lags_over_100ms: int
+    stall_places: list[str]  # where the loop's thread was in stalls over 100 ms, most frequent
+    gc: dict[str, Any]  # worst pause and runs per generation, tracked objects at the end
     scans: int
     scan_errors: int
     ticks_missed: int
@@ -171,8 +180,12 @@ async def soak(
                     )
 
             remove = async_track_state_change_event(hass, [door.event_entity], on_decision)
-            lag = LoopLag(loop)
+            collector = GcPauses()
+            collector.start()
+            lag = LoopLag(loop, collector)
             lag.start()
+            stalls = Stalls(lag)
+            stalls.start()
             rss_setup = rss_mb()
             began = loop.time()
             end = began + minutes * 60
@@ -191,6 +204,9 @@ async def soak(
             await hass.async_block_till_done()
             samples.append((loop.time() - began, rss_mb()))
             lag.stop()
+            await loop.run_in_executor(None, stalls.stop)
+            collector.stop()
+            gc_pauses = collector.as_dict()
             remove()
         finally:
             await soak_home.stop_home(hass)
@@ -216,6 +232,8 @@ async def soak(
         loop_busy_worst_ms=round(lag.busy_worst_s * 1000, 1),
         control_lag_worst_ms=float(idle.get("worst_ms", -1.0)),
         control_lags_over_100ms=int(idle.get("over_100ms", -1)),
+        stall_places=stalls.top(),
+        gc=gc_pauses,
         scans=tally.scans,
         scan_errors=tally.scan_errors,
         ticks_missed=tally.ticks_missed,
@@ -248,7 +266,17 @@ def _print_table(result: SoakResult) -> None:
             f"{result.loop_lag_worst_ms:.1f} ms (goal < {GOALS['loop_lag_worst_ms']:g}); "
             f"{result.loop_lags_over_100ms} ticks over 100 ms",
         ),
-        ("loop thread CPU between ticks", f"{result.loop_busy_worst_ms:.1f} ms at most"),
+        (
+            "loop thread CPU between ticks",
+            f"{result.loop_busy_worst_ms:.1f} ms at most (garbage collection aside)",
+        ),
+        (
+            "garbage collector",
+            "worst pause (ms) by generation "
+            + " / ".join(f"{ms:g}" for ms in result.gc["worst_ms"])
+            + f"; runs {' / '.join(map(str, result.gc['runs']))}; "
+            f"{result.gc['objects']:,} objects tracked",
+        ),
         (
             "idle loop, other process",
             f"{result.control_lag_worst_ms:.1f} ms worst lag; "
@@ -264,6 +292,7 @@ def _print_table(result: SoakResult) -> None:
         ("warnings / blocking calls", f"{result.warnings} / {result.blocking_calls}"),
     ]
     rows += [(f"decision {key}", str(count)) for key, count in result.decisions.items()]
+    rows += [("  stalled at", place) for place in result.stall_places]
     rows += [("  exception", text) for text in result.first_exceptions]
     rows.append(("goals met", "yes" if result.goals_met() else "no"))
     width = max(len(label) for label, _ in rows)
