@@ -1,9 +1,9 @@
 """The evaluate family: measure faces, voice and the door on real data.
 
 Subcommands: ``make-pairs``, ``verify``, ``identify``, ``bench-backends``,
-``check-regressions``, ``commands``, ``wake`` and ``liveness``. Every one that measures
-prints a table, or with ``--json`` one JSON object (``bench-backends``: a list, a row per
-model).
+``check-regressions``, ``commands``, ``wake``, ``liveness``, ``soak`` and
+``enroll-memory``. Every one that measures prints a table, or with ``--json`` one JSON
+object (``bench-backends``: a list, a row per model).
 """
 
 from __future__ import annotations
@@ -163,6 +163,32 @@ def _liveness(args: argparse.Namespace) -> int:
     return 0
 
 
+def _soak(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from tools.compact.evaluate.soak import print_table, run_soak
+
+    result, wall_s = run_soak(args.minutes, args.cameras, args.fps, args.warmup, args.liveness)
+    if args.json:
+        print(json.dumps({**asdict(result), "wall_s": wall_s}))
+    else:
+        print_table(result)
+    return 0
+
+
+def _enroll_memory(args: argparse.Namespace) -> int:
+    from tools.compact.evaluate.enroll_memory import run_measure
+
+    result = run_measure(args.files, args.mb)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        width = max(len(key) for key in result)
+        for key, value in result.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
 def _model_options(parser: argparse.ArgumentParser) -> None:
     """Add the options choosing the tier, pack, backend and detector of a face evaluation."""
     parser.add_argument("--tier", default="reference", help="model tier (default: reference)")
@@ -305,7 +331,32 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--pack", type=Path, default=None, help="pack folder (default: by tier)")
     parser.add_argument("--backend", choices=BACKENDS, default="onnxruntime")
     add_json_option(parser)
-    from tools.compact.evaluate import enroll_memory, soak
 
-    soak.register(subparsers)
-    enroll_memory.register(subparsers)
+    parser = add_command(
+        subparsers,
+        "soak",
+        _soak,
+        "a real Home Assistant scanning cameras with the door on: RSS, loop lag",
+    )
+    parser.add_argument("--minutes", type=float, default=2.0, help="how long to scan")
+    parser.add_argument("--cameras", type=int, default=2, help="local_file cameras (1..8)")
+    parser.add_argument("--fps", type=float, default=1.0, help="scans per second per camera")
+    parser.add_argument(
+        "--warmup", type=float, default=60.0, help="seconds before the start RSS is taken"
+    )
+    parser.add_argument(
+        "--liveness",
+        action="store_true",
+        help="liveness on (it refuses the rendered head turn: no grants, only denials)",
+    )
+    add_json_option(parser)
+
+    parser = add_command(
+        subparsers,
+        "enroll-memory",
+        _enroll_memory,
+        "peak RSS of one enroll_face call with many large files",
+    )
+    parser.add_argument("--files", type=int, default=10, help="files in the call (1..10)")
+    parser.add_argument("--mb", type=float, default=24.0, help="size of each file in MB")
+    add_json_option(parser)

@@ -8,11 +8,9 @@ during it (``VmHWM`` after resetting it through ``/proc/self/clear_refs``) and t
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import io
-import json
 import os
 import shutil
 import tempfile
@@ -105,32 +103,16 @@ async def measure(count: int, megabytes: float) -> dict[str, Any]:
     }
 
 
-def _run(args: argparse.Namespace) -> int:
-    if not 1 <= args.files <= 10 or not 0 < args.mb <= 25:
+def run_measure(files: int, megabytes: float) -> dict[str, Any]:
+    """Measure one call on a loop made as Home Assistant makes its own."""
+    if not 1 <= files <= 10 or not 0 < megabytes <= 25:
         raise ToolError("--files 1..10 and --mb up to 25 (the limits of enroll_face)")
     from tools.compact.evaluate.soak_home import new_loop
 
     loop = new_loop()
     try:
-        result = loop.run_until_complete(measure(args.files, args.mb))
+        result = loop.run_until_complete(measure(files, megabytes))
         loop.run_until_complete(loop.shutdown_default_executor())
     finally:
         loop.close()
-    if args.json:
-        print(json.dumps(result))
-    else:
-        width = max(len(key) for key in result)
-        for key, value in result.items():
-            print(f"{key:<{width}}  {value}")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``enroll-memory`` subcommand."""
-    parser = subparsers.add_parser(
-        "enroll-memory", help="peak RSS of one enroll_face call with many large files"
-    )
-    parser.add_argument("--files", type=int, default=10, help="files in the call (1..10)")
-    parser.add_argument("--mb", type=float, default=24.0, help="size of each file in MB")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(func=_run)
+    return result

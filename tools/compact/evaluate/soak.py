@@ -10,15 +10,13 @@ by reason (folded denials counted one by one), and every error or exception logg
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import logging
 import shutil
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -246,7 +244,8 @@ async def soak(
     )
 
 
-def _print_table(result: SoakResult) -> None:
+def print_table(result: SoakResult) -> None:
+    """Print the result as a table of labels and values, goals last."""
     rows: list[tuple[str, str]] = [
         (
             "run",
@@ -300,42 +299,19 @@ def _print_table(result: SoakResult) -> None:
         print(f"{label:<{width}}  {value}")
 
 
-def _run(args: argparse.Namespace) -> int:
-    if args.minutes <= 0 or args.fps <= 0 or not 1 <= args.cameras <= 8:
+def run_soak(
+    minutes: float, cameras: int, fps: float, warmup: float, liveness: bool
+) -> tuple[SoakResult, float]:
+    """Soak on a loop made as Home Assistant makes its own; return the result and wall seconds."""
+    if minutes <= 0 or fps <= 0 or not 1 <= cameras <= 8:
         raise ToolError("--minutes and --fps must be positive, --cameras 1..8")
     from tools.compact.evaluate.soak_home import new_loop
 
     loop = new_loop()
     started = time.monotonic()
     try:
-        result = loop.run_until_complete(
-            soak(args.minutes, args.cameras, args.fps, args.warmup, args.liveness)
-        )
+        result = loop.run_until_complete(soak(minutes, cameras, fps, warmup, liveness))
         loop.run_until_complete(loop.shutdown_default_executor())
     finally:
         loop.close()
-    if args.json:
-        print(json.dumps({**asdict(result), "wall_s": round(time.monotonic() - started, 1)}))
-    else:
-        _print_table(result)
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``soak`` subcommand."""
-    parser = subparsers.add_parser(
-        "soak", help="a real Home Assistant scanning cameras with the door on: RSS, loop lag"
-    )
-    parser.add_argument("--minutes", type=float, default=2.0, help="how long to scan")
-    parser.add_argument("--cameras", type=int, default=2, help="local_file cameras (1..8)")
-    parser.add_argument("--fps", type=float, default=1.0, help="scans per second per camera")
-    parser.add_argument(
-        "--warmup", type=float, default=60.0, help="seconds before the start RSS is taken"
-    )
-    parser.add_argument(
-        "--liveness",
-        action="store_true",
-        help="liveness on (it refuses the rendered head turn: no grants, only denials)",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(func=_run)
+    return result, round(time.monotonic() - started, 1)
