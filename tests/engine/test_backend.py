@@ -238,3 +238,43 @@ def test_onnxruntime_runs_a_batch_one_model_sample_by_sample() -> None:
     for i in range(3):
         single = session.run({"image": batch[i : i + 1]})
         np.testing.assert_array_equal(single[0], embedding[i : i + 1])
+
+
+# An ncnn layer working in place on the input blob (pnnx makes one of ONNX ``x - 127.5``).
+IN_PLACE_PARAM = (
+    "7767517\n2 2\nInput in0 0 1 in0\nBinaryOp sub_0 1 1 in0 out0 0=1 1=1 2=1.275000e+02\n"
+)
+IN_PLACE_RUN = """
+import numpy as np
+from custom_components.compact_ai.engine.runtime.backend import TensorSpec
+from custom_components.compact_ai.engine.runtime.backend_ncnn import NcnnModel, NcnnOptions
+model = NcnnModel(
+    {param!r}.encode(), b"", name="in_place",
+    inputs=(TensorSpec("x", (1, 3, 8, 8), "in0"),),
+    outputs=(TensorSpec("y", (1, 3, 8, 8), "out0"),),
+    options=NcnnOptions(),
+)
+x = np.arange(3 * 64, dtype=np.float32).reshape(1, 3, 8, 8)
+for _ in range(20):
+    (y,) = model.run({{"x": x}})
+assert np.array_equal(y, x - 127.5), y
+assert np.array_equal(x, np.arange(3 * 64, dtype=np.float32).reshape(1, 3, 8, 8))
+print("ok")
+"""
+
+
+def test_ncnn_layer_in_place_on_the_input_leaves_the_caller_array_alone() -> None:
+    """Without a copy the binding writes into (and crashes on) memory numpy owns."""
+    import subprocess
+
+    code = IN_PLACE_RUN.format(param=IN_PLACE_PARAM)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"

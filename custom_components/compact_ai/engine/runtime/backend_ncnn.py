@@ -130,10 +130,12 @@ class NcnnModel:
         return [np.concatenate(parts) for parts in zip(*samples, strict=True)]
 
     def _run_one(self, sample: dict[str, np.ndarray]) -> list[np.ndarray]:
-        # ncnn.Mat(array) borrows the array's memory: ``sample`` keeps it alive meanwhile.
+        # ncnn.Mat(array) borrows the array's memory, and a layer that works in place on an
+        # input blob (pnnx makes one of ``x - scalar``) writes into it: the binding then
+        # crashes. Each input is handed over as a copy ncnn owns.
         extractor = self._net.create_extractor()
         for spec in self._inputs:
-            extractor.input(spec.ncnn_blob, self._ncnn.Mat(sample[spec.name]))
+            extractor.input(spec.ncnn_blob, self._ncnn.Mat(sample[spec.name]).clone())
         results = []
         for spec in self._outputs:
             status, mat = extractor.extract(spec.ncnn_blob)
