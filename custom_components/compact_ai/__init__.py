@@ -31,6 +31,7 @@ from .face.last_seen import LastSeen
 from .face.manager import FaceManager, ScanReport
 from .face.people import People
 from .face.services import async_setup_services
+from .helpers.texts import async_load_texts
 from .reconfigure import async_apply_door, async_options_updated
 from .scanning import ScanSchedule
 from .voice.commands import VoiceCommands
@@ -46,9 +47,10 @@ ISSUE_MODELS = "models_unusable"
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the services once for the whole integration."""
+    """Register the services once for the whole integration; load the logbook's words."""
     async_setup_services(hass)
     async_setup_voice_services(hass)
+    await async_load_texts(hass)
     return True
 
 

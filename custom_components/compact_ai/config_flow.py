@@ -40,13 +40,14 @@ from .const import (
     SECTION_ADVANCED,
     TIERS,
 )
+from .engine.errors import BackendUnavailableError
 from .engine.runtime.availability import backend_importable, resolve_backend
 from .flow.common import missing, number
 from .flow.people_enroll import EnrollSteps
 from .flow.setup import TITLE, ScanSetupStep
 from .flow.triggers import trigger_selector
 from .flow.unlock import UnlockSteps
-from .tiers import benchmark, tier_summary
+from .tiers import benchmark, benchmark_placeholders, tier_placeholders
 from .voice.store import MIN_RECORDINGS_WITHOUT_TTS, VoiceError, phrase_list
 from .voice.training import estimated_minutes
 
@@ -98,6 +99,15 @@ def _flatten(user_input: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
+async def _tier_placeholders(hass: HomeAssistant, choice: str) -> dict[str, str]:
+    """Return the tier table's numbers for the backend that ``choice`` runs on."""
+    try:
+        backend = await hass.async_add_executor_job(resolve_backend, choice)
+    except BackendUnavailableError:
+        backend = await hass.async_add_executor_job(resolve_backend, BACKEND_AUTO)
+    return await hass.async_add_executor_job(tier_placeholders, backend)
+
+
 async def _validate_settings(hass: HomeAssistant, user_input: dict[str, Any]) -> dict[str, str]:
     """Return form errors for settings that cannot work on this installation."""
     errors: dict[str, str] = {}
@@ -135,9 +145,7 @@ class CompactAIConfigFlow(ScanSetupStep, domain=DOMAIN):
                 _settings_schema({}, options=False), user_input
             ),
             errors=errors,
-            description_placeholders={
-                "tiers": await self.hass.async_add_executor_job(tier_summary)
-            },
+            description_placeholders=await _tier_placeholders(self.hass, BACKEND_AUTO),
         )
 
     @staticmethod
@@ -215,9 +223,9 @@ class CompactAIOptionsFlow(EnrollSteps, UnlockSteps, OptionsFlowWithReload):
             step_id="settings",
             data_schema=self.add_suggested_values_to_schema(schema, user_input),
             errors=errors,
-            description_placeholders={
-                "tiers": await self.hass.async_add_executor_job(tier_summary)
-            },
+            description_placeholders=await _tier_placeholders(
+                self.hass, self.config_entry.options.get(CONF_BACKEND, BACKEND_AUTO)
+            ),
         )
 
     async def async_step_benchmark(
@@ -240,7 +248,6 @@ class CompactAIOptionsFlow(EnrollSteps, UnlockSteps, OptionsFlowWithReload):
             except HomeAssistantError:
                 continue
         results = await self.hass.async_add_executor_job(benchmark, backend, frame)
-        table = "\n".join(f"- {tier}: {text}" for tier, text in results.items())
         current = entry.options.get(CONF_TIER, DEFAULT_TIER)
         schema = vol.Schema(
             {
@@ -252,7 +259,12 @@ class CompactAIOptionsFlow(EnrollSteps, UnlockSteps, OptionsFlowWithReload):
             }
         )
         return self.async_show_form(
-            step_id="benchmark",
+            step_id="benchmark" if frame is not None else "benchmark_no_camera",
             data_schema=schema,
-            description_placeholders={"results": table, "backend": backend},
+            description_placeholders={
+                **benchmark_placeholders(results),
+                **await self.hass.async_add_executor_job(tier_placeholders, backend),
+            },
         )
+
+    async_step_benchmark_no_camera = async_step_benchmark

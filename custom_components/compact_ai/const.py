@@ -50,3 +50,8 @@ DEFAULT_UNLOCK: Final = {
     CONF_LIVENESS: True,
     CONF_REQUIRE_PRESENCE: False,
 }
+
+# Bus events, worded for the logbook by logbook.py.
+EVENT_DOOR_DECISION: Final = f"{DOMAIN}_door_decision"
+EVENT_FACES_RECOGNIZED: Final = f"{DOMAIN}_faces_recognized"
+EVENT_VOICE_COMMAND: Final = f"{DOMAIN}_voice_command"

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import EVENT_LOGBOOK_ENTRY, STATE_HOME, STATE_UNAVAILABLE
+from homeassistant.const import STATE_HOME, STATE_UNAVAILABLE
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
@@ -35,6 +35,7 @@ from .const import (
     CONF_WINDOW_SECONDS,
     DEFAULT_UNLOCK,
     DOMAIN,
+    EVENT_DOOR_DECISION,
 )
 from .engine.door.policy import (
     Decision,
@@ -223,17 +224,17 @@ class DoorController:
             "folded": folded,
             **extra,
         }
-        verdict = "granted" if event_type == EVENT_GRANTED else "denied"
-        message = f"unlock {verdict} for {name or 'an unknown face'} ({reason})"
-        if folded:
-            message += f": {folded} more identical denial(s) within {self.policy.window_s:g} s"
+        # Worded for the logbook, in the user's language, by logbook.py.
         self.hass.bus.async_fire(
-            EVENT_LOGBOOK_ENTRY,
+            EVENT_DOOR_DECISION,
             {
-                "name": "Compact AI door",
-                "message": message,
-                "domain": DOMAIN,
                 "entity_id": self.lock,
+                "granted": event_type == EVENT_GRANTED,
+                "person": name,
+                "reason": reason,
+                "camera": decision.camera,
+                "folded": folded,
+                "window": self.policy.window_s,
             },
         )
         for listener in list(self._listeners):

@@ -9,7 +9,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import CONF_CAMERAS
+from .const import CONF_CAMERAS, EVENT_FACES_RECOGNIZED, EVENT_VOICE_COMMAND
 from .data import CompactAIConfigEntry
 from .door import EVENT_DENIED, EVENT_GRANTED
 from .engine.face.gallery import MatchStatus
@@ -65,11 +65,19 @@ class FaceEvent(CameraScanEntity, EventEntity):
     def _on_report(self, report: ScanReport) -> None:
         if report.scan is None:
             return
+        people: list[str] = []
         for face in report.faces():
             known = face["status"] == MatchStatus.MATCH
             self._trigger_event(EVENT_RECOGNIZED if known else EVENT_UNKNOWN, face)
+            if known and face.get("person"):
+                people.append(str(face["person"]))
         if report.scan.recognitions:
             self.async_write_ha_state()
+        if people:  # a logbook line (logbook.py) for the people recognized in this frame
+            self.hass.bus.async_fire(
+                EVENT_FACES_RECOGNIZED,
+                {"entity_id": self.entity_id, "camera": self._camera, "people": people},
+            )
 
 
 class DoorEvent(CompactAIEntity, EventEntity):
@@ -115,6 +123,7 @@ class VoiceEvent(CompactAIEntity, EventEntity):
         if result.phrase is not None:
             data = {"phrase": result.phrase, "confidence": round(result.confidence, 3)}
             self._trigger_event(EVENT_RECOGNIZED, data)
+            self.hass.bus.async_fire(EVENT_VOICE_COMMAND, {"entity_id": self.entity_id, **data})
         elif result.speech:
             self._trigger_event(EVENT_UNKNOWN, {"confidence": round(result.confidence, 3)})
         else:

@@ -1,10 +1,18 @@
-"""What the user is told about the tiers: measured accuracy and speed, here and on this machine."""
+"""What the user is told about the tiers: the pack's measurements and a timing on this machine.
+
+Only numbers leave this module, as form placeholders; every word is in translations/*.json.
+Home Assistant parses translated strings with str.format rules (and drops or logs those that
+do not parse), so the strings hold plain {name} placeholders: no ICU plural or select. The
+forms therefore show tables of numbers, which need neither.
+"""
 
 from __future__ import annotations
 
 import io
+import logging
 import statistics
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -12,45 +20,121 @@ from PIL import Image
 from . import const
 from .const import TIERS
 from .engine.errors import EngineError
-from .engine.face.recognizer import EMBEDDER_TASK, FaceRecognizer
+from .engine.face.recognizer import (
+    DETECTOR_TASK,
+    EMBEDDER_TASK,
+    FAR_DETECTOR_TASK,
+    FaceRecognizer,
+)
 from .engine.runtime.pack import ModelPack
 
+_LOGGER = logging.getLogger(__name__)
 BENCHMARK_RUNS = 5
+FACE_TASKS = (DETECTOR_TASK, FAR_DETECTOR_TASK, EMBEDDER_TASK)
+# BlazeFace's model card: the short-range detector is meant for faces within about 2 m of the
+# camera, the full-range one for faces within about 5 m. The manifest names the variant.
+REACH_M = {"short": 2, "full": 5}
+MISSING = "–"  # a value the pack does not have, or a tier that could not run
 
 
-def tier_summary() -> str:
-    """Return one line per tier with what the toolkit measured (runs in an executor)."""
-    try:
-        pack = ModelPack.load(const.PACK_DIR)
-    except EngineError as err:
-        return f"- (the model pack cannot be read: {err})"
-    lines = []
-    for tier in TIERS:
-        if tier not in pack.tiers:
-            lines.append(f"- {tier}: not in this pack")
+@dataclass(frozen=True, slots=True)
+class TierFacts:
+    """What the pack says about one tier's face models on one backend."""
+
+    accuracy: float | None  # share of the held-out face pairs judged right
+    ms_per_face: float | None
+    reach_m: int | None
+    size_bytes: int
+    files: frozenset[str]  # sha256 of every face model file: equal sets are the same models
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """One tier's scan of one frame on this machine."""
+
+    ms: float
+    faces: int
+
+
+def tier_facts(pack: ModelPack, backend: str) -> dict[str, TierFacts]:
+    """Return the facts of every tier of ``pack`` that has face models for ``backend``."""
+    facts: dict[str, TierFacts] = {}
+    for name in TIERS:
+        tier = pack.tiers.get(name)
+        if tier is None or EMBEDDER_TASK not in tier.models:
             continue
-        metrics = pack.tiers[tier].models[EMBEDDER_TASK].metrics
-        parts = []
-        if "lfw_accuracy" in metrics:
-            parts.append(f"{metrics['lfw_accuracy']:.1%} verification accuracy")
-        for backend in ("onnxruntime", "ncnn"):
-            if f"ms_per_face_{backend}" in metrics:
-                parts.append(f"{metrics[f'ms_per_face_{backend}']:.0f} ms/face ({backend})")
-        lines.append(f"- {tier}: " + (", ".join(parts) or "not measured"))
-    return "\n".join(lines)
+        models = [tier.models[task] for task in FACE_TASKS if task in tier.models]
+        files = [file for model in models for file in model.files.get(backend, ())]
+        metrics = tier.models[EMBEDDER_TASK].metrics
+        accuracy = metrics.get(f"lfw_accuracy_{backend}", metrics.get("lfw_accuracy"))
+        reaches = [
+            REACH_M[variant]
+            for model in models
+            if (variant := model.config.get("variant")) in REACH_M
+        ]
+        facts[name] = TierFacts(
+            accuracy=accuracy,
+            ms_per_face=metrics.get(f"ms_per_face_{backend}"),
+            reach_m=max(reaches, default=None),
+            size_bytes=sum(file.size for file in files),
+            files=frozenset(file.sha256 for file in files),
+        )
+    return facts
 
 
-def benchmark(backend: str, frame: bytes | None) -> dict[str, str]:
-    """Time a scan of ``frame`` (or a blank frame) with each tier here (runs in an executor)."""
+def _number(value: float | None, digits: int) -> str:
+    return MISSING if value is None else f"{value:.{digits}f}"
+
+
+def tier_placeholders(backend: str) -> dict[str, str]:
+    """Return {tier}_set/_accuracy/_ms/_reach/_size for every tier (runs in an executor).
+
+    Tiers with the same model set number use the same files, so they behave the same.
+    """
+    try:
+        facts = tier_facts(ModelPack.load(const.PACK_DIR), backend)
+    except EngineError as err:
+        _LOGGER.error("The model pack cannot be read: %s", err)
+        facts = {}
+    sets: list[frozenset[str]] = []
+    placeholders: dict[str, str] = {}
+    for name in TIERS:
+        fact = facts.get(name)
+        if fact is None:
+            placeholders.update(
+                {f"{name}_{key}": MISSING for key in ("set", "accuracy", "ms", "reach", "size")}
+            )
+            continue
+        if fact.files not in sets:
+            sets.append(fact.files)
+        accuracy = None if fact.accuracy is None else fact.accuracy * 100
+        placeholders.update(
+            {
+                f"{name}_set": str(sets.index(fact.files) + 1),
+                f"{name}_accuracy": _number(accuracy, 1),
+                f"{name}_ms": _number(fact.ms_per_face, 1),
+                f"{name}_reach": _number(fact.reach_m, 0),
+                f"{name}_size": _number(fact.size_bytes / 1e6, 1),
+            }
+        )
+    return placeholders
+
+
+def benchmark(backend: str, frame: bytes | None) -> dict[str, Timing | None]:
+    """Time a scan of ``frame`` (or a grey frame) with each tier (runs in an executor).
+
+    A tier that cannot run here is ``None``; why is logged.
+    """
     if frame is None:
         buffer = io.BytesIO()
         Image.fromarray(np.full((480, 640, 3), 128, np.uint8)).save(buffer, format="JPEG")
         frame = buffer.getvalue()
-    results: dict[str, str] = {}
+    results: dict[str, Timing | None] = dict.fromkeys(TIERS)
     try:
         pack = ModelPack.load(const.PACK_DIR)
     except EngineError as err:
-        return dict.fromkeys(TIERS, str(err))
+        _LOGGER.error("The model pack cannot be read: %s", err)
+        return results
     for tier in TIERS:
         try:
             recognizer = FaceRecognizer.load(pack, tier, backend)
@@ -61,8 +145,17 @@ def benchmark(backend: str, frame: bytes | None) -> dict[str, str]:
                 scan = recognizer.scan(frame)
                 times.append((time.perf_counter() - start) * 1000)
         except EngineError as err:
-            results[tier] = f"cannot run ({err})"
+            _LOGGER.warning("The %s tier cannot run on %s: %s", tier, backend, err)
             continue
-        faces = len(scan.recognitions)
-        results[tier] = f"{statistics.median(times):.0f} ms per frame ({faces} faces)"
+        results[tier] = Timing(statistics.median(times), len(scan.recognitions))
     return results
+
+
+def benchmark_placeholders(results: dict[str, Timing | None]) -> dict[str, str]:
+    """Return {tier}_frame_ms and {tier}_faces for every tier."""
+    placeholders: dict[str, str] = {}
+    for tier in TIERS:
+        timing = results.get(tier)
+        placeholders[f"{tier}_frame_ms"] = MISSING if timing is None else f"{timing.ms:.0f}"
+        placeholders[f"{tier}_faces"] = MISSING if timing is None else str(timing.faces)
+    return placeholders

@@ -31,6 +31,7 @@ from custom_components.compact_ai.const import (
     CONF_WINDOW_SECONDS,
     DOMAIN,
     SECTION_ADVANCED,
+    TIERS,
 )
 
 # What the frontend sends for the collapsed advanced section when it is left alone.
@@ -372,14 +373,17 @@ async def test_settings_unknown_trigger(hass: HomeAssistant, loaded_entry: MockC
 
 async def test_user_step_describes_the_tiers(hass: HomeAssistant) -> None:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    lines = result["description_placeholders"]["tiers"].splitlines()
-    assert [line.split(":")[0] for line in lines] == ["- accurate", "- balanced", "- fast"]
+    placeholders = result["description_placeholders"]
+    # The shipped pack: accurate and balanced are the same files; fast has no far detector.
+    assert placeholders["accurate_set"] == placeholders["balanced_set"] == "1"
+    assert placeholders["fast_set"] == "2"
+    assert (placeholders["balanced_reach"], placeholders["fast_reach"]) == ("5", "2")
 
 
-async def test_tier_summary_without_a_pack(hass: HomeAssistant, tmp_path: Path) -> None:
+async def test_tier_table_without_a_pack(hass: HomeAssistant, tmp_path: Path) -> None:
     with patch("custom_components.compact_ai.const.PACK_DIR", tmp_path):
         result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    assert "cannot be read" in result["description_placeholders"]["tiers"]
+    assert set(result["description_placeholders"].values()) == {"–"}
 
 
 async def test_benchmark_times_every_tier_then_sets_the_tier(
@@ -387,9 +391,10 @@ async def test_benchmark_times_every_tier_then_sets_the_tier(
 ) -> None:
     result = await open_step(hass, loaded_entry, "benchmark")
     assert result["step_id"] == "benchmark"
-    rows = result["description_placeholders"]["results"].splitlines()
-    assert len(rows) == 3
-    assert all("ms per frame (1 faces)" in row for row in rows)  # the astronaut, on each tier
+    placeholders = result["description_placeholders"]
+    # The astronaut, found by every tier, each timed.
+    assert [placeholders[f"{tier}_faces"] for tier in TIERS] == ["1", "1", "1"]
+    assert all(float(placeholders[f"{tier}_frame_ms"]) > 0 for tier in TIERS)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_TIER: "fast"}
     )
@@ -407,5 +412,6 @@ async def test_benchmark_without_cameras_or_loaded_entry(
     )
     entry.add_to_hass(hass)
     result = await open_step(hass, entry, "benchmark")
-    rows = result["description_placeholders"]["results"].splitlines()
-    assert all("(0 faces)" in row for row in rows)  # a blank frame: detector time only
+    assert result["step_id"] == "benchmark_no_camera"  # says that a grey frame was timed
+    placeholders = result["description_placeholders"]
+    assert [placeholders[f"{tier}_faces"] for tier in TIERS] == ["0", "0", "0"]
