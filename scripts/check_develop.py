@@ -8,7 +8,9 @@ By default it runs scripts/develop in the background with a fresh config folder 
 developer's config/ is left alone and the fresh-machine path — onboarding, camera creation —
 is what gets checked), waits for its "Compact AI dev instance" line, then over the REST API:
 logs in as dev/dev; fetches the camera's picture; unlocks the template lock and sees the
-input_boolean follow; sets up Compact AI through its config flow; finds the entry's sensors.
+input_boolean follow; sets up Compact AI through its config flow; finds the entry's sensors;
+finds the preferred Assist pipeline using Compact AI's speech-to-text and wake word entities.
+No log line may speak of `via_device` (a device linked to one not registered yet).
 It stops the instance (SIGTERM to its process group) and exits non-zero on the first failure.
 With --attach an existing Compact AI entry is removed first (the integration allows one).
 Only loopback addresses are contacted. Standard library only.
@@ -31,7 +33,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts" / "dev_config"))
 
-from ha_api import PASSWORD, USERNAME, HAError, HomeAssistant  # noqa: E402
+from ha_api import (  # noqa: E402
+    PASSWORD,
+    STT_ENTITY,
+    USERNAME,
+    WAKE_WORD_ENTITY,
+    HAError,
+    HomeAssistant,
+)
 
 CAMERA = "camera.front_door"
 LOCK = "lock.front_door"
@@ -249,12 +258,35 @@ def check_compact_ai(ha: HomeAssistant, attach: bool) -> None:
     step(f"OK sensor.compact_ai_inference_backend = {backend}")
 
 
-def log_errors(config: Path) -> list[str]:
-    """Return the ERROR lines of the instance's home-assistant.log."""
+def check_assist(ha: HomeAssistant) -> None:
+    """Check that the preferred Assist pipeline uses our speech-to-text and wake word."""
+    pipelines = ha.ws({"type": "assist_pipeline/pipeline/list"})
+    preferred = next(
+        (p for p in pipelines["pipelines"] if p["id"] == pipelines["preferred_pipeline"]), None
+    )
+    if preferred is None:
+        raise CheckFailed(f"no preferred Assist pipeline: {pipelines}")
+    used = (preferred["stt_engine"], preferred["wake_word_entity"])
+    if used != (STT_ENTITY, WAKE_WORD_ENTITY):
+        raise CheckFailed(f"the preferred Assist pipeline uses {used}, not Compact AI's")
+    for entity_id in used:
+        state = poll(f"{entity_id} does not exist", lambda e=entity_id: ha.state(e))
+        if state["state"] == "unavailable":
+            raise CheckFailed(f"{entity_id} is unavailable")
+    step(f"OK Assist pipeline {preferred['name']!r} (preferred): {used[0]}, {used[1]}")
+
+
+def log_lines(config: Path, marker: str) -> list[str]:
+    """Return the lines of the instance's home-assistant.log that contain ``marker``."""
     log = config / "home-assistant.log"
     if not log.exists():
         return []
-    return [line for line in log.read_text(errors="replace").splitlines() if " ERROR " in line]
+    return [line for line in log.read_text(errors="replace").splitlines() if marker in line]
+
+
+def log_errors(config: Path) -> list[str]:
+    """Return the ERROR lines of the instance's home-assistant.log."""
+    return log_lines(config, " ERROR ")
 
 
 def main() -> int:
@@ -300,6 +332,7 @@ def main() -> int:
         check_camera(ha)
         check_lock(ha)
         check_compact_ai(ha, args.attach)
+        check_assist(ha)
         ok = True
     except (CheckFailed, HAError, OSError) as err:
         print(f"check_develop: FAILED: {err}", file=sys.stderr, flush=True)
@@ -313,6 +346,13 @@ def main() -> int:
             compact_errors = [line for line in errors if "compact_ai" in line]
             if compact_errors and ok:
                 print("check_develop: FAILED: Compact AI logged errors", file=sys.stderr)
+                ok = False
+            # A device linked to one that does not exist yet (camera devices come after the
+            # service device they are linked to): Home Assistant says so in a log line.
+            via = log_lines(instance.config, "via_device")
+            step(f"{len(via)} line(s) about via_device in the log")
+            if via and ok:
+                print(f"check_develop: FAILED: {via[0][:240]}", file=sys.stderr)
                 ok = False
         if workdir is not None:
             if ok and not args.keep:

@@ -2,7 +2,8 @@
 
 1. wait for the API; 2. create the owner (onboarding user step) or log in if it exists;
 3. wait until Home Assistant is RUNNING; 4. create the local_file camera if missing;
-5. print the banner line that scripts/check_develop.py (and the developer) wait for.
+5. make the Assist pipeline "Compact AI" (our speech-to-text and wake word) the preferred one;
+6. print the banner line that scripts/check_develop.py (and the developer) wait for.
 
 The other onboarding steps (core_config, analytics, integration) are pre-marked done by
 scripts/develop in config/.storage/onboarding: finishing core_config over the API would set up
@@ -51,6 +52,7 @@ def main() -> int:
             ha.login()
         ha.wait_running(args.timeout)
         ha.ensure_local_file_camera(args.photo)
+        ha.ensure_assist_pipeline()
     except (HAError, OSError) as err:
         print(
             f"scripts/develop: could not prepare the dev instance: {err}",

@@ -5,7 +5,11 @@ Standard library only, loopback only. Not copied into config/: it is imported fr
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import socket
+import struct
 import time
 import urllib.error
 import urllib.parse
@@ -17,6 +21,10 @@ USERNAME = "dev"
 PASSWORD = "dev"
 PHOTO_NAME = "astronaut.png"
 CAMERA_NAME = "Front door"
+# The Assist pipeline scripts/develop makes: our speech-to-text and wake word entities.
+PIPELINE_NAME = "Compact AI"
+STT_ENTITY = "stt.compact_ai_commands"
+WAKE_WORD_ENTITY = "wake_word.compact_ai_wake_phrases"
 
 
 class HAError(RuntimeError):
@@ -160,6 +168,66 @@ class HomeAssistant:
             raise HAError(f"login as {username!r} failed: {result}")
         self._exchange_code(result["result"])
 
+    # -- websocket API (for what has no REST endpoint) ------------------------------------------
+    def ws(self, command: dict[str, Any], timeout: float = 30) -> Any:
+        """Send one websocket command and return its result; raise HAError if it failed.
+
+        A minimal RFC 6455 client (text frames, no extensions): one connection per command.
+        """
+        parts = urllib.parse.urlsplit(self.base_url)
+        with socket.create_connection((parts.hostname, parts.port or 80), timeout) as sock:
+            key = base64.b64encode(os.urandom(16)).decode()
+            sock.sendall(
+                (
+                    f"GET /api/websocket HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                    f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                ).encode()
+            )
+            reader = sock.makefile("rb")
+            status = reader.readline()
+            if b" 101 " not in status:
+                raise HAError(f"websocket upgrade answered {status!r}")
+            while reader.readline() not in (b"\r\n", b""):
+                pass
+
+            def send(message: dict[str, Any]) -> None:
+                data = json.dumps(message).encode()
+                head = bytes([0x81])  # final text frame
+                if len(data) < 126:
+                    head += bytes([0x80 | len(data)])
+                elif len(data) < 1 << 16:
+                    head += bytes([0x80 | 126]) + struct.pack(">H", len(data))
+                else:
+                    head += bytes([0x80 | 127]) + struct.pack(">Q", len(data))
+                mask = os.urandom(4)
+                sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+            def receive() -> dict[str, Any]:
+                payload = b""
+                while True:
+                    first, second = reader.read(2)
+                    length = second & 0x7F
+                    if length == 126:
+                        length = struct.unpack(">H", reader.read(2))[0]
+                    elif length == 127:
+                        length = struct.unpack(">Q", reader.read(8))[0]
+                    payload += reader.read(length)
+                    if first & 0x80:  # the final fragment
+                        return cast(dict[str, Any], json.loads(payload))
+
+            if receive().get("type") != "auth_required":
+                raise HAError("the websocket API did not ask for authentication")
+            send({"type": "auth", "access_token": self.token})
+            if (answer := receive()).get("type") != "auth_ok":
+                raise HAError(f"websocket authentication failed: {answer}")
+            send({"id": 1, **command})
+            while (answer := receive()).get("type") != "result":
+                pass
+        if not answer.get("success"):
+            raise HAError(f"websocket {command['type']} failed: {answer.get('error')}")
+        return answer.get("result")
+
     # -- helpers ---------------------------------------------------------------------------
     def wait_running(self, timeout: float) -> None:
         """Wait until Home Assistant has finished starting."""
@@ -228,3 +296,35 @@ class HomeAssistant:
         result = self.continue_flow(flow["flow_id"], data)
         if result.get("type") != "create_entry":
             raise HAError(f"local_file flow did not create an entry: {result}")
+
+    def ensure_assist_pipeline(self) -> str:
+        """Make sure the preferred Assist pipeline uses our stt and wake word; return its id.
+
+        It may be made before Compact AI is set up: a pipeline names entities by id, and these
+        ids exist once the integration is added (Settings > Voice assistants lists it anyway).
+        """
+        pipelines = self.ws({"type": "assist_pipeline/pipeline/list"})
+        ours = [p for p in pipelines["pipelines"] if p["name"] == PIPELINE_NAME]
+        if ours:
+            pipeline_id = str(ours[0]["id"])
+        else:
+            created = self.ws(
+                {
+                    "type": "assist_pipeline/pipeline/create",
+                    "name": PIPELINE_NAME,
+                    "language": "en",
+                    "conversation_engine": "conversation.home_assistant",
+                    "conversation_language": "en",
+                    "stt_engine": STT_ENTITY,
+                    "stt_language": "en",
+                    "tts_engine": None,
+                    "tts_language": None,
+                    "tts_voice": None,
+                    "wake_word_entity": WAKE_WORD_ENTITY,
+                    "wake_word_id": None,  # any phrase of the command set wakes it
+                }
+            )
+            pipeline_id = str(created["id"])
+        if pipelines.get("preferred_pipeline") != pipeline_id:
+            self.ws({"type": "assist_pipeline/pipeline/set_preferred", "pipeline_id": pipeline_id})
+        return pipeline_id
