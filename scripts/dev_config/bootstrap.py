@@ -1,7 +1,9 @@
 """Run by scripts/develop in the background: make a fresh dev instance usable, then say so.
 
 1. wait for the API; 2. create the owner (onboarding user step) or log in if it exists;
-3. wait until Home Assistant is RUNNING; 4. create the local_file camera if missing;
+3. wait until Home Assistant is RUNNING, and confirm the http settings (2026.10 moves them
+from YAML into storage as a trial that reverts itself after 5 minutes unless confirmed);
+4. create the local_file camera if missing;
 5. make the Assist pipeline "Compact AI" (our speech-to-text and wake word) the preferred one;
 6. print the banner line that scripts/check_develop.py (and the developer) wait for.
 
@@ -51,6 +53,8 @@ def main() -> int:
         else:
             ha.login()
         ha.wait_running(args.timeout)
+        if ha.confirm_http_config():
+            print("scripts/develop: confirmed the http settings of configuration.yaml", flush=True)
         ha.ensure_local_file_camera(args.photo)
         ha.ensure_assist_pipeline()
     except (HAError, OSError) as err:

@@ -328,3 +328,22 @@ class HomeAssistant:
         if pipelines.get("preferred_pipeline") != pipeline_id:
             self.ws({"type": "assist_pipeline/pipeline/set_preferred", "pipeline_id": pipeline_id})
         return pipeline_id
+
+    def confirm_http_config(self) -> bool:
+        """Keep the http settings of configuration.yaml; return whether they needed confirming.
+
+        From Home Assistant 2026.10 on, http settings move from YAML into storage as a trial
+        that reverts itself (restarting Home Assistant on port 8123) unless confirmed within
+        5 minutes, as the "Confirm new HTTP server configuration" dialog asks. 2026.2 has no
+        such trial (and no such command).
+        """
+        try:
+            config = self.ws({"type": "http/config"})
+        except HAError as err:
+            if "unknown_command" in str(err):
+                return False
+            raise
+        if config.get("pending") is None or config.get("active_config_type") != "pending":
+            return False
+        self.ws({"type": "http/config/promote"})
+        return True
