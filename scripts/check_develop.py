@@ -73,9 +73,13 @@ def poll(what: str, probe: Any, timeout: float = 30, interval: float = 0.5) -> A
 
 
 class Instance:
-    """scripts/develop running in the background in its own process group."""
+    """scripts/develop running in the background in its own process group.
 
-    def __init__(self, port: int, workdir: Path) -> None:
+    ``prefix`` runs it through another command, e.g. ``scripts/latest run`` (Home Assistant of
+    the Python 3.14 root; its config folder is then a path inside that root).
+    """
+
+    def __init__(self, port: int, workdir: Path, prefix: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
         self.config = workdir / "config"
         self.output = workdir / "develop.out"
@@ -87,7 +91,7 @@ class Instance:
         self.started = time.monotonic()
         with self.output.open("wb") as out:
             self.proc = subprocess.Popen(
-                [str(REPO / "scripts" / "develop")],
+                [*prefix, str(REPO / "scripts" / "develop")],
                 cwd=REPO,
                 env=env,
                 stdin=subprocess.DEVNULL,
