@@ -155,6 +155,8 @@ async def test_no_deprecation_warnings_name_compact_ai(
         assert await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_block_till_done()
     assert caplog.records  # the log was captured
+    # A device linked to one not registered yet (report_usage names `via_device`).
+    assert [r.getMessage() for r in caplog.records if "via_device" in r.getMessage()] == []
     lines = [
         f"{record.name}: {record.getMessage()}"
         for record in caplog.records
