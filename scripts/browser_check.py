@@ -140,15 +140,29 @@ class Run:
         """Type into whatever has the focus."""
         ActionChains(self.driver).send_keys(text).perform()
 
-    def pick_entity(self, field_index: int, search: str) -> None:
-        """Open the n-th entity picker of the form, search, take the first match."""
-        fields = wait("no entity picker", lambda: find(self.driver, "ha-picker-field"))
-        self.driver.execute_script("arguments[0].click()", fields[field_index])
-        time.sleep(1)
+    def pick_entity(self, index: int, search: str) -> None:
+        """Pick an entity in the form's ``index``-th entity selector: open, search, Enter.
+
+        Enter is pressed once the list shows a match (one more ``search`` on the page), and
+        the selector must then hold a value.
+        """
+        driver = self.driver
+        selector = wait("no entity selector", lambda: find(driver, "ha-selector-entity"))[index]
+        field = wait("no entity picker", lambda: find(driver, "ha-picker-field"))[index]
+        before = page_text(driver).count(search)
+        driver.execute_script("arguments[0].click()", field)
+        time.sleep(0.5)
         self.type_keys(search)
-        time.sleep(1)
+        wait(
+            f"the entity picker lists no {search!r}",
+            lambda: page_text(driver).count(search) > before,
+        )
         self.type_keys(Keys.ENTER)
-        time.sleep(1)
+        wait(
+            f"entity selector {index} took no value for {search!r}",
+            lambda: driver.execute_script("return arguments[0].value", selector),
+            timeout=10,
+        )
 
     def add_integration(self) -> None:
         """Add Compact AI from Settings > Integrations > Add integration, with a camera."""
