@@ -11,7 +11,8 @@ event" there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from homeassistant.core import Event, HomeAssistant, callback
@@ -77,7 +78,7 @@ def describe_voice(hass: HomeAssistant, event: Event) -> dict[str, str]:
     return {"name": _camera_name(hass, data["entity_id"]), "message": message, **_entity(data)}
 
 
-def _entity(data: dict[str, Any]) -> dict[str, str]:
+def _entity(data: Mapping[str, Any]) -> dict[str, str]:
     return {"entity_id": data["entity_id"]} if data.get("entity_id") else {}
 
 
@@ -86,9 +87,10 @@ def async_describe_events(
     hass: HomeAssistant, async_describe_event: Callable[[str, str, Describe], None]
 ) -> None:
     """Tell the logbook how to word our events."""
-    for event_type, describe in (
-        (EVENT_DOOR_DECISION, describe_door),
-        (EVENT_FACES_RECOGNIZED, describe_faces),
-        (EVENT_VOICE_COMMAND, describe_voice),
-    ):
-        async_describe_event(DOMAIN, event_type, lambda event, d=describe: d(hass, event))
+    describers: dict[str, Callable[[HomeAssistant, Event], dict[str, str]]] = {
+        EVENT_DOOR_DECISION: describe_door,
+        EVENT_FACES_RECOGNIZED: describe_faces,
+        EVENT_VOICE_COMMAND: describe_voice,
+    }
+    for event_type, describe in describers.items():
+        async_describe_event(DOMAIN, event_type, partial(describe, hass))
