@@ -37,12 +37,12 @@ def describe_door(hass: HomeAssistant, event: Event) -> dict[str, str]:
     data = event.data
     camera = _camera_name(hass, data["camera"])
     if data["granted"]:
-        message = text(hass, "logbook", "door_granted", person=data["person"], camera=camera)
+        message = text(hass, "common", "logbook_door_granted", person=data["person"], camera=camera)
     elif data.get("person"):
         message = text(
             hass,
-            "logbook",
-            "door_denied",
+            "common",
+            "logbook_door_denied",
             person=data["person"],
             camera=camera,
             reason=_reason(hass, data["reason"]),
@@ -50,15 +50,15 @@ def describe_door(hass: HomeAssistant, event: Event) -> dict[str, str]:
     else:
         message = text(
             hass,
-            "logbook",
-            "door_denied_unknown",
+            "common",
+            "logbook_door_denied_unknown",
             camera=camera,
             reason=_reason(hass, data["reason"]),
         )
     if folded := int(data.get("folded", 0)):
-        key = "door_folded_one" if folded == 1 else "door_folded_other"
+        key = "logbook_door_folded_one" if folded == 1 else "logbook_door_folded_other"
         message = text(
-            hass, "logbook", key, message=message, count=folded, seconds=f"{data['window']:g}"
+            hass, "common", key, message=message, count=folded, seconds=f"{data['window']:g}"
         )
     return {"name": _camera_name(hass, data["entity_id"]), "message": message, **_entity(data)}
 
@@ -66,15 +66,17 @@ def describe_door(hass: HomeAssistant, event: Event) -> dict[str, str]:
 def describe_faces(hass: HomeAssistant, event: Event) -> dict[str, str]:
     """Word the people one scan recognized."""
     data = event.data
-    people = text(hass, "logbook", "list_separator").join(data["people"])
-    message = text(hass, "logbook", "faces_recognized", people=people)
+    people = data["people"][0]
+    for person in data["people"][1:]:
+        people = text(hass, "common", "logbook_list_item", list=people, item=person)
+    message = text(hass, "common", "logbook_faces_recognized", people=people)
     return {"name": _camera_name(hass, data["camera"]), "message": message, **_entity(data)}
 
 
 def describe_voice(hass: HomeAssistant, event: Event) -> dict[str, str]:
     """Word one recognized voice command."""
     data = event.data
-    message = text(hass, "logbook", "voice_command", phrase=data["phrase"])
+    message = text(hass, "common", "logbook_voice_command", phrase=data["phrase"])
     return {"name": _camera_name(hass, data["entity_id"]), "message": message, **_entity(data)}
 
 

@@ -216,3 +216,22 @@ async def test_settings_table_when_the_stored_backend_cannot_load(hass: HomeAssi
     )
     assert result["step_id"] == "settings"
     assert result["description_placeholders"]["fast_reach"] == "2"
+
+
+# The top-level keys hassfest's translation schema allows (it validates translations/en.json of
+# custom integrations too, and refuses any other key).
+HASSFEST_KEYS = {
+    "title", "config", "options", "selector", "device_automation", "system_health",
+    "config_panel", "application_credentials", "issues", "entity_component", "device", "entity",
+    "exceptions", "services", "conversation", "common",
+}  # fmt: skip
+
+
+def test_strings_are_as_hassfest_wants() -> None:
+    """Known top-level keys only; no leading or trailing spaces; no HTML."""
+    for language in LANGUAGES:
+        top = {key.split(".")[0] for key in flat(language)}
+        assert top <= HASSFEST_KEYS, top - HASSFEST_KEYS
+        for key, value in flat(language).items():
+            assert value == value.strip(), key
+            assert not re.search(r"<[a-zA-Z/]", value), key
