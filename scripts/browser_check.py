@@ -67,7 +67,7 @@ COG = "M12,8A4,4 0 0,1 16,12"  # the start of mdiCogOutline: the entry's Configu
 PAGE_MARKERS = {
     "settings": "options.step.settings.data.triggers",
     "people": "options.step.people.menu_options.add_person",
-    "unlock": "options.step.unlock.data.frames_required",
+    "unlock": "options.step.unlock.data.people",
     "voice": "options.step.voice.data_description.phrases",  # the same without a synthesizer
     "benchmark": "每张快照耗时（毫秒）",  # the benchmark table's first row
 }
