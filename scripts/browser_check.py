@@ -7,14 +7,13 @@
 
 Against scripts/develop (a real Home Assistant on 127.0.0.1, like scripts/check_develop.py):
 logs in on the login page; adds Compact AI from Settings > Add integration (the brand list, the
-setup form with its tier table, a camera picked in the entity picker); enrolls Eileen with the
-enroll_face action on Developer tools > Actions (TODO: through Configure > People > Add
-person) and sees her on the People page; turns the door on in the options; runs the benchmark;
-switches the profile to Chinese (zh-Hans) and opens every options page. Every page fails the
-run if it shows a raw translation key (component.compact_ai.…), an error alert or toast, a
-broken image (other than the brands CDN's, see below), or, in Chinese, an English text of
-ours. Screenshots go to
-docs/screens/ (--screens).
+setup form with its tier table, a camera picked in the entity picker); enrolls Eileen from the
+demo camera on Configure > People > Add a person and sees her listed there; turns the door on
+in the options; runs the benchmark; switches the profile to Chinese (zh-Hans) and opens every
+options page. Every page fails the run if it shows a raw translation key
+(component.compact_ai.…), an error alert or toast, a broken image (other than the brands
+CDN's, see below), or, in Chinese, an English text of ours. Screenshots go to docs/screens/
+(--screens).
 
 The browser reaches 127.0.0.1 only. Home Assistant 2026.2's frontend asks the brands CDN
 (brands.home-assistant.io) for every integration icon; those requests fail here on purpose, and
@@ -71,6 +70,19 @@ PAGE_MARKERS = {
     "voice": "options.step.voice.data_description.phrases",  # the same without a synthesizer
     "benchmark": "每张快照耗时（毫秒）",  # the benchmark table's first row
 }
+# Focus the first text input inside arguments[0] (through shadow roots); return it, or null.
+FOCUS_INPUT = """
+const deep = (root) => {
+  for (const el of root.querySelectorAll('*')) {
+    if (el.matches('input, textarea')) return el;
+    if (el.shadowRoot) { const found = deep(el.shadowRoot); if (found) return found; }
+  }
+  return null;
+};
+const input = deep(arguments[0].shadowRoot || arguments[0]);
+if (input) input.focus();
+return input;
+"""
 # Click the check box whose label is arguments[0]; return its tag name, or null if none shown.
 TICK = """
 const all = (root, out) => {
@@ -213,35 +225,33 @@ class Run:
             else:
                 step(f"OK {where}: icon {image['src']} shown ({image['width']} px)")
 
-    def enroll(self) -> None:
-        """Developer tools > Actions, YAML mode: compact_ai.enroll_face from the camera.
-
-        TODO: enroll from the People page of the options (Configure > People > Add person,
-        on main since the ui-flows merge); the run only opens that page and sees Eileen.
-        """
+    def fill_text(self, index: int, text: str) -> None:
+        """Type ``text`` into the form's ``index``-th text field; it must then hold it."""
         driver = self.driver
-        self.go("/developer-tools/action")
-        yaml_mode = wait(  # a link-like button on 2026.2, a two-way toggle on 2026.10
-            "no YAML mode button",
-            lambda: find(driver, "ha-button", "Go to YAML mode") or find(driver, "*", "YAML mode"),
-        )[-1]
-        driver.execute_script("arguments[0].click()", yaml_mode)
-        editor = find_one(driver, "ha-code-editor")
-        action = (
-            f"action: {DOMAIN}.enroll_face\ndata:\n  name: {PERSON}\n"
-            f"  camera: {CAMERA}\n  snapshots: 1\n"
+        selector = wait("no text field", lambda: find(driver, "ha-selector-text"))[index]
+        wait("no input in the text field", lambda: driver.execute_script(FOCUS_INPUT, selector))
+        self.type_keys(text)
+        wait(
+            f"text field {index} does not hold {text!r}",
+            lambda: driver.execute_script("return arguments[0].value", selector) == text,
+            timeout=10,
         )
-        driver.execute_script(
-            "const view = arguments[0].codemirror;"
-            "view.dispatch({changes: {from: 0, to: view.state.doc.length, insert: arguments[1]}});",
-            editor,
-            action,
-        )
-        click(driver, "ha-progress-button", "Perform action")
-        wait_text(driver, "rejected", timeout=60)  # the action's response
+
+    def enroll(self) -> None:
+        """Configure > People > Add a person: Eileen from the demo camera, as a new user would."""
+        driver = self.driver
+        en = strings("en")
+        self.open_options("people")  # nobody yet: the page says how to add someone
+        click(driver, "*", en["options.step.people_empty.menu_options.add_person"])
+        wait_text(driver, en["options.step.add_person.data_description.camera"])
+        self.fill_text(0, PERSON)
+        self.pick_entity(0, CAMERA_NAME)
+        self.check_page("add_person_en")
+        click(driver, "ha-button", "Submit")  # snapshots over a few seconds, then the result
+        wait_text(driver, en["options.step.enroll_result.title"], timeout=120)
         self.check_page("enroll_en")
-        self.open_options("people")  # Eileen is listed there now
-        wait_text(driver, strings("en")["options.step.people.menu_options.add_person"])
+        click(driver, "ha-button", "Submit")  # no other photo: back to the people
+        wait_text(driver, en["options.step.people.menu_options.add_faces"], timeout=60)
         wait_text(driver, PERSON)
         self.check_page("people_en")
         self.type_keys(Keys.ESCAPE)
