@@ -1,9 +1,9 @@
 """Voice command sets for ``train-commands`` and ``merge-commands``.
 
-The training itself lives in the engine (:mod:`custom_components.compact_ai.engine.voice.
-training`) so that Home Assistant retrains with exactly the same code. Merging averages sets
-of the same phrases trained with different seeds (each on its own synthesized data): one
-such set swings by several points on real voices.
+The training itself lives in the engine's ``voice/training`` package, so that Home Assistant
+retrains with exactly the same code; here are only the command-line inputs and the merge.
+Merging averages sets of the same phrases trained with different seeds (each on its own
+synthesized data): one such set swings by several points on real voices.
 """
 
 from __future__ import annotations
