@@ -1,7 +1,7 @@
 """The evaluate family: measure faces, voice and the door on real data.
 
 Subcommands: ``make-pairs``, ``verify``, ``identify``, ``bench-backends``,
-``check-regressions``, ``commands``, ``wake``, ``liveness``, ``soak`` and
+``check-regressions``, ``commands``, ``commands-recordings``, ``wake``, ``liveness``, ``soak`` and
 ``enroll-memory``. Every one that measures prints a table, or with ``--json`` one JSON
 object (``bench-backends``: a list, a row per model).
 """
@@ -123,6 +123,19 @@ def _commands(args: argparse.Namespace) -> int:
 
     result = evaluate(*recognizer_and_clips(_recordings(args)))
     print(json.dumps(result, indent=2) if args.json else "\n".join(report_lines(result)))
+    return 0
+
+
+def _commands_recordings(args: argparse.Namespace) -> int:
+    from tools.compact.evaluate.recordings import Options, report_lines, run
+
+    options = Options(
+        audio=tuple(args.audio), silence=tuple(args.silence), per_phrase=args.per_phrase,
+        synthetic=args.synthetic, negatives=args.negatives, seed=args.seed,
+        threads=args.threads, cache=args.cache, tier=args.tier, pack=args.pack,
+    )  # fmt: skip
+    summary = run(options)
+    print(json.dumps(summary, indent=2) if args.json else "\n".join(report_lines(summary)))
     return 0
 
 
@@ -299,6 +312,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     _recording_options(parser)
     parser.add_argument("--threshold", type=float, default=None, help="override the threshold")
+
+    parser = add_command(
+        subparsers,
+        "commands-recordings",
+        _commands_recordings,
+        "text only vs text + recordings vs logistic regression, on a speaker split",
+    )
+    parser.add_argument("--audio", type=Path, action="append", required=True)
+    parser.add_argument("--silence", type=Path, action="append", default=[])
+    parser.add_argument("--per-phrase", type=int, default=5, help="recordings per phrase")
+    parser.add_argument("--synthetic", type=int, default=0, help="clips per phrase (host plan)")
+    parser.add_argument("--negatives", type=int, default=0, help="negatives (host plan)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cache", type=Path, default=None, help="synthetic features (.npz)")
+    parser.add_argument("--tier", default="reference")
+    parser.add_argument("--pack", type=Path, default=None)
+    add_json_option(parser)
 
     parser = add_command(
         subparsers,

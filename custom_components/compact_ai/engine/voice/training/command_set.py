@@ -15,7 +15,7 @@ from ...runtime.pack import sha256_of
 from ..commands import MANIFEST_NAME, SCHEMA_VERSION, UNKNOWN, WINDOW_SAMPLES, CommandHead
 from ..speech import SpeechEmbedder
 from ..tts import NoiseSource, Voice, available_voices
-from .features import build_dataset, recording_files
+from .features import Dataset, build_dataset, recording_files
 from .head import DEFAULT_THRESHOLD, calibrate, rates, train_head, validation_families
 from .plan import Plan, Progress
 
@@ -60,6 +60,26 @@ def select_voices(hold_out: Sequence[str], kokoro: Path | None = None) -> list[V
     return voices
 
 
+def fit_head(plan: Plan, data: Dataset) -> tuple[CommandHead, float, dict[str, float], set[str]]:
+    """Return the head trained on all of ``data``, its threshold, validation rates and families.
+
+    The threshold comes from a probe head trained without one voice family per engine.
+    """
+    classes = len(plan.phrases) + 1
+    held = validation_families(data.families, plan.seed)
+    in_validation = np.isin(np.asarray(data.families), sorted(held))
+    x_fit, y_fit = data.arrays(~in_validation)
+    x_val, y_val = data.arrays(in_validation)
+    options = {
+        "hidden": plan.hidden, "epochs": plan.epochs, "seed": plan.seed, "members": plan.members,
+    }  # fmt: skip
+    probe = train_head(x_fit, y_fit, classes, **options)
+    threshold = calibrate(probe, x_val, y_val, plan.accept) if len(y_val) else DEFAULT_THRESHOLD
+    validation = rates(probe, x_val, y_val, threshold) if len(y_val) else {}
+    x_all, y_all = data.arrays()
+    return train_head(x_all, y_all, classes, **options), threshold, validation, held
+
+
 def train_command_set(
     plan: Plan, out: Path, embedder: SpeechEmbedder, progress: Progress | None = None,
     notes: Mapping[str, Any] | None = None,
@@ -76,19 +96,8 @@ def train_command_set(
     voices = select_voices(plan.hold_out, plan.kokoro) if plan.use_tts else []
     noise_files = sorted(plan.noise.glob("*.wav")) if plan.noise else []
     data = build_dataset(plan, embedder, voices, NoiseSource(noise_files), recordings, progress)
-    classes = len(plan.phrases) + 1
-    held = validation_families(data.families, plan.seed)
-    in_validation = np.isin(np.asarray(data.families), sorted(held))
-    x_fit, y_fit = data.arrays(~in_validation)
-    x_val, y_val = data.arrays(in_validation)
-    options = {
-        "hidden": plan.hidden, "epochs": plan.epochs, "seed": plan.seed, "members": plan.members,
-    }  # fmt: skip
-    probe = train_head(x_fit, y_fit, classes, **options)
-    threshold = calibrate(probe, x_val, y_val, plan.accept) if len(y_val) else DEFAULT_THRESHOLD
-    validation = rates(probe, x_val, y_val, threshold) if len(y_val) else {}
-    x_all, y_all = data.arrays()
-    head = train_head(x_all, y_all, classes, **options)
+    head, threshold, validation, held = fit_head(plan, data)
+    y_all, classes = np.asarray(data.labels), head.classes
     training = {
         "seed": plan.seed,
         "members": plan.members,

@@ -24,6 +24,7 @@ from .plan import Plan, Progress
 from .texts import plan_items, voice_requests
 
 AUGMENTED_COPIES = 7  # of each of the user's recordings
+RECORDING = "recording"  # the family of the user's recordings and their copies
 
 
 @dataclass
@@ -88,7 +89,7 @@ def build_dataset(
         data.features += list(features)
         data.labels += [unknown] * len(features)
         data.families += ["sound"] * len(features)
-    _add_recordings(recordings, embedder, noise, rng, data)
+    add_recordings(recordings, embedder, noise, rng, data)
     return data
 
 
@@ -108,18 +109,28 @@ def recording_files(plan: Plan) -> list[tuple[Path, int]]:
     return files
 
 
-def _add_recordings(
+def add_recordings(
     files: Sequence[tuple[Path, int]], embedder: SpeechEmbedder, noise: NoiseSource,
     rng: np.random.Generator, data: Dataset,
 ) -> None:  # fmt: skip
     """Add each recording and augmented copies of it."""
+    clips = []
     for path, label in files:
         try:
-            clean = read_wav(path).samples
+            clips.append((read_wav(path).samples, label))
         except EngineError as err:
             raise TrainingError(f"{path}: {err}") from err
-        clips = [clean] + [augment(rng, clean, noise) for _ in range(AUGMENTED_COPIES)]
-        features, _ = featurize(embedder, clips)
+    add_clips(clips, embedder, noise, rng, data)
+
+
+def add_clips(
+    clips: Sequence[tuple[np.ndarray, int]], embedder: SpeechEmbedder, noise: NoiseSource,
+    rng: np.random.Generator, data: Dataset, family: str = RECORDING,
+) -> None:  # fmt: skip
+    """Add each real or spoken clip (int16 samples, label) and augmented copies of it."""
+    for clean, label in clips:
+        copies = [clean] + [augment(rng, clean, noise) for _ in range(AUGMENTED_COPIES)]
+        features, _ = featurize(embedder, copies)
         data.features += list(features)
         data.labels += [label] * len(features)
-        data.families += ["recording"] * len(features)
+        data.families += [family] * len(features)
