@@ -35,6 +35,7 @@ from .const import (
     CONF_SCAN_INTERVAL,
     CONF_TIER,
     CONF_TRIGGERS,
+    CONF_TTS_ENTITIES,
     DEFAULT_TIER,
     DOMAIN,
     SECTION_ADVANCED,
@@ -185,18 +186,28 @@ class CompactAIOptionsFlow(EnrollSteps, UnlockSteps, OptionsFlowWithReload):
                 phrases = phrase_list(user_input.get(CONF_PHRASES, []))
             except VoiceError as err:
                 errors[CONF_PHRASES] = err.key
-            else:
+            if missing(self.hass, user_input.get(CONF_TTS_ENTITIES, [])):
+                errors[CONF_TTS_ENTITIES] = "entity_not_found"
+            if not errors:
+                await commands.async_set_tts_entities(tuple(user_input.get(CONF_TTS_ENTITIES, [])))
                 await commands.async_set_phrases(phrases)
                 return self.async_create_entry(data=dict(entry.options))
         voices = await commands.async_tts_voices()
         schema = vol.Schema(
-            {vol.Optional(CONF_PHRASES): TextSelector(TextSelectorConfig(multiple=True))}
+            {
+                vol.Optional(CONF_PHRASES): TextSelector(TextSelectorConfig(multiple=True)),
+                vol.Optional(CONF_TTS_ENTITIES): EntitySelector(
+                    EntitySelectorConfig(domain="tts", multiple=True)
+                ),
+            }
         )
+        current = {
+            CONF_PHRASES: list(commands.phrases),
+            CONF_TTS_ENTITIES: list(commands.store.tts_entities),
+        }
         return self.async_show_form(
             step_id="voice" if voices else "voice_no_tts",
-            data_schema=self.add_suggested_values_to_schema(
-                schema, user_input or {CONF_PHRASES: list(commands.phrases)}
-            ),
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or current),
             errors=errors,
             description_placeholders={
                 "voices": str(voices),

@@ -19,6 +19,7 @@ CONF_TRIGGERS: Final = "triggers"
 CONF_SCAN_INTERVAL: Final = "scan_interval"
 CONF_UNLOCK: Final = "unlock"
 CONF_PHRASES: Final = "phrases"  # voice command phrases (kept in the voice store, not options)
+CONF_TTS_ENTITIES: Final = "tts_entities"  # TTS entities that speak them (voice store too)
 
 # Keys of the unlock policy (stored under options[CONF_UNLOCK]).
 CONF_ENABLED: Final = "enabled"

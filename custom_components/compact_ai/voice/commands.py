@@ -123,6 +123,11 @@ class VoiceCommands:
         await self.store.async_set_phrases(phrases)
         self.trainer.async_request()
 
+    async def async_set_tts_entities(self, entities: tuple[str, ...]) -> None:
+        """Let ``entities`` speak the phrases in training; retrain the user's phrases."""
+        if await self.store.async_set_tts_entities(entities) and self.custom:
+            self.trainer.async_request()  # a run in progress starts over with them
+
     async def async_add_phrase(self, phrase: str) -> None:
         """Add one phrase to the list."""
         if phrase in self.phrases:
@@ -248,4 +253,6 @@ class VoiceCommands:
             "recordings": {p: self.store.recording_count(p) for p in self.phrases},
             "capturing": None if capture is None else capture.phrase,
             "capture_remaining": 0 if capture is None else capture.remaining,
+            "tts_entities": list(self.store.tts_entities),
+            "tts": None if self.trainer.spoken is None else self.trainer.spoken.as_dict(),
         }

@@ -121,6 +121,7 @@ class VoiceStore:
         self.recordings: dict[str, list[Recording]] = {}
         self.revision = 0  # counts changes; a trained set is current if it has this revision
         self.trained: dict[str, Any] | None = None
+        self.tts_entities: tuple[str, ...] = ()  # Home Assistant TTS entities that speak too
 
     @property
     def recordings_dir(self) -> Path:
@@ -135,7 +136,7 @@ class VoiceStore:
     async def async_load(self) -> None:
         """Read the stored voice commands; a damaged store is a repair issue and starts empty."""
         loaded = await async_load_checked(self._hass, self._store, _parse)
-        self.phrases, self.recordings, self.revision, self.trained = loaded
+        self.phrases, self.recordings, self.revision, self.trained, self.tts_entities = loaded
 
     async def async_save(self) -> None:
         """Write the voice commands to the private storage file."""
@@ -148,6 +149,7 @@ class VoiceStore:
                 },
                 "revision": self.revision,
                 "trained": self.trained,
+                "tts_entities": list(self.tts_entities),
             }
         )
 
@@ -195,6 +197,15 @@ class VoiceStore:
             folders.append(self.command_set_dir)
         await self._hass.async_add_executor_job(_remove_folders, folders)
 
+    async def async_set_tts_entities(self, entities: tuple[str, ...]) -> bool:
+        """Use ``entities`` to speak the phrases in training; return whether they changed."""
+        if entities == self.tts_entities:
+            return False
+        self.tts_entities = entities
+        self.revision += 1
+        await self.async_save()
+        return True
+
     async def async_add_recording(self, phrase: str, speech: np.ndarray, source: str) -> int:
         """Save ``speech`` (cut by :func:`clip_speech`) as a recording of ``phrase``.
 
@@ -239,8 +250,10 @@ def _stored_phrase(value: Any) -> str:
 
 def _parse(
     raw: dict[str, Any],
-) -> tuple[tuple[str, ...] | None, dict[str, list[Recording]], int, dict[str, Any] | None]:
-    """Return phrases, recordings, revision and training of stored data; a wrong shape raises."""
+) -> tuple[
+    tuple[str, ...] | None, dict[str, list[Recording]], int, dict[str, Any] | None, tuple[str, ...]
+]:
+    """Return phrases, recordings, revision, training and TTS entities; a wrong shape raises."""
     phrases = raw.get("phrases")
     if phrases is not None:
         phrases = tuple(_stored_phrase(p) for p in expect(phrases, list, "phrases"))
@@ -260,7 +273,11 @@ def _parse(
         expect(trained, dict, "trained")
         expect(trained.get("revision"), int, "trained revision")
         expect(trained.get("speech"), str, "trained speech models")
-    return phrases, recordings, expect(raw.get("revision", 0), int, "revision"), trained
+    entities = tuple(
+        expect(entity, str, "TTS entity")
+        for entity in expect(raw.get("tts_entities", []), list, "TTS entities")
+    )
+    return phrases, recordings, expect(raw.get("revision", 0), int, "revision"), trained, entities
 
 
 def _write_file(path: Path, data: bytes) -> None:

@@ -3,7 +3,9 @@
 A run goes to an executor (:func:`.training.train`); a newer change cancels the running one
 and starts over. A successful run replaces the command set the speech-to-text entity uses,
 without a restart; a failed one leaves the previous set in use and raises a repair issue.
-Without a synthesizer on the host, every phrase needs
+The user's Home Assistant TTS entities (:mod:`.ha_tts`) speak first, in the event loop;
+their clips join the host's synthesizers and the recordings. Without any synthesizer (Home
+Assistant OS without TTS entities, or entities that said nothing usable), every phrase needs
 :data:`~.store.MIN_RECORDINGS_WITHOUT_TTS` recordings before training starts.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from enum import StrEnum
 from typing import Any, Final
 
@@ -22,6 +24,7 @@ from homeassistant.helpers import issue_registry as ir
 
 from ..const import DOMAIN
 from ..engine.errors import EngineError
+from .ha_tts import FAILED, SILENT, SKIPPED, TIMED_OUT, SpokenSpeech, async_speak
 from .manager import VoiceManager
 from .store import MIN_RECORDINGS_WITHOUT_TTS, VoiceStore
 from .training import TrainingCancelled, TrainingRequest, train, tts_voice_count
@@ -31,6 +34,9 @@ _LOGGER = logging.getLogger(__name__)
 EVENT_TRAINING: Final = f"{DOMAIN}_voice_training"
 ISSUE_TRAINING_FAILED: Final = "voice_training_failed"
 ISSUE_NEEDS_RECORDINGS: Final = "voice_needs_recordings"
+ISSUE_TTS_FAILED: Final = "voice_tts_failed"
+# Share of the progress the TTS entities' calls take (they run before the training thread).
+TTS_SHARE: Final = 0.3
 
 
 class TrainingState(StrEnum):
@@ -42,10 +48,17 @@ class TrainingState(StrEnum):
     NEEDS_RECORDINGS = "needs_recordings"
 
 
-def missing_recordings(store: VoiceStore, phrases: Sequence[str]) -> list[str]:
-    """Return the phrases with too few recordings to train without a synthesizer."""
+def missing_recordings(
+    store: VoiceStore, phrases: Sequence[str], spoken: Collection[int] = ()
+) -> list[str]:
+    """Return the phrases with too few recordings to train without a synthesizer.
+
+    Phrases whose index is in ``spoken`` (a TTS entity said them) need none.
+    """
     return [
-        phrase for phrase in phrases if store.recording_count(phrase) < MIN_RECORDINGS_WITHOUT_TTS
+        phrase
+        for index, phrase in enumerate(phrases)
+        if index not in spoken and store.recording_count(phrase) < MIN_RECORDINGS_WITHOUT_TTS
     ]
 
 
@@ -75,6 +88,9 @@ class VoiceTrainer:
         self.fraction = 0.0  # of the synthesis, as last reported by the training thread
         self.error: str | None = None
         self.task: asyncio.Task[None] | None = None  # the running training, if any
+        self.spoken: SpokenSpeech | None = None  # what the TTS entities said in the last run
+        self._speaking: asyncio.Task[SpokenSpeech] | None = None
+        self._phase = (0.0, 1.0)  # progress: where the running phase starts, its share
         self._tts_voices: int | None = None
         self._cancel = threading.Event()
         self._again = False
@@ -102,14 +118,20 @@ class VoiceTrainer:
         if self.task is None or self.task.done():
             return False
         self._again = True
-        self._cancel.set()
+        self._cancel_all()
         return True
+
+    @callback
+    def _cancel_all(self) -> None:
+        self._cancel.set()
+        if self._speaking is not None:
+            self._speaking.cancel()  # the TTS calls stop at once; the thread at its next step
 
     @callback
     def async_cancel(self) -> None:
         """Ask a running training to stop at its next step (Home Assistant is stopping)."""
         self._again = False
-        self._cancel.set()
+        self._cancel_all()
 
     async def async_stop(self) -> None:
         """Stop a running training and wait for its thread to end."""
@@ -121,12 +143,15 @@ class VoiceTrainer:
         """Stop a running training (on unload); its repair issues go, a reload raises them."""
         await self.async_stop()
         self.state = TrainingState.IDLE
+        self.spoken = None
         self._update_issues()
+        self._update_tts_issue()
 
     async def _async_run(self) -> None:
         while True:
             self._again = False
             self._cancel = threading.Event()
+            self._phase = (0.0, 1.0)
             await self._async_train_once(self._cancel)
             if not self._again:
                 return
@@ -137,10 +162,23 @@ class VoiceTrainer:
             self.async_set_state(TrainingState.IDLE)
             return
         use_tts = await self.async_tts_voices() > 0
-        if not use_tts and missing_recordings(self._store, phrases):
+        entities = self._store.tts_entities
+        if not use_tts and not entities and missing_recordings(self._store, phrases):
             self.async_set_state(TrainingState.NEEDS_RECORDINGS)
             return
         revision = self._store.revision
+        self.progress, self.fraction = 0, 0.0
+        self.async_set_state(TrainingState.TRAINING)  # again, after a cancelled run
+        spoken = SpokenSpeech()
+        if entities:
+            if (said := await self._async_speak(entities, phrases, use_tts)) is None:
+                self.async_set_state(TrainingState.IDLE)
+                return
+            spoken = self.spoken = said
+            self._update_tts_issue()
+            if not use_tts and missing_recordings(self._store, phrases, spoken.labels()):
+                self.async_set_state(TrainingState.NEEDS_RECORDINGS)
+                return
         request = TrainingRequest(
             tier=self._tier,
             backend=self._backend,
@@ -148,9 +186,8 @@ class VoiceTrainer:
             recordings=self._store.recording_files(),
             out=self._store.command_set_dir,
             use_tts=use_tts,
+            spoken=tuple(spoken.clips),
         )
-        self.progress, self.fraction = 0, 0.0
-        self.async_set_state(TrainingState.TRAINING)  # again, after a cancelled run
         try:
             summary = await self.hass.async_add_executor_job(
                 train, request, cancel, self._report_threadsafe
@@ -179,14 +216,37 @@ class VoiceTrainer:
             {"result": "success", "phrases": list(phrases), "seconds": summary.get("seconds")},
         )
 
+    async def _async_speak(
+        self, entities: Sequence[str], phrases: Sequence[str], use_tts: bool
+    ) -> SpokenSpeech | None:
+        """Let the TTS entities speak (its own task, so a cancel stops a hanging call)."""
+        share = TTS_SHARE if use_tts else 2 * TTS_SHARE
+        self._phase = (0.0, share)
+        self._speaking = self.hass.async_create_task(
+            async_speak(self.hass, entities, phrases, self._set_progress),
+            "compact_ai voice training speech",
+        )
+        try:
+            return await self._speaking
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # Home Assistant is cancelling the training itself
+            _LOGGER.debug("Voice command training was cancelled while the TTS entities spoke")
+            return None
+        finally:
+            self._speaking = None
+            self._phase = (share, 1.0 - share)
+
     def _report_threadsafe(self, fraction: float) -> None:
         """Progress from the training thread (0..1 of the synthesis)."""
         self.hass.loop.call_soon_threadsafe(self._set_progress, fraction)
 
     @callback
     def _set_progress(self, fraction: float) -> None:
-        self.fraction = fraction
-        percent = round(95 * fraction)
+        start, share = self._phase
+        self.fraction = start + share * fraction
+        percent = round(95 * self.fraction)
         if self.state is TrainingState.TRAINING and percent != self.progress:
             self.progress = percent
             self._notify()
@@ -198,6 +258,34 @@ class VoiceTrainer:
         self.error = error
         self._update_issues()
         self._notify()
+
+    @callback
+    def _update_tts_issue(self) -> None:
+        """Show which TTS entities failed in the last run, and how (Settings -> Repairs)."""
+        issue_id = f"{ISSUE_TTS_FAILED}_{self._entry.entry_id}"
+        spoken = self.spoken
+        if spoken is None or not spoken.failures:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        counted = (FAILED, TIMED_OUT, SILENT, SKIPPED)
+        unusable = sum(sum(c.values()) for c in spoken.failures.values()) - sum(
+            spoken.total(reason) for reason in counted
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_TTS_FAILED,
+            translation_placeholders={
+                "entities": ", ".join(sorted(spoken.failures)),
+                **{reason: str(spoken.total(reason)) for reason in counted},
+                "unusable": str(unusable),
+                "clips": str(len(spoken.clips)),
+                "calls": str(spoken.calls),
+            },
+        )
 
     @callback
     def _update_issues(self) -> None:

@@ -23,7 +23,7 @@ from ..engine.runtime.backend import load_model
 from ..engine.runtime.pack import ModelPack
 from ..engine.voice.commands import CommandSet
 from ..engine.voice.speech import SpeechEmbedder
-from ..engine.voice.training import Plan, train_command_set
+from ..engine.voice.training import Plan, SpokenClip, train_command_set
 from ..engine.voice.tts import available_voices
 
 MEL_TASK: Final = "speech_mel"
@@ -67,7 +67,8 @@ class TrainingRequest:
     phrases: tuple[str, ...]
     recordings: dict[str, list[Path]]
     out: Path
-    use_tts: bool
+    use_tts: bool  # the host's own synthesizers
+    spoken: tuple[SpokenClip, ...] = ()  # from Home Assistant's TTS entities
 
 
 def tts_voice_count() -> int:
@@ -130,7 +131,7 @@ def train(
             chunk=SIZE.chunk,
             use_tts=request.use_tts,
         )
-        summary = train_command_set(plan, work / "set", embedder, progress)
+        summary = train_command_set(plan, work / "set", embedder, progress, spoken=request.spoken)
         CommandSet.load(work / "set")  # what was written can be read back and verified
         progress(1.0)
         old = work / "old"

@@ -22,6 +22,7 @@ One module per step:
 from __future__ import annotations
 
 from .command_set import WEIGHTS_NAME, select_voices, train_command_set, write_command_set
+from .features import SpokenClip
 from .head import merge_heads, train_head
 from .plan import DEFAULT_PHRASES, Plan, Progress
 from .texts import negative_texts, negative_words, phrase_parts
@@ -31,6 +32,7 @@ __all__ = [
     "WEIGHTS_NAME",
     "Plan",
     "Progress",
+    "SpokenClip",
     "merge_heads",
     "negative_texts",
     "negative_words",

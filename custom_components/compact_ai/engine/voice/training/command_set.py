@@ -15,7 +15,7 @@ from ...runtime.pack import sha256_of
 from ..commands import MANIFEST_NAME, SCHEMA_VERSION, UNKNOWN, WINDOW_SAMPLES, CommandHead
 from ..speech import SpeechEmbedder
 from ..tts import NoiseSource, Voice, available_voices
-from .features import Dataset, build_dataset, recording_files
+from .features import Dataset, SpokenClip, build_dataset, recording_files
 from .head import DEFAULT_THRESHOLD, calibrate, rates, train_head, validation_families
 from .plan import Plan, Progress
 
@@ -82,20 +82,24 @@ def fit_head(plan: Plan, data: Dataset) -> tuple[CommandHead, float, dict[str, f
 
 def train_command_set(
     plan: Plan, out: Path, embedder: SpeechEmbedder, progress: Progress | None = None,
-    notes: Mapping[str, Any] | None = None,
+    notes: Mapping[str, Any] | None = None, spoken: Sequence[SpokenClip] = (),
 ) -> dict[str, Any]:  # fmt: skip
     """Train, calibrate, retrain on everything and write the command set; return its summary.
 
     ``progress`` gets the fraction of synthesis done (0..1); it may raise to cancel. ``notes``
-    (such as the command line) are added to the manifest's training summary.
+    (such as the command line) are added to the manifest's training summary. ``spoken`` are
+    clips synthesized elsewhere (Home Assistant's TTS entities), learnt with augmented copies.
     """
     started = time.perf_counter()
     recordings = recording_files(plan)
-    if not plan.use_tts and not recordings:
-        raise TrainingError("without a synthesizer, training needs recordings of the phrases")
+    if not plan.use_tts and not recordings and not spoken:
+        raise TrainingError(
+            "without a synthesizer, training needs recordings or Home Assistant TTS voices"
+        )
     voices = select_voices(plan.hold_out, plan.kokoro) if plan.use_tts else []
     noise_files = sorted(plan.noise.glob("*.wav")) if plan.noise else []
-    data = build_dataset(plan, embedder, voices, NoiseSource(noise_files), recordings, progress)
+    noise = NoiseSource(noise_files)
+    data = build_dataset(plan, embedder, voices, noise, recordings, progress, spoken)
     head, threshold, validation, held = fit_head(plan, data)
     y_all, classes = np.asarray(data.labels), head.classes
     training = {
@@ -116,6 +120,8 @@ def train_command_set(
         "validation": validation,
         "noise_files": {path.name: sha256_of(path.read_bytes()) for path in noise_files},
         "recordings": len(recordings),
+        "spoken_clips": len(spoken),
+        "spoken_families": sorted({clip.family for clip in spoken}),
         "seconds": round(time.perf_counter() - started, 1),
         **(notes or {}),
     }

@@ -23,8 +23,21 @@ from .augment import augment, nonspeech
 from .plan import Plan, Progress
 from .texts import plan_items, voice_requests
 
-AUGMENTED_COPIES = 7  # of each of the user's recordings
+AUGMENTED_COPIES = 7  # of each of the user's recordings (and of each spoken clip)
 RECORDING = "recording"  # the family of the user's recordings and their copies
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenClip:
+    """One clean clip (16 kHz int16) synthesized outside the engine, its label and voice family.
+
+    Home Assistant's TTS entities speak these; the family (``<entity>:<voice>``) lets
+    calibration hold one voice of each entity out, like a local synthesizer's voices.
+    """
+
+    samples: np.ndarray
+    label: int
+    family: str
 
 
 @dataclass
@@ -64,18 +77,21 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 def build_dataset(
     plan: Plan, embedder: SpeechEmbedder, voices: Sequence[Voice], noise: NoiseSource,
     recordings: Sequence[tuple[Path, int]] = (), progress: Progress | None = None,
+    spoken: Sequence[SpokenClip] = (),
 ) -> Dataset:  # fmt: skip
     """Synthesize, augment and embed every planned clip (in chunks, to bound memory).
 
     ``progress`` is called with the fraction done after every chunk; it may raise to stop.
+    ``spoken`` clips (and the recordings) are added with augmented copies.
     """
     rng = np.random.default_rng(plan.seed)
     data = Dataset()
     unknown = len(plan.phrases)
     requests = voice_requests(rng, plan_items(plan, rng), voices) if voices else []
+    total = len(requests) + len(spoken)  # progress counts clips, synthesized or spoken
     for done, chunk in enumerate(_chunks(requests, plan.chunk)):
         if progress is not None:
-            progress(done * plan.chunk / len(requests))
+            progress(done * plan.chunk / total)
         speech = synthesize([r for r, _ in chunk], workers=plan.threads, kokoro=plan.kokoro)
         clips = [augment(rng, clean, noise) for clean in speech]
         features, kept = featurize(embedder, clips)
@@ -90,6 +106,13 @@ def build_dataset(
         data.labels += [unknown] * len(features)
         data.families += ["sound"] * len(features)
     add_recordings(recordings, embedder, noise, rng, data)
+    for start in range(0, len(spoken), plan.chunk):
+        if progress is not None:
+            progress((len(requests) + start) / total)
+        chunk = spoken[start : start + plan.chunk]
+        for family in sorted({clip.family for clip in chunk}):
+            mine = [(clip.samples, clip.label) for clip in chunk if clip.family == family]
+            add_clips(mine, embedder, noise, rng, data, family)
     return data
 
 

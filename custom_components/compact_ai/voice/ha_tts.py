@@ -1,0 +1,218 @@
+"""Speech from the user's own Home Assistant TTS entities, for training voice commands.
+
+Home Assistant OS has no local synthesizer, but most voice users there run one Home Assistant
+can call (Piper through Wyoming, a cloud TTS, ...). Every voice such an entity offers in the
+language of the phrases says each phrase once and a few other words (``_unknown_``); the clips
+go to training like recordings, with augmented copies.
+
+Engines may be slow, fail or hang: every call has a timeout, an entity that fails
+:data:`GIVE_UP_AFTER` times in a row is skipped, and whatever came back is used. Calls go
+through Home Assistant's TTS manager (memory cache only, so retraining the same phrases is
+fast and nothing is written to the TTS disk cache). Audio is asked for as WAV (Home Assistant
+converts other formats with ffmpeg) and decoded to 16 kHz mono in an executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+from homeassistant.components import tts
+from homeassistant.components.tts.const import DATA_TTS_MANAGER
+from homeassistant.components.tts.helper import get_engine_instance
+from homeassistant.core import HomeAssistant
+
+from ..engine.errors import EngineError
+from ..engine.voice.audio import decode_wav, speech_segment
+from ..engine.voice.training.features import SpokenClip
+from ..engine.voice.training.texts import negative_texts, negative_words, phrase_parts
+
+_LOGGER = logging.getLogger(__name__)
+
+CALL_TIMEOUT: Final = 20.0  # seconds for one phrase (Piper on a Pi 4 needs about one)
+GIVE_UP_AFTER: Final = 3  # failures in a row after which an entity's other calls are skipped
+MAX_VOICES: Final = 24  # over all entities (Piper installs usually have a few)
+MAX_SECONDS: Final = 5.0  # of audio kept per clip
+FALLBACK_LANGUAGE: Final = "en"
+# Why a clip is missing, as counted in :attr:`SpokenSpeech.failures`.
+FAILED, TIMED_OUT, SILENT, SKIPPED, NO_LANGUAGE, MISSING = (
+    "failed", "timed_out", "silent", "skipped", "no_language", "missing",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class TtsVoice:
+    """One voice of a TTS entity in one language (``voice`` None: the entity's default)."""
+
+    entity_id: str
+    language: str
+    voice: str | None
+
+    @property
+    def family(self) -> str:
+        """Return ``<entity>:<voice>``: calibration holds one voice of each entity out."""
+        return f"{self.entity_id}:{self.voice or self.language}"
+
+
+@dataclass(slots=True)
+class SpokenSpeech:
+    """What the entities said, and per entity how many clips are missing and why."""
+
+    clips: list[SpokenClip] = field(default_factory=list)
+    voices: list[TtsVoice] = field(default_factory=list)
+    calls: int = 0
+    failures: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def fail(self, entity_id: str, reason: str, count: int = 1) -> None:
+        """Count ``count`` clips of ``entity_id`` missing for ``reason``."""
+        self.failures.setdefault(entity_id, Counter())[reason] += count
+
+    def total(self, reason: str) -> int:
+        """Return how many clips are missing for ``reason`` over all entities."""
+        return sum(counts[reason] for counts in self.failures.values())
+
+    def labels(self) -> set[int]:
+        """Return the labels at least one clip has."""
+        return {clip.label for clip in self.clips}
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a summary for the training summary, attributes and diagnostics."""
+        return {
+            "voices": [voice.family for voice in self.voices],
+            "calls": self.calls,
+            "clips": len(self.clips),
+            "failures": {entity: dict(counts) for entity, counts in self.failures.items()},
+        }
+
+
+def _primary(language: str) -> str:
+    return language.replace("_", "-").split("-")[0].lower()
+
+
+def entity_voices(
+    hass: HomeAssistant, entity_ids: Sequence[str], spoken: SpokenSpeech
+) -> list[TtsVoice]:
+    """Return every voice of the entities in Home Assistant's language (else English).
+
+    Entities that are missing or speak neither are counted in ``spoken``'s failures.
+    """
+    wanted = (_primary(hass.config.language or FALLBACK_LANGUAGE), FALLBACK_LANGUAGE)
+    voices: list[TtsVoice] = []
+    for entity_id in entity_ids:
+        engine = get_engine_instance(hass, entity_id)
+        if not isinstance(engine, tts.TextToSpeechEntity):
+            spoken.fail(entity_id, MISSING)
+            continue
+        languages = list(engine.supported_languages or ())
+        matching = next(
+            (found for code in wanted if (found := [x for x in languages if _primary(x) == code])),
+            [],
+        )
+        if not matching:
+            spoken.fail(entity_id, NO_LANGUAGE)
+            continue
+        seen: set[str | None] = set()
+        for language in matching:
+            offered = engine.async_get_supported_voices(language) or []
+            ids: list[str | None] = [voice.voice_id for voice in offered] or [None]
+            for voice_id in ids:
+                if voice_id not in seen:
+                    seen.add(voice_id)
+                    voices.append(TtsVoice(entity_id, language, voice_id))
+    return voices[:MAX_VOICES]
+
+
+def texts_per_voice(
+    phrases: Sequence[str], voice_index: int, negatives: int
+) -> list[tuple[str, int]]:
+    """Return (text, label): every phrase, then ``negatives`` other words and phrase parts.
+
+    The other words differ from voice to voice (a fixed rotation: retraining asks for the same
+    texts, which Home Assistant's memory cache then answers).
+    """
+    unknown = len(phrases)
+    parts = phrase_parts(phrases)
+    others = negative_words(phrases) + negative_texts(phrases)
+    start = (voice_index * negatives) % max(1, len(others))
+    rotated = (others[start:] + others[:start])[: max(0, negatives - len(parts))]
+    return [(p, i) for i, p in enumerate(phrases)] + [(t, unknown) for t in parts + rotated]
+
+
+def _decode(data: bytes) -> np.ndarray | None:
+    """Return 16 kHz int16 samples of WAV ``data``, None without speech; raise if unusable."""
+    samples = decode_wav(data, MAX_SECONDS).samples
+    return samples if speech_segment(samples) is not None else None
+
+
+async def _say(hass: HomeAssistant, voice: TtsVoice, text: str) -> bytes:
+    """Return the WAV bytes of ``voice`` saying ``text`` (memory cache only)."""
+    options: dict[str, Any] = {tts.ATTR_PREFERRED_FORMAT: "wav"}
+    if voice.voice is not None:
+        options[tts.ATTR_VOICE] = voice.voice
+    stream = hass.data[DATA_TTS_MANAGER].async_create_result_stream(
+        engine=voice.entity_id, use_file_cache=False, language=voice.language, options=options
+    )
+    stream.async_set_message(text)
+    return b"".join([chunk async for chunk in stream.async_stream_result()])
+
+
+async def async_speak(
+    hass: HomeAssistant,
+    entity_ids: Sequence[str],
+    phrases: Sequence[str],
+    report: Callable[[float], None],
+    negatives: int | None = None,
+) -> SpokenSpeech:
+    """Let every voice of ``entity_ids`` say the phrases and some other words.
+
+    ``report`` gets the fraction of calls done. Cancelling the calling task stops at once.
+    """
+    spoken = SpokenSpeech()
+    spoken.voices = entity_voices(hass, entity_ids, spoken)
+    negatives = max(10, 2 * len(phrases)) if negatives is None else negatives
+    texts = await hass.async_add_executor_job(  # the word lists are read from a file once
+        lambda: [texts_per_voice(phrases, i, negatives) for i in range(len(spoken.voices))]
+    )
+    plan = [
+        (voice, text, label)
+        for voice, said in zip(spoken.voices, texts, strict=True)
+        for text, label in said
+    ]
+    spoken.calls = len(plan)
+    in_a_row: Counter[str] = Counter()
+    for done, (voice, text, label) in enumerate(plan):
+        report(done / len(plan))
+        entity = voice.entity_id
+        if in_a_row[entity] >= GIVE_UP_AFTER:
+            spoken.fail(entity, SKIPPED)
+            continue
+        try:
+            async with asyncio.timeout(CALL_TIMEOUT):
+                data = await _say(hass, voice, text)
+            samples = await hass.async_add_executor_job(_decode, data)
+        except TimeoutError:
+            reason: str | None = TIMED_OUT
+        except EngineError as err:  # not audio, or not WAV (no ffmpeg to convert it)
+            _LOGGER.debug("%s said %r in no usable audio: %s", voice.family, text, err)
+            reason = FAILED
+        except Exception as err:  # noqa: BLE001 - any integration's TTS may raise anything
+            _LOGGER.debug("%s could not say %r: %r", voice.family, text, err)
+            reason = FAILED
+        else:
+            reason = None if samples is not None else SILENT
+        if reason is not None:
+            spoken.fail(entity, reason)
+            in_a_row[entity] += 1
+            continue
+        in_a_row[entity] = 0
+        assert samples is not None
+        spoken.clips.append(SpokenClip(samples, label, voice.family))
+    report(1.0)
+    if spoken.failures:
+        _LOGGER.warning("Some TTS voices could not be used for training: %s", spoken.failures)
+    return spoken
