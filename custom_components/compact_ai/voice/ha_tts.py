@@ -30,7 +30,7 @@ from homeassistant.core import HomeAssistant
 from ..engine.errors import EngineError
 from ..engine.voice.audio import decode_wav, speech_segment
 from ..engine.voice.training.features import SpokenClip
-from ..engine.voice.training.texts import negative_texts, negative_words, phrase_parts
+from ..engine.voice.training.texts import spoken_negatives, spoken_texts
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -127,22 +127,6 @@ def entity_voices(
     return voices[:MAX_VOICES]
 
 
-def texts_per_voice(
-    phrases: Sequence[str], voice_index: int, negatives: int
-) -> list[tuple[str, int]]:
-    """Return (text, label): every phrase, then ``negatives`` other words and phrase parts.
-
-    The other words differ from voice to voice (a fixed rotation: retraining asks for the same
-    texts, which Home Assistant's memory cache then answers).
-    """
-    unknown = len(phrases)
-    parts = phrase_parts(phrases)
-    others = negative_words(phrases) + negative_texts(phrases)
-    start = (voice_index * negatives) % max(1, len(others))
-    rotated = (others[start:] + others[:start])[: max(0, negatives - len(parts))]
-    return [(p, i) for i, p in enumerate(phrases)] + [(t, unknown) for t in parts + rotated]
-
-
 def _decode(data: bytes) -> np.ndarray | None:
     """Return 16 kHz int16 samples of WAV ``data``, None without speech; raise if unusable."""
     samples = decode_wav(data, MAX_SECONDS).samples
@@ -174,9 +158,9 @@ async def async_speak(
     """
     spoken = SpokenSpeech()
     spoken.voices = entity_voices(hass, entity_ids, spoken)
-    negatives = max(10, 2 * len(phrases)) if negatives is None else negatives
+    negatives = spoken_negatives(len(phrases)) if negatives is None else negatives
     texts = await hass.async_add_executor_job(  # the word lists are read from a file once
-        lambda: [texts_per_voice(phrases, i, negatives) for i in range(len(spoken.voices))]
+        lambda: [spoken_texts(phrases, i, negatives) for i in range(len(spoken.voices))]
     )
     plan = [
         (voice, text, label)

@@ -133,6 +133,7 @@ def _commands_recordings(args: argparse.Namespace) -> int:
         audio=tuple(args.audio), silence=tuple(args.silence), per_phrase=args.per_phrase,
         synthetic=args.synthetic, negatives=args.negatives, seed=args.seed,
         threads=args.threads, cache=args.cache, tier=args.tier, pack=args.pack,
+        tts_voices=args.tts_voices,
     )  # fmt: skip
     summary = run(options)
     print(json.dumps(summary, indent=2) if args.json else "\n".join(report_lines(summary)))
@@ -329,6 +330,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--cache", type=Path, default=None, help="synthetic features (.npz)")
     parser.add_argument("--tier", default="reference")
     parser.add_argument("--pack", type=Path, default=None)
+    parser.add_argument(
+        "--tts-voices", type=int, default=0, help="add the Home Assistant TTS rows with N voices"
+    )
     add_json_option(parser)
 
     parser = add_command(

@@ -10,7 +10,12 @@ test speaker was recorded. Every row is trained from the same features in one ru
 - text + recordings: the same plus the recordings (each with its augmented copies);
 - recordings only: recordings plus non-speech sounds (Home Assistant OS);
 - logistic regression: a plain multinomial regression on the same pooled features of the
-  synthetic clips and the recordings (with their augmented copies), argmax over all classes.
+  synthetic clips and the recordings (with their augmented copies), argmax over all classes;
+- with ``--tts-voices N``: the Home Assistant TTS path. N local voices (one per voice family,
+  spread over the engines) stand in for the voices of a user's TTS entity and say what
+  :mod:`...voice.ha_tts` asks an entity for (each phrase once, plus other words), learnt with
+  augmented copies: TTS voices + recordings and TTS voices only (Home Assistant OS), and text
+  + TTS voices + recordings (a host with synthesizers and a TTS entity).
 
 Training noise is generated (never the evaluation noise). Synthetic features are cached in
 ``--cache`` so a second run only retrains the heads. Options: ``evaluate/cli.py``.
@@ -43,7 +48,11 @@ from custom_components.compact_ai.engine.voice.training.features import (
     add_clips,
     build_dataset,
 )
-from custom_components.compact_ai.engine.voice.tts import NoiseSource
+from custom_components.compact_ai.engine.voice.training.texts import (
+    spoken_negatives,
+    spoken_texts,
+)
+from custom_components.compact_ai.engine.voice.tts import NoiseSource, Request, synthesize
 from tools.compact.errors import ToolError
 from tools.compact.evaluate.commands import (
     Clip,
@@ -161,7 +170,31 @@ def score(
     }
 
 
-def rows(plan: Plan, text: Dataset, real: Dataset) -> list[tuple[str, CommandSet]]:
+def tts_voices(plan: Plan, embedder: SpeechEmbedder, count: int, seed: int) -> Dataset:
+    """Return what ``count`` Home Assistant TTS voices give training (local voices stand in)."""
+    families: dict[str, Any] = {}
+    for voice in select_voices(plan.hold_out):
+        families.setdefault(voice.family, voice)
+    picked = list(families.values())
+    picked = [picked[i] for i in np.linspace(0, len(picked) - 1, count).round().astype(int)]
+    negatives = spoken_negatives(len(plan.phrases))
+    said = [
+        (Request(voice, text), label, f"tts.stand_in:{voice.id}")
+        for index, voice in enumerate(dict.fromkeys(picked))
+        for text, label in spoken_texts(plan.phrases, index, negatives)
+    ]
+    speech = synthesize([request for request, _, _ in said], workers=plan.threads)
+    data = Dataset()
+    rng = np.random.default_rng(seed)
+    for family in dict.fromkeys(family for _, _, family in said):
+        clips = [(s, label) for s, (_, label, f) in zip(speech, said, strict=True) if f == family]
+        add_clips(clips, embedder, NoiseSource(), rng, data, family)
+    return data
+
+
+def rows(
+    plan: Plan, text: Dataset, real: Dataset, spoken: Dataset | None = None
+) -> list[tuple[str, CommandSet]]:
     """Train every row's head; return (name, command set) pairs."""
     classes = len(plan.phrases) + 1
 
@@ -191,6 +224,10 @@ def rows(plan: Plan, text: Dataset, real: Dataset) -> list[tuple[str, CommandSet
     out.append(command_set("LR, text + recordings", logistic_regression(x, y, classes), 0.0))
     x, y = joined(sounds, real).arrays()
     out.append(command_set("LR, recordings only", logistic_regression(x, y, classes), 0.0))
+    if spoken is not None:
+        out.append(mlp("TTS voices + recordings (HA OS)", joined(spoken, sounds, real)))
+        out.append(mlp("TTS voices only (HA OS)", joined(spoken, sounds)))
+        out.append(mlp("text + TTS voices + recordings", joined(text, spoken, real)))
     return out
 
 
@@ -208,6 +245,7 @@ class Options:
     cache: Path | None = None  # synthetic features (.npz)
     tier: str = "reference"
     pack: Path | None = None
+    tts_voices: int = 0  # stand-ins for a Home Assistant TTS entity's voices (0: no such rows)
 
 
 def run(options: Options) -> dict[str, Any]:
@@ -240,15 +278,19 @@ def run(options: Options) -> dict[str, Any]:
     rng = np.random.default_rng(options.seed)
     index = {phrase: i for i, phrase in enumerate(PHRASES)}
     add_clips([(c.samples, index[c.truth]) for c in recorded], embedder, NoiseSource(), rng, real)
+    spoken = (
+        tts_voices(plan, embedder, options.tts_voices, options.seed) if options.tts_voices else None
+    )
     x, truths, silent = test_features(embedder, test)
     results = [
         {"row": name, "threshold": command_set.threshold, **score(command_set, x, truths, silent)}
-        for name, command_set in rows(plan, text, real)
+        for name, command_set in rows(plan, text, real, spoken)
     ]
     return {
         "recordings": len(recorded),
         "test_commands": results[0]["command_clips"],
         "synthetic_clips": len(text.labels),
+        "tts_voice_clips": 0 if spoken is None else len(spoken.labels),
         "features_seconds": round(built - started, 1),
         "heads_seconds": round(time.perf_counter() - built, 1),
         "rows": results,

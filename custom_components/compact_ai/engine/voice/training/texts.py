@@ -115,3 +115,23 @@ def voice_requests(
         voice = family[int(rng.integers(len(family)))]
         planned.append((Request(voice, text, _prosody(rng)), label))
     return planned
+
+
+def spoken_negatives(phrases: int) -> int:
+    """Return how many other words each outside voice (a Home Assistant TTS entity) says."""
+    return max(10, 2 * phrases)
+
+
+def spoken_texts(phrases: Sequence[str], voice_index: int, negatives: int) -> list[tuple[str, int]]:
+    """Return (text, label) one outside voice says: every phrase, then ``negatives`` others.
+
+    The others are the phrase parts, then common words, near-phrases and sentences in a fixed
+    rotation that differs from voice to voice (retraining asks for the same texts, which Home
+    Assistant's memory cache then answers).
+    """
+    unknown = len(phrases)
+    parts = phrase_parts(phrases)
+    others = negative_words(phrases) + negative_texts(phrases)
+    start = (voice_index * negatives) % max(1, len(others))
+    rotated = (others[start:] + others[:start])[: max(0, negatives - len(parts))]
+    return [(p, i) for i, p in enumerate(phrases)] + [(t, unknown) for t in parts + rotated]
