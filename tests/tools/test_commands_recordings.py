@@ -1,0 +1,50 @@
+"""What a TTS entity's voice is asked to say, and the speaker split of commands-recordings."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from custom_components.compact_ai.engine.voice.commands import UNKNOWN
+from custom_components.compact_ai.engine.voice.training.texts import (
+    negative_words,
+    spoken_negatives,
+    spoken_texts,
+)
+from tools.compact.evaluate.commands import Clip
+from tools.compact.evaluate.recordings import speaker, split
+
+PHRASES = ("lights on", "stop", "good night")
+
+
+def test_each_voice_says_every_phrase_once_and_other_words() -> None:
+    negatives = spoken_negatives(len(PHRASES))
+    first, second = (spoken_texts(PHRASES, index, negatives) for index in (0, 1))
+    for said in (first, second):
+        assert [text for text, label in said if label < len(PHRASES)] == list(PHRASES)
+        others = [text for text, label in said if label == len(PHRASES)]
+        assert len(others) == negatives == 10
+        assert {"lights", "on", "good", "night"} <= set(others)  # the phrase parts
+        assert not set(others) & set(PHRASES)
+    assert first != second  # other voices say other words
+    assert spoken_negatives(14) == 28
+    assert "stop" not in negative_words(PHRASES)
+
+
+def test_no_test_speaker_was_recorded() -> None:
+    silence = np.zeros(16_000, np.int16)
+    clips = [
+        Clip(f"{word}/{who}_nohash_{n}.wav", word if word != "cat" else UNKNOWN, silence)
+        for word in ("stop", "go", "cat")
+        for who in ("a1", "b2", "c3", "d4")
+        for n in range(3)
+    ]
+    recorded, test = split(clips, ("stop", "go"), per_phrase=2)
+    assert [c.source for c in recorded] == [
+        "stop/a1_nohash_0.wav", "stop/a1_nohash_1.wav", "go/a1_nohash_0.wav", "go/a1_nohash_1.wav",
+    ]  # fmt: skip
+    recorders = {speaker(c) for c in clips if c.truth != UNKNOWN} - {
+        speaker(c) for c in test if c.truth != UNKNOWN
+    }
+    assert recorders == {"a1", "b2"}
+    assert {speaker(c) for c in recorded} <= recorders
+    assert sum(c.truth == UNKNOWN for c in test) == 12  # every other word is test
