@@ -85,7 +85,7 @@ class VoiceTrainer:
         self._notify = notify
         self.state = TrainingState.IDLE
         self.progress = 0  # percent shown to the user
-        self.fraction = 0.0  # of the synthesis, as last reported by the training thread
+        self.fraction = 0.0  # of the run: the TTS entities' calls, then the training thread
         self.error: str | None = None
         self.task: asyncio.Task[None] | None = None  # the running training, if any
         self.spoken: SpokenSpeech | None = None  # what the TTS entities said in the last run
@@ -170,6 +170,8 @@ class VoiceTrainer:
         self.progress, self.fraction = 0, 0.0
         self.async_set_state(TrainingState.TRAINING)  # again, after a cancelled run
         spoken = SpokenSpeech()
+        self.spoken = None
+        self._update_tts_issue()  # an issue about entities no longer chosen goes
         if entities:
             if (said := await self._async_speak(entities, phrases, use_tts)) is None:
                 self.async_set_state(TrainingState.IDLE)
