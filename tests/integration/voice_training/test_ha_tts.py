@@ -162,10 +162,7 @@ async def test_failing_tts_entities_are_reported_and_the_set_kept(
     await hass.async_block_till_done()
 
 
-async def test_partial_tts_results_are_used_beside_the_host_voices(
-    hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ha_tts, "CALL_TIMEOUT", 0.5)
+async def test_partial_tts_results_are_used_beside_the_host_voices(hass: HomeAssistant) -> None:
     entities = await set_up_tts(hass, {"Piper": WORKS, "Down": RAISES})
     entry = await set_up_entry(hass, {CONF_TIER: "balanced"})
     refused = ["tts.piper", "tts.gone"]  # tts.gone does not exist: the page refuses it
