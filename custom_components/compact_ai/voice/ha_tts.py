@@ -1,9 +1,10 @@
 """Speech from the user's own Home Assistant TTS entities, for training voice commands.
 
 Home Assistant OS has no local synthesizer, but most voice users there run one Home Assistant
-can call (Piper through Wyoming, a cloud TTS, ...). Every voice such an entity offers in the
-language of the phrases says each phrase once and a few other words (``_unknown_``); the clips
-go to training like recordings, with augmented copies.
+can call (Piper through Wyoming, a cloud TTS, ...). Every English voice such an entity offers
+(phrases are English words; else its voices in Home Assistant's language) says each phrase
+once and a few other words (``_unknown_``); the clips go to training like recordings, with
+augmented copies.
 
 Engines may be slow, fail or hang: every call has a timeout, an entity that fails
 :data:`GIVE_UP_AFTER` times in a row is skipped, and whatever came back is used. Calls go
@@ -38,7 +39,7 @@ CALL_TIMEOUT: Final = 20.0  # seconds for one phrase (Piper on a Pi 4 needs abou
 GIVE_UP_AFTER: Final = 3  # failures in a row after which an entity's other calls are skipped
 MAX_VOICES: Final = 24  # over all entities (Piper installs usually have a few)
 MAX_SECONDS: Final = 5.0  # of audio kept per clip
-FALLBACK_LANGUAGE: Final = "en"
+FALLBACK_LANGUAGE: Final = "en"  # the phrases' language; Home Assistant's if none speaks it
 # Why a clip is missing, as counted in :attr:`SpokenSpeech.failures`.
 FAILED, TIMED_OUT, SILENT, SKIPPED, NO_LANGUAGE, MISSING = (
     "failed", "timed_out", "silent", "skipped", "no_language", "missing",
@@ -97,11 +98,11 @@ def _primary(language: str) -> str:
 def entity_voices(
     hass: HomeAssistant, entity_ids: Sequence[str], spoken: SpokenSpeech
 ) -> list[TtsVoice]:
-    """Return every voice of the entities in Home Assistant's language (else English).
+    """Return every English voice of the entities (else those in Home Assistant's language).
 
     Entities that are missing or speak neither are counted in ``spoken``'s failures.
     """
-    wanted = (_primary(hass.config.language or FALLBACK_LANGUAGE), FALLBACK_LANGUAGE)
+    wanted = (FALLBACK_LANGUAGE, _primary(hass.config.language or FALLBACK_LANGUAGE))
     voices: list[TtsVoice] = []
     for entity_id in entity_ids:
         engine = get_engine_instance(hass, entity_id)
