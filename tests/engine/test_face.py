@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import io
 
 import numpy as np
@@ -30,7 +29,8 @@ pytest.importorskip("onnxruntime")
 def pipelines() -> dict[str, FacePipeline]:
     from tools.compact.evaluate.verify import load_face_pipeline
 
-    return {v: load_face_pipeline("reference", None, "onnxruntime", v)[0] for v in fd.VARIANTS}
+    variants = (*fd.VARIANTS, "cascade")  # each BlazeFace alone, and the tier's detection
+    return {v: load_face_pipeline("reference", None, "onnxruntime", v)[0] for v in variants}
 
 
 def _photo(name: str) -> np.ndarray:
@@ -207,17 +207,15 @@ def test_group_photo_full_range_finds_every_face(pipelines: dict[str, FacePipeli
     assert len(pipelines["short"].detect(image)) < 6
 
 
-def test_near_and_far_detectors_together(pipelines: dict[str, FacePipeline]) -> None:
-    from custom_components.compact_ai.engine.face.recognizer import FaceRecognizer
-    from tools.compact.pack.reference import load_pack
-
-    both = FaceRecognizer.load(load_pack("reference"), "reference", "onnxruntime").pipeline
+def test_the_cascade_finds_near_and_far_faces(pipelines: dict[str, FacePipeline]) -> None:
+    cascade = pipelines["cascade"]
     group = _photo("t1.jpg")
-    assert len(both.detect(group)) == len(pipelines["full"].detect(group)) == 6
+    assert len(cascade.detect(group)) == len(pipelines["full"].detect(group)) == 6
     close_up = _photo("Tom_Hanks_54745.png")  # a 112 px crop only the short range model finds
     assert pipelines["full"].detect(close_up) == []
-    assert len(both.detect(close_up)) == len(pipelines["short"].detect(close_up)) == 1
-    assert len(both.detect(_photo("astronaut.png"))) == 1  # the same face, merged once
+    assert len(cascade.detect(close_up)) == len(pipelines["short"].detect(close_up)) == 1
+    (astronaut,) = cascade.detect(_photo("astronaut.png"))  # the same face, merged once
+    assert astronaut.landmarks is not None and astronaut.landmarks.shape == (5, 2)
 
 
 @pytest.mark.parametrize("name", ["coffee.png", "chelsea.png"])
@@ -261,8 +259,7 @@ def test_bad_bytes_raise_a_decode_error(pipelines: dict[str, FacePipeline]) -> N
 
 def test_max_faces_keeps_the_best(pipelines: dict[str, FacePipeline]) -> None:
     full = pipelines["full"]
-    limited = copy.copy(full)
-    limited.max_faces = 2
+    limited = FacePipeline(full.detector, full.embedder, full.config, max_faces=2)
     image = _photo("t1.jpg")
     best = sorted(d.score for d in full.detect(image))[-2:]
     assert sorted(d.score for d in limited.detect(image)) == best

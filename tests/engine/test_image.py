@@ -12,7 +12,13 @@ import pytest
 from PIL import Image
 
 from custom_components.compact_ai.engine.errors import ImageDecodeError
-from custom_components.compact_ai.engine.face.image import MAX_PIXELS, decode_image
+from custom_components.compact_ai.engine.face.image import (
+    MAX_PIXELS,
+    decode_image,
+    decode_picture,
+    is_gray,
+    shrink,
+)
 from tools.compact.pack.sources import source_path
 
 
@@ -159,3 +165,116 @@ def test_exif_orientation_is_applied(
     assert array.shape == (512, 512, 3)
     difference = np.abs(array.astype(float) - np.asarray(astronaut, dtype=float)).mean()
     assert difference < 4  # upright again (JPEG noise only); unturned it would be ~60
+
+
+# --- decoding at reduced scale -----------------------------------------------------------
+
+
+def _frame(width: int, height: int, seed: int = 0) -> Image.Image:
+    """A smooth colour frame (JPEG-friendly) of the given size."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    rng = np.random.default_rng(seed)
+    a, b = rng.uniform(0.005, 0.02, 2)
+    planes = [128 + 100 * np.sin(a * xs + b * ys + phase) for phase in (0.0, 2.0, 4.0)]
+    return Image.fromarray(np.stack(planes, axis=-1).astype(np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("size", "need", "scale"),
+    [
+        ((1920, 1080), 960 * 540, 0.5),  # exactly half: the DCT decodes at 1/2
+        ((1920, 1080), 960 * 540 + 1, 1.0),  # one pixel more than half: whole
+        ((3840, 2160), 960 * 540, 0.25),
+        ((1920, 1080), 100, 0.125),  # the smallest DCT scale
+        ((640, 480), 960 * 540, 1.0),  # smaller than asked: never enlarged
+    ],
+)
+def test_jpeg_is_decoded_at_the_least_dct_scale_keeping_the_pixels(
+    size: tuple[int, int], need: int, scale: float
+) -> None:
+    data = _encode(_frame(*size), "JPEG", quality=90)
+    picture = decode_picture(data, need)
+    assert picture.scale == (scale, scale)
+    assert picture.frame_size == size
+    assert picture.pixels.shape == (round(size[1] * scale), round(size[0] * scale), 3)
+    assert picture.pixels.shape[0] * picture.pixels.shape[1] >= min(need, size[0] * size[1])
+    whole = np.asarray(Image.open(io.BytesIO(data)).convert("RGB").reduce(round(1 / scale)))
+    assert np.abs(picture.pixels.astype(float) - whole).mean() < 3  # the same picture
+
+
+def test_png_is_box_reduced_by_an_integer_factor() -> None:
+    frame = _frame(1000, 600)
+    picture = decode_picture(_encode(frame, "PNG"), 200 * 120)
+    assert picture.scale == (0.2, 0.2)
+    np.testing.assert_array_equal(picture.pixels, np.asarray(frame.reduce(5)))
+
+
+def test_points_map_between_picture_and_frame() -> None:
+    picture = decode_picture(_encode(_frame(1920, 1080), "JPEG"), 480 * 270)
+    points = np.array([[10.0, 20.0], [479.5, 269.5]])
+    np.testing.assert_allclose(picture.to_frame(points), points * 4)
+    np.testing.assert_allclose(picture.to_picture(picture.to_frame(points)), points)
+
+
+def test_reduced_decode_turns_exif_orientation_upright(astronaut: Image.Image) -> None:
+    big = astronaut.resize((1024, 1024))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored = big.crop((0, 0, 1024, 768)).transpose(Image.Transpose.ROTATE_90)  # 768x1024 stored
+    picture = decode_picture(_encode(stored, "JPEG", quality=95, exif=exif.tobytes()), 256 * 192)
+    assert picture.frame_size == (1024, 768)
+    assert picture.pixels.shape == (192, 256, 3)
+    upright = np.asarray(big.crop((0, 0, 1024, 768)).reduce(4), dtype=float)
+    assert np.abs(picture.pixels - upright).mean() < 6
+
+
+def test_shrink_resizes_to_the_pixel_count_and_keeps_the_mapping() -> None:
+    picture = decode_picture(_encode(_frame(1920, 1080), "JPEG"), 960 * 540)
+    small = shrink(picture, 640 * 360)
+    assert small.pixels.shape == (360, 640, 3)
+    np.testing.assert_allclose(small.scale, (1 / 3, 1 / 3))
+    assert small.frame_size == (1920, 1080)
+    assert shrink(small, 10**7) is small  # never enlarged
+
+
+@pytest.mark.parametrize(
+    ("mode", "gray"), [("RGB", False), ("L", True), ("CMYK", False), ("P", False)]
+)
+def test_every_jpeg_or_png_mode_decodes_reduced(
+    astronaut: Image.Image, mode: str, gray: bool
+) -> None:
+    big = astronaut.resize((1024, 1024)).convert(mode)
+    fmt = "PNG" if mode == "P" else "JPEG"
+    picture = decode_picture(_encode(big, fmt), 512 * 512)
+    assert picture.pixels.shape == (512, 512, 3)
+    assert is_gray(picture.pixels) == gray
+
+
+def test_sixteen_bit_png_decodes_reduced() -> None:
+    ramp = np.tile(np.linspace(0, 65535, 640).astype(np.uint16), (480, 1))
+    picture = decode_picture(_encode(Image.fromarray(ramp), "PNG"), 320 * 240)
+    assert picture.pixels.shape == (240, 320, 3)
+    assert picture.pixels[0, 0, 0] < 2 and picture.pixels[0, -1, 0] > 253
+    assert is_gray(picture.pixels)
+
+
+def test_a_truncated_jpeg_is_a_decode_error_at_reduced_scale() -> None:
+    data = _encode(_frame(1920, 1080), "JPEG", quality=90)
+    with pytest.raises(ImageDecodeError, match="cannot be decoded"):
+        decode_picture(data[: len(data) // 2], 960 * 540)
+
+
+def test_a_huge_panorama_decodes_small() -> None:
+    tile = np.asarray(_frame(1000, 500))
+    data = _encode(Image.fromarray(np.tile(tile, (4, 16, 1))), "JPEG", quality=80)  # 16000x2000
+    picture = decode_picture(data, 960 * 540)
+    assert picture.pixels.shape == (500, 4000, 3)  # 1/4 (1/8 would be under 960x540 pixels)
+    assert picture.frame_size == (16000, 2000)
+
+
+def test_a_colour_frame_with_a_grey_tint_is_not_grey() -> None:
+    gray = np.asarray(_frame(320, 240).convert("L").convert("RGB"))
+    assert is_gray(gray)
+    tinted = gray.copy()
+    tinted[..., 2] = np.clip(tinted[..., 2].astype(int) + 12, 0, 255)
+    assert not is_gray(tinted)

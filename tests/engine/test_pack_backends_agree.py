@@ -8,6 +8,7 @@ from PIL import Image
 
 from custom_components.compact_ai.const import PACK_DIR
 from custom_components.compact_ai.engine.face.detector import letterbox
+from custom_components.compact_ai.engine.face.proposals import PROPOSER_INPUT, propose, to_blob
 from custom_components.compact_ai.engine.face.recognizer import FaceRecognizer
 from custom_components.compact_ai.engine.runtime.backend import load_model
 from custom_components.compact_ai.engine.runtime.pack import ModelPack
@@ -26,16 +27,32 @@ def photo(name: str) -> np.ndarray:
     return np.asarray(Image.open(source_path(name)).convert("RGB"))
 
 
-@pytest.mark.parametrize("task", ["face_detector", "face_detector_full"])
-def test_detectors_agree(task: str) -> None:
+def test_detectors_agree() -> None:
     """fp32 on onnxruntime against fp16 weights on ncnn: the raw outputs match."""
-    entry = PACK.model("accurate", task)
+    entry = PACK.model("accurate", "face_detector")
     size = int(entry.config["input_size"])
     tensor, _ = letterbox(photo("t1.jpg"), size)
     feed = {"input": tensor}
     ort = load_model(PACK, entry, "onnxruntime").run(feed)
     ncnn = load_model(PACK, entry, "ncnn").run(feed)
     assert all(cosine(a, b) >= 0.9999 for a, b in zip(ort, ncnn, strict=True))
+
+
+def test_proposers_agree() -> None:
+    """YuNet (fp32 on both) on a group photo: the raw outputs and the faces it proposes."""
+    entry = PACK.model("balanced", "face_proposer")
+    group = photo("t1.jpg")  # 1280x886: padded to 1280x896 on both
+    found = {}
+    for backend in ("onnxruntime", "ncnn"):
+        model = load_model(PACK, entry, backend)
+        raw = model.run({PROPOSER_INPUT: to_blob(group)})
+        found[backend] = (raw, propose(model.run, model.output_names, group))
+    (ort_raw, ort_faces), (ncnn_raw, ncnn_faces) = found.values()
+    assert all(cosine(a, b) >= 0.9999 for a, b in zip(ort_raw, ncnn_raw, strict=True))
+    assert len(ort_faces) == len(ncnn_faces) == 6
+    for a, b in zip(ort_faces, ncnn_faces, strict=True):
+        np.testing.assert_allclose(a.box, b.box, atol=0.01)
+        np.testing.assert_allclose(a.landmarks, b.landmarks, atol=0.01)
 
 
 def test_speech_models_agree() -> None:

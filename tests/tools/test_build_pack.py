@@ -24,6 +24,7 @@ from tools.compact.pack.heldout import (
     unlock_threshold,
     verification,
 )
+from tools.compact.pack.proposer import TIER_DETECTION
 from tools.compact.pack.report import pareto_plot, report_data, write_report
 from tools.compact.pack.rules import GOALS, MAX_PACK_BYTES, check_goals, choose_tiers, loss
 from tools.compact.paths import EVALDATA_DIR
@@ -124,8 +125,17 @@ def test_shipped_pack_is_complete_verified_and_small() -> None:
     assert set(TIERS) <= set(pack.tiers)
     for tier in TIERS:
         models = pack.tiers[tier].models
-        assert {"face_detector", "face_embedder", "speech_mel", "speech_embedding"} <= set(models)
-        assert ("face_detector_full" in models) == (tier != "fast")  # fast: near detector only
+        tasks = {
+            "face_detector",
+            "face_proposer",
+            "face_embedder",
+            "speech_mel",
+            "speech_embedding",
+        }
+        assert set(models) == tasks  # YuNet replaced the far-range BlazeFace
+        assert (
+            models["face_proposer"].config["detect_pixels"] == TIER_DETECTION[tier]["detect_pixels"]
+        )
         assert all(set(entry.files) == {"onnxruntime", "ncnn"} for entry in models.values())
         embedder = models["face_embedder"]
         assert 0 < embedder.config["unlock_threshold"] < embedder.config["threshold"]

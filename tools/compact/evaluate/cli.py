@@ -1,8 +1,8 @@
 """The evaluate family: measure faces, voice and the door on real data.
 
-Subcommands: ``make-pairs``, ``verify``, ``identify``, ``bench-backends``,
-``check-regressions``, ``commands``, ``commands-recordings``, ``wake``, ``liveness``, ``soak`` and
-``enroll-memory``. Every one that measures prints a table, or with ``--json`` one JSON
+Subcommands: ``make-pairs``, ``verify``, ``identify``, ``detect-recall``, ``bench-backends``,
+``check-regressions``, ``commands``, ``commands-recordings``, ``wake``, ``liveness``, ``soak``
+and ``enroll-memory``. Every one that measures prints a table, or with ``--json`` one JSON
 object (``bench-backends``: a list, a row per model).
 """
 
@@ -13,9 +13,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from custom_components.compact_ai.engine.face.detector import VARIANTS
 from custom_components.compact_ai.engine.face.gallery import DEFAULT_MARGIN
 from tools.compact.command import add_command, add_json_option
 from tools.compact.evaluate.regressions import THRESHOLDS
+from tools.compact.evaluate.verify import CASCADE
 from tools.compact.paths import EVALDATA_DIR
 
 if TYPE_CHECKING:
@@ -59,7 +61,7 @@ def _identify(args: argparse.Namespace) -> int:
     pipeline, threshold = load_face_pipeline(args.tier, args.pack, args.backend, args.detector)
     threshold = args.threshold if args.threshold is not None else threshold
     gallery = Gallery(threshold=threshold, margin=args.margin)
-    report = evaluate(pipeline, plan, gallery)
+    report = evaluate(pipeline, plan, gallery, tuple(args.also_threshold))
     report.update(
         tier=args.tier,
         backend=args.backend,
@@ -69,6 +71,21 @@ def _identify(args: argparse.Namespace) -> int:
         enrolled_people=len(gallery.people),
         enrolled_faces=sum(gallery.count(person) for person in gallery.people),
     )
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+        return 0
+    print("\n".join(report_lines(report)))
+    return 0
+
+
+def _detect_recall(args: argparse.Namespace) -> int:
+    from tools.compact.evaluate.detection import evaluate, read_boxes, report_lines
+    from tools.compact.evaluate.verify import load_face_pipeline
+
+    labelled = read_boxes(args.boxes, args.images, args.prefix)
+    pipeline, _ = load_face_pipeline(args.tier, args.pack, args.backend, args.detector)
+    report = evaluate(pipeline, labelled)
+    report.update(tier=args.tier, backend=args.backend, detector=args.detector)
     if args.json:
         print(json.dumps(report, sort_keys=True))
         return 0
@@ -209,7 +226,10 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pack", type=Path, default=None, help="pack folder (default: by tier)")
     parser.add_argument("--backend", choices=BACKENDS, default="onnxruntime")
     parser.add_argument(
-        "--detector", choices=("short", "full"), default="short", help="BlazeFace variant"
+        "--detector",
+        choices=(CASCADE, *VARIANTS),
+        default=CASCADE,
+        help="the tier's detection (default), or one BlazeFace model alone on the whole frame",
     )
     parser.add_argument("--threshold", type=float, default=None, help="override the threshold")
     add_json_option(parser)
@@ -276,6 +296,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--gallery-people", type=int, default=None, metavar="N", help="enroll the first N only"
     )
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN)
+    parser.add_argument(
+        "--also-threshold",
+        type=float,
+        action="append",
+        default=[],
+        metavar="T",
+        help="also summarize at threshold T (repeatable; e.g. the door's unlock distance)",
+    )
+
+    parser = add_command(
+        subparsers,
+        "detect-recall",
+        _detect_recall,
+        "face detection recall against hand-drawn boxes (imglab XML)",
+    )
+    _model_options(parser)
+    parser.add_argument("--images", type=Path, required=True, help="folder of the images")
+    parser.add_argument("--boxes", type=Path, nargs="+", required=True, help="imglab XML files")
+    parser.add_argument("--prefix", default="", help="try this prefix on image names too")
 
     parser = add_command(
         subparsers,

@@ -1,16 +1,18 @@
 """``verify``: face verification accuracy of a tier on an LFW-style pairs file.
 
 Each image's primary face (see :func:`primary_face`) is embedded with the engine's own
-:class:`FacePipeline`; a pair is called "same person" when the Euclidean distance is at most
-the model's threshold. An image without a face makes its pairs "different" (so a same-person
-pair counts as an error). Reported: accuracy at the fixed threshold, best-threshold accuracy
-by 10-fold cross-validation, FAR and FRR at the fixed threshold, the threshold at which FAR
-is at most 0.1 %, faces not found, and milliseconds per face by stage.
+:class:`FacePipeline`, exactly as Home Assistant scans a camera frame (decoded at the tier's
+scale, detected, aligned, embedded); a pair is called "same person" when the Euclidean
+distance is at most the model's threshold. An image without a face makes its pairs
+"different" (so a same-person pair counts as an error). Reported: accuracy at the fixed
+threshold, best-threshold accuracy by 10-fold cross-validation, FAR and FRR at the fixed
+threshold, the threshold at which FAR is at most 0.1 %, images without a face (``no_face``)
+and milliseconds per image by stage (``ms_decode``, ``ms_detect``, ``ms_align``,
+``ms_embed``; ``ms_per_frame`` their sum).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,44 +20,36 @@ from typing import Any
 import numpy as np
 
 from custom_components.compact_ai.engine.errors import EngineError, ImageDecodeError
-from custom_components.compact_ai.engine.face.align import align_face
-from custom_components.compact_ai.engine.face.detector import Detection
+from custom_components.compact_ai.engine.face.detector import VARIANTS, Detection
 from custom_components.compact_ai.engine.face.gallery import DLIB_THRESHOLD
-from custom_components.compact_ai.engine.face.image import decode_image
-from custom_components.compact_ai.engine.face.pipeline import FacePipeline, detector_config
+from custom_components.compact_ai.engine.face.pipeline import STAGES, FacePipeline
 from tools.compact.errors import ToolError
 from tools.compact.evaluate.pairs import Pair
 
 FOLDS = 10
 TARGET_FAR = 0.001
-STAGES = ("decode", "detect", "align", "embed")
+CASCADE = "cascade"  # the tier's own detection (YuNet proposals where the tier has them)
 
 
 @dataclass
 class Timer:
-    """Accumulated seconds per pipeline stage and how many images and faces went through."""
+    """Accumulated ms per pipeline stage and how many images and faces went through."""
 
-    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     images: int = 0
     faces: int = 0
 
-    def report(self) -> dict[str, float]:
-        """Return ms per image for decoding and detection, ms per face for the other stages.
+    def add(self, ms: dict[str, float], faces: int) -> None:
+        """Count one image and the ms its stages took."""
+        for stage, value in ms.items():
+            self.ms[stage] += value
+        self.images += 1
+        self.faces += faces
 
-        ``ms_per_face`` is detection + alignment + embedding (decoding excluded).
-        """
-        per_face = max(self.faces, 1)
-        decode = 1000 * self.seconds["decode"] / max(self.images, 1)
-        detect = 1000 * self.seconds["detect"] / max(self.images, 1)
-        align = 1000 * self.seconds["align"] / per_face
-        embed = 1000 * self.seconds["embed"] / per_face
-        return {
-            "ms_decode": decode,
-            "ms_detect": detect,
-            "ms_align": align,
-            "ms_embed": embed,
-            "ms_per_face": detect + align + embed,
-        }
+    def report(self) -> dict[str, float]:
+        """Return ms per image for every stage, and their sum (``ms_per_frame``)."""
+        per_image = {f"ms_{stage}": value / max(self.images, 1) for stage, value in self.ms.items()}
+        return {**per_image, "ms_per_frame": sum(per_image.values())}
 
 
 @dataclass(frozen=True)
@@ -82,32 +76,27 @@ def primary_face(detections: list[Detection], width: int, height: int) -> Detect
 
 def embed_primary(pipeline: FacePipeline, path: Path, timer: Timer) -> Embedded:
     """Embed the primary face of the image at ``path``, timing each stage."""
-    marks = [time.perf_counter()]
     try:
-        image = decode_image(path.read_bytes())
+        found = pipeline.scan(
+            path.read_bytes(), choose=lambda faces, w, h: [primary_face(faces, w, h)]
+        )
     except (OSError, ImageDecodeError) as err:
         raise ToolError(f"{path}: {err}") from err
-    marks.append(time.perf_counter())
-    detections = pipeline.detect(image)
-    marks.append(time.perf_counter())
-    timer.images += 1
-    if detections:
-        chip = align_face(image, primary_face(detections, image.shape[1], image.shape[0]).keypoints)
-        marks.append(time.perf_counter())
-        embedding = pipeline.embed(chip)
-        marks.append(time.perf_counter())
-        timer.faces += 1
-    for stage, begin, end in zip(STAGES, marks, marks[1:], strict=False):
-        timer.seconds[stage] += end - begin
-    if not detections:
+    timer.add(found.ms, len(found.faces))
+    if not found.faces:
         return Embedded(None, 0)
-    return Embedded(embedding, len(detections))
+    return Embedded(found.faces[0].embedding, len(found.detections))
 
 
 def load_face_pipeline(
-    tier: str, pack_dir: Path | None, backend: str, variant: str = "short"
+    tier: str, pack_dir: Path | None, backend: str, detector: str = CASCADE
 ) -> tuple[FacePipeline, float]:
-    """Return the tier's face pipeline (1 thread) and the embedder's same-person threshold."""
+    """Return the tier's face pipeline (1 thread) and the embedder's same-person threshold.
+
+    ``detector`` ``cascade`` is the tier's own detection; ``short`` or ``full`` is that
+    BlazeFace model alone on the whole frame (with the tier's embedder).
+    """
+    from custom_components.compact_ai.engine.face.recognizer import load_pipeline
     from custom_components.compact_ai.engine.runtime.backend import load_model
     from tools.compact.pack.reference import load_pack
 
@@ -115,20 +104,22 @@ def load_face_pipeline(
         pack = load_pack(tier, pack_dir)
         if tier not in pack.tiers:
             raise ToolError(f"the pack at {pack.root} has no tier {tier!r}")
-        models = pack.tiers[tier].models
-        detectors = [
-            entry
-            for task, entry in sorted(models.items())
-            if task.startswith("face_detector") and entry.config.get("variant") == variant
-        ]
-        if not detectors:
-            raise ToolError(f"tier {tier!r} has no {variant} range face detector")
         embedder = pack.model(tier, "face_embedder")
-        pipeline = FacePipeline(
-            load_model(pack, detectors[0], backend, threads=1),
-            load_model(pack, embedder, backend, threads=1),
-            detector_config(detectors[0].config),
-        )
+        if detector == CASCADE:
+            pipeline = load_pipeline(pack, tier, backend)
+        else:
+            entries = [
+                entry
+                for task, entry in sorted(pack.tiers[tier].models.items())
+                if task.startswith("face_detector") and entry.config.get("variant") == detector
+            ]
+            if not entries:
+                raise ToolError(f"tier {tier!r} has no {detector} range face detector")
+            pipeline = FacePipeline(
+                load_model(pack, entries[0], backend, threads=1),
+                load_model(pack, embedder, backend, threads=1),
+                VARIANTS[detector],
+            )
     except EngineError as err:
         raise ToolError(str(err)) from err
     return pipeline, float(embedder.config.get("threshold", DLIB_THRESHOLD))
@@ -219,6 +210,7 @@ def report_lines(report: dict[str, Any]) -> list[str]:
         f"best-threshold accuracy (10-fold) {report['best_accuracy']:.2%}; "
         f"best threshold {report['best_threshold']:.3f}; "
         f"FAR <= 0.1 % below {report['threshold_at_far_0_1']:.3f}",
-        f"ms: detect {report['ms_detect']:.1f}/image, align {report['ms_align']:.1f}/face, "
-        f"embed {report['ms_embed']:.1f}/face, total {report['ms_per_face']:.1f}/face",
+        f"ms per image: decode {report['ms_decode']:.1f}, detect {report['ms_detect']:.1f}, "
+        f"align {report['ms_align']:.1f}, embed {report['ms_embed']:.1f}, "
+        f"total {report['ms_per_frame']:.1f}",
     ]

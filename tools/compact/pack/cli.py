@@ -1,7 +1,7 @@
 """The pack family: sources, reference pack, shipped pack, wheel list and chip template.
 
-Subcommands: ``fetch-sources``, ``build-reference``, ``build-pack``, ``refresh-wheel-list``
-and ``derive-chip-template``.
+Subcommands: ``fetch-sources``, ``build-reference``, ``build-pack``, ``add-proposer``,
+``refresh-wheel-list`` and ``derive-chip-template``.
 """
 
 from __future__ import annotations
@@ -72,6 +72,21 @@ def _build_pack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_proposer(args: argparse.Namespace) -> int:
+    from custom_components.compact_ai.engine.runtime.pack import ModelPack
+    from tools.compact.pack.proposer import add_proposer, door_frames, measure_tiers
+    from tools.compact.pack.reference import build_reference_pack
+
+    reference = build_reference_pack()
+    add_proposer(args.out, reference)
+    if args.frames is not None:
+        metrics = measure_tiers(args.out, door_frames(args.frames, args.per_width))
+        add_proposer(args.out, reference, metrics)
+        print(json.dumps(metrics, indent=2, sort_keys=True))
+    ModelPack.load(args.out)  # still a valid pack
+    return 0
+
+
 def _refresh_wheel_list(args: argparse.Namespace) -> int:
     from tools.compact.pack.musl_wheels import refresh
 
@@ -125,6 +140,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true")
     add_json_option(parser)
+
+    parser = add_command(
+        subparsers,
+        "add-proposer",
+        _add_proposer,
+        "add YuNet (small faces in large frames) to a pack's tiers, without a rebuild",
+    )
+    parser.add_argument("--out", type=Path, default=PACK_DIR, help="the pack to change")
+    parser.add_argument("--frames", type=Path, default=None, help="doorcam.py output to measure")
+    parser.add_argument("--per-width", type=int, default=100, help="frames per face width")
 
     parser = add_command(
         subparsers,

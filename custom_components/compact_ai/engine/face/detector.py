@@ -66,11 +66,16 @@ class Letterbox:
 
 @dataclass(frozen=True, slots=True)
 class Detection:
-    """A face in frame pixels: box (x0, y0, x1, y1), 6 keypoints (x, y) and score."""
+    """A face in frame pixels: box (x0, y0, x1, y1), 6 keypoints (x, y) and score.
+
+    ``landmarks`` are YuNet's five points (eyes, nose tip, mouth corners) when YuNet
+    proposed the face (see ``cascade.py``); the alignment uses BlazeFace's ``keypoints``.
+    """
 
     box: tuple[float, float, float, float]
     keypoints: np.ndarray  # float64 (6, 2)
     score: float
+    landmarks: np.ndarray | None = None  # float64 (5, 2)
 
 
 def ssd_anchors(config: DetectorConfig) -> np.ndarray:

@@ -1,35 +1,39 @@
-"""The face pipeline: image -> faces with box, keypoints, quality and embedding.
+"""The face pipeline: a frame -> faces with box, keypoints, quality and embedding.
 
-Detection (BlazeFace), alignment to dlib's chip framing, quality, and the dlib ResNet
-embedding. The pipeline is handed already-loaded models, so the integration, the toolkit and
-the tests run the same code whatever backend or pack the models came from.
+Detection (``cascade.py``: BlazeFace, plus YuNet proposals where the tier ships YuNet),
+alignment to dlib's chip framing, quality, and the dlib ResNet embedding. The pipeline is
+handed already-loaded models, so the integration, the toolkit and the tests run the same code
+whatever backend or pack the models came from.
+
+A camera frame's bytes go through :meth:`FacePipeline.scan`: decoded at the least scale the
+tier needs (``image.py``), faces found in frame pixels, aligned from that picture (with
+``sharpen``, from a larger decode when a face is smaller than a chip's), embedded; each
+stage timed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
 
 from ..runtime.backend import InferenceModel
-from .align import CHIP_SIZE, align_face
-from .detector import (
-    SHORT_RANGE,
-    VARIANTS,
-    Detection,
-    DetectorConfig,
-    detect_faces,
-    merge_detections,
-    ssd_anchors,
-)
-from .image import decode_image
+from .align import CHIP_SIZE, TEMPLATE, align_face
+from .cascade import Cascade, DetectionConfig
+from .detector import LEFT_EYE, RIGHT_EYE, SHORT_RANGE, VARIANTS, Detection, DetectorConfig
+from .image import Picture, decode_picture
 from .quality import FaceQuality, assess
 
 EMBEDDER_INPUT: Final = "chip"
 EMBEDDING_SIZE: Final = 128
 MAX_FACES: Final = 10
+STAGES: Final = ("decode", "detect", "align", "embed")
+Choice = Callable[[list[Detection], int, int], list[Detection]]
+CHIP_EYE_DISTANCE: Final = float(np.hypot(*(TEMPLATE[1] - TEMPLATE[0])))  # px in a 150 px chip
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,18 @@ class Face:
     detection: Detection
     quality: FaceQuality
     embedding: np.ndarray  # float32 (128,), unnormalized like dlib's
+
+
+@dataclass(frozen=True, slots=True)
+class FrameFaces:
+    """The faces of one frame (at most ``max_faces``), its size and the ms of each stage."""
+
+    faces: list[Face]
+    width: int
+    height: int
+    detections: list[Detection] = field(default_factory=list)  # every face found, best first
+    more_faces: bool = False  # more faces than are kept, or too many to look at
+    ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
 
 def detector_config(config: Mapping[str, Any]) -> DetectorConfig:
@@ -53,6 +69,17 @@ def detector_config(config: Mapping[str, Any]) -> DetectorConfig:
     return options
 
 
+def whole(image: np.ndarray) -> Picture:
+    """Return an RGB array as a picture of itself (frame and picture pixels are the same)."""
+    return Picture(image, (1.0, 1.0), (image.shape[1], image.shape[0]))
+
+
+def eye_distance(detection: Detection) -> float:
+    """Return the distance between the eyes of a detection, in frame pixels."""
+    points = detection.keypoints
+    return float(np.hypot(*(points[LEFT_EYE] - points[RIGHT_EYE])))
+
+
 class FacePipeline:
     """Find, align, assess and embed the faces of a frame."""
 
@@ -63,43 +90,38 @@ class FacePipeline:
         config: DetectorConfig = SHORT_RANGE,
         max_faces: int = MAX_FACES,
         *,
-        far_detector: tuple[InferenceModel, DetectorConfig] | None = None,
+        proposer: InferenceModel | None = None,
+        detection: DetectionConfig | None = None,
     ) -> None:
-        """Use loaded ``detector`` and ``embedder`` models with the detector's ``config``.
+        """Use loaded BlazeFace ``detector`` (of ``config``), ``embedder`` and YuNet ``proposer``.
 
-        With ``far_detector`` (the full-range model), both detectors run and their faces are
-        merged: short range finds close-ups, full range finds faces at doorway distance.
+        Without a proposer, only BlazeFace on the whole frame finds faces (close-ups);
+        ``detection`` sets the pixels each stage gets (default: whole frames).
         """
-        self._detectors = [(detector, config, ssd_anchors(config))]
-        if far_detector is not None:
-            far_model, far_config = far_detector
-            self._detectors.append((far_model, far_config, ssd_anchors(far_config)))
-        self._embedder = embedder
+        self.detection = detection or DetectionConfig(align_pixels=None)
+        self.cascade = Cascade(detector, config, proposer, self.detection)
+        self.detector = detector
+        self.embedder = embedder
         self.config = config
         self.max_faces = max_faces
 
-    def detect_all(self, image: np.ndarray) -> list[Detection]:
-        """Return every detection in ``image`` (H, W, 3) uint8, best first (no cap)."""
-        found: list[Detection] = []
-        for model, config, anchors in self._detectors:
-            found += detect_faces(model.run, image, config, anchors)
-        if len(self._detectors) > 1:
-            found = merge_detections(found, self.config.iou_threshold)
-        return found
-
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Return up to ``max_faces`` detections in ``image`` (H, W, 3) uint8, best first."""
-        return self.detect_all(image)[: self.max_faces]
+        return self.cascade.find(whole(image)).detections[: self.max_faces]
 
     def embed(self, chip: np.ndarray) -> np.ndarray:
         """Return the (128,) float32 embedding of one aligned chip (150, 150, 3) uint8."""
         tensor = chip.astype(np.float32).transpose(2, 0, 1)[np.newaxis]
-        (descriptor,) = self._embedder.run({EMBEDDER_INPUT: np.ascontiguousarray(tensor)})
+        (descriptor,) = self.embedder.run({EMBEDDER_INPUT: np.ascontiguousarray(tensor)})
         return np.asarray(descriptor, dtype=np.float32).reshape(EMBEDDING_SIZE)
 
+    def chip(self, picture: Picture, detection: Detection) -> np.ndarray:
+        """Return the aligned chip of a detection (frame pixels) cut from ``picture``."""
+        return align_face(picture.pixels, picture.to_picture(detection.keypoints), CHIP_SIZE)
+
     def face(self, image: np.ndarray, detection: Detection) -> Face:
-        """Align, assess and embed one detected face."""
-        chip = align_face(image, detection.keypoints, CHIP_SIZE)
+        """Align, assess and embed one detected face of a whole-frame array."""
+        chip = self.chip(whole(image), detection)
         return Face(detection, assess(detection, chip), self.embed(chip))
 
     def faces(self, image: np.ndarray) -> list[Face]:
@@ -108,4 +130,47 @@ class FacePipeline:
 
     def faces_in_bytes(self, data: bytes) -> list[Face]:
         """Decode image bytes (raises ImageDecodeError) and return their faces."""
-        return self.faces(decode_image(data))
+        return self.scan(data).faces
+
+    def scan(self, data: bytes, choose: Choice | None = None) -> FrameFaces:
+        """Decode, detect, align and embed the faces of a frame (raises ImageDecodeError).
+
+        ``choose`` picks the detections to embed (default: the best ``max_faces``) from all
+        of them, given the frame's width and height.
+        """
+        ms = dict.fromkeys(STAGES, 0.0)
+        clock = [time.perf_counter()]
+
+        def lap(stage: str) -> None:
+            now = time.perf_counter()
+            ms[stage] += (now - clock[0]) * 1000
+            clock[0] = now
+
+        picture = decode_picture(data, self.detection.decode_pixels)
+        lap("decode")
+        found = self.cascade.find(picture)
+        if choose is None or not found.detections:
+            kept = found.detections[: self.max_faces]
+        else:
+            kept = choose(found.detections, *picture.frame_size)
+        lap("detect")
+        if self.detection.sharpen and kept:
+            picture = self._sharper(data, picture, min(eye_distance(d) for d in kept))
+            lap("decode")
+        faces = []
+        for detection in kept:
+            chip = self.chip(picture, detection)
+            lap("align")
+            faces.append(Face(detection, assess(detection, chip), self.embed(chip)))
+            lap("embed")
+        more = found.crowded or len(found.detections) > self.max_faces
+        return FrameFaces(faces, *picture.frame_size, found.detections, more, ms)
+
+    @staticmethod
+    def _sharper(data: bytes, picture: Picture, eyes: float) -> Picture:
+        """Decode again, larger, until eyes ``eyes`` frame px apart are as far as a chip's."""
+        wanted = min(1.0, CHIP_EYE_DISTANCE / max(eyes, 1e-6))
+        if wanted <= min(picture.scale) * (1 + 1e-9):
+            return picture
+        width, height = picture.frame_size
+        return decode_picture(data, math.ceil(width * height * wanted * wanted))

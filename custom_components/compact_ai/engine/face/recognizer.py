@@ -8,9 +8,8 @@ embeddings can be recomputed when the embedder changes.
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
@@ -21,13 +20,14 @@ from ..errors import ImageDecodeError
 from ..runtime.backend import load_model
 from ..runtime.pack import ModelPack
 from .align import CHIP_SIZE, align_face
+from .cascade import DetectionConfig
 from .gallery import DLIB_THRESHOLD, Gallery, Match
 from .image import decode_image
-from .pipeline import Face, FacePipeline, detector_config
+from .pipeline import STAGES, Face, FacePipeline, detector_config
 from .quality import FaceQuality, assess
 
 DETECTOR_TASK: Final = "face_detector"
-FAR_DETECTOR_TASK: Final = "face_detector_full"
+PROPOSER_TASK: Final = "face_proposer"
 EMBEDDER_TASK: Final = "face_embedder"
 UNLOCK_FACTOR: Final = 0.8  # unlock distance when the tier does not calibrate its own
 STRICT_FACTOR: Final = 0.9  # the "strict matching" option: tighter than the unlock distance
@@ -73,13 +73,14 @@ class Recognition:
 
 @dataclass(frozen=True, slots=True)
 class Scan:
-    """Every face of one frame, with the time the engine took."""
+    """Every face of one frame, with the time the engine took (decoding included)."""
 
     recognitions: tuple[Recognition, ...]
     width: int
     height: int
     inference_ms: float
     more_faces: bool = False  # more faces were found than are kept (the door then denies)
+    stage_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,24 @@ def decode_chip(data: bytes) -> np.ndarray:
     if chip.shape != (CHIP_SIZE, CHIP_SIZE, 3):
         raise ImageDecodeError(f"a stored face chip is {chip.shape[1]}x{chip.shape[0]} px")
     return chip
+
+
+def load_pipeline(pack: ModelPack, tier: str, backend: str, *, threads: int = 1) -> FacePipeline:
+    """Load a tier's face pipeline: BlazeFace, YuNet if the tier has it, the embedder."""
+    detector = pack.model(tier, DETECTOR_TASK)
+    proposer = detection = None
+    if PROPOSER_TASK in pack.tiers[tier].models:
+        entry = pack.model(tier, PROPOSER_TASK)
+        where = f"tiers.{tier}.models.{PROPOSER_TASK}"
+        detection = DetectionConfig.from_config(entry.config, where)
+        proposer = load_model(pack, entry, backend, threads=threads)
+    return FacePipeline(
+        load_model(pack, detector, backend, threads=threads),
+        load_model(pack, pack.model(tier, EMBEDDER_TASK), backend, threads=threads),
+        detector_config(detector.config),
+        proposer=proposer,
+        detection=detection,
+    )
 
 
 class FaceRecognizer:
@@ -131,20 +150,9 @@ class FaceRecognizer:
 
     @classmethod
     def load(cls, pack: ModelPack, tier: str, backend: str, *, threads: int = 1) -> FaceRecognizer:
-        """Load a tier's detector and embedder (sha256-verified) on ``backend``."""
-        detector_entry = pack.model(tier, DETECTOR_TASK)
+        """Load a tier's detectors and embedder (sha256-verified) on ``backend``."""
+        pipeline = load_pipeline(pack, tier, backend, threads=threads)
         embedder_entry = pack.model(tier, EMBEDDER_TASK)
-        far = None
-        if FAR_DETECTOR_TASK in pack.tiers[tier].models:
-            far_entry = pack.model(tier, FAR_DETECTOR_TASK)
-            far_model = load_model(pack, far_entry, backend, threads=threads)
-            far = (far_model, detector_config(far_entry.config))
-        pipeline = FacePipeline(
-            load_model(pack, detector_entry, backend, threads=threads),
-            load_model(pack, embedder_entry, backend, threads=threads),
-            detector_config(detector_entry.config),
-            far_detector=far,
-        )
         config = embedder_entry.config
         return cls(
             pipeline,
@@ -168,17 +176,18 @@ class FaceRecognizer:
 
     def scan(self, data: bytes) -> Scan:
         """Find and recognize every face in an image (raises ImageDecodeError)."""
-        image = decode_image(data)
-        start = time.perf_counter()
-        pipeline = self.pipeline
-        found = pipeline.detect_all(image)
-        faces = [pipeline.face(image, detection) for detection in found[: pipeline.max_faces]]
+        found = self.pipeline.scan(data)
         recognitions = tuple(
-            Recognition(face, self.gallery.match(face.embedding)) for face in faces
+            Recognition(face, self.gallery.match(face.embedding)) for face in found.faces
         )
-        elapsed = (time.perf_counter() - start) * 1000
-        more = len(found) > pipeline.max_faces
-        return Scan(recognitions, image.shape[1], image.shape[0], elapsed, more_faces=more)
+        return Scan(
+            recognitions,
+            found.width,
+            found.height,
+            sum(found.ms.values()),
+            more_faces=found.more_faces,
+            stage_ms=found.ms,
+        )
 
     def enroll(self, data: bytes, gate: QualityGate) -> Enrollment | Rejection:
         """Return the enrollment of an image with exactly one good face, or why not."""

@@ -1,0 +1,230 @@
+"""Small faces in large frames: YuNet proposals, confirmed by BlazeFace on crops around each.
+
+BlazeFace sees a whole frame letterboxed into 128 px, so a 96 px face of a 1080p doorbell
+frame is 6 px there and is missed. The cascade, on a picture of the frame (see ``image.py``):
+
+1. BlazeFace short range on the whole picture finds close-ups, exactly as before;
+2. YuNet on the detection picture (the frame reduced to the tier's pixel count) proposes
+   faces down to about 10 px there;
+3. each proposal that step 1 did not see well (a face under a quarter of BlazeFace's input)
+   is cut from the picture as a square in which the face is 3/8 of the side (48 of
+   BlazeFace's 128 px), and BlazeFace finds it again: its six keypoints are the ones the
+   alignment template was derived from, and a proposal it does not confirm is dropped (half
+   of YuNet's false faces).
+
+Every box and keypoint ends in frame pixels; a face YuNet proposed keeps YuNet's five
+landmarks (eyes, nose tip, mouth corners) too. Work is bounded: at most
+:data:`MAX_REFINES` crops per frame, and a frame with more proposals says so (``crowded``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+import numpy as np
+
+from ..errors import ManifestError
+from ..runtime.backend import InferenceModel
+from .detector import Detection, DetectorConfig, detect_faces, merge_detections, ssd_anchors
+from .image import Picture, is_gray, shrink
+from .proposals import MIN_SCORE, Proposal, propose
+
+FACE_IN_CROP: Final = 0.375  # a crop is cut so that the face fills this much of its side
+WELL_SEEN: Final = 0.25  # a face this much of BlazeFace's input side needs no second look
+MAX_REFINES: Final = 20  # crops per frame; more proposals than this make the frame crowded
+OVERLAP: Final = 0.3  # IoU above which two boxes are one face
+HD_PIXELS: Final = 960 * 540  # a 1080p frame at half scale
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionConfig:
+    """How many pixels a tier spends on a frame (its manifest ``face_proposer`` config)."""
+
+    detect_pixels: int = HD_PIXELS  # YuNet's picture of a colour frame
+    gray_detect_pixels: int = HD_PIXELS  # of a frame without colour (night IR needs more)
+    align_pixels: int | None = HD_PIXELS  # least pixels faces are aligned from; None: whole
+    sharpen: bool = False  # decode again, larger, for faces smaller than the chip's
+    min_score: float = MIN_SCORE
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any], where: str) -> DetectionConfig:
+        """Read and check a manifest entry's config."""
+        values: dict[str, Any] = {}
+        for key in ("detect_pixels", "gray_detect_pixels", "align_pixels"):
+            if key in raw:
+                value = raw[key]
+                if key == "align_pixels" and value is None:
+                    values[key] = None
+                elif type(value) is not int or value < 32 * 32:
+                    raise ManifestError(f"{where}.config.{key}: expected pixels, not {value!r}")
+                else:
+                    values[key] = value
+        if "sharpen" in raw:
+            if type(raw["sharpen"]) is not bool:
+                raise ManifestError(f"{where}.config.sharpen: expected true or false")
+            values["sharpen"] = raw["sharpen"]
+        if "min_score" in raw:
+            score = raw["min_score"]
+            if not isinstance(score, int | float) or not 0.0 < score < 1.0:
+                raise ManifestError(f"{where}.config.min_score: expected 0..1, not {score!r}")
+            values["min_score"] = float(score)
+        return cls(**values)
+
+    @property
+    def decode_pixels(self) -> int | None:
+        """The least pixels a frame is decoded with (None: whole)."""
+        if self.align_pixels is None:
+            return None
+        return max(self.detect_pixels, self.gray_detect_pixels, self.align_pixels)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """The faces of one frame in frame pixels, best first, and whether some were not looked at."""
+
+    detections: list[Detection]
+    crowded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """A face to look at again: box in frame pixels, score, YuNet's landmarks if it has them."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray | None
+
+
+def _centre_inside(box: tuple[float, float, float, float], outer: tuple[float, ...]) -> bool:
+    x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return outer[0] <= x <= outer[2] and outer[1] <= y <= outer[3]
+
+
+def _overlapping(
+    box: tuple[float, float, float, float], others: list[tuple[float, float, float, float]]
+) -> int | None:
+    """Return the index of the first of ``others`` that is the same face as ``box``, or None.
+
+    The same face: IoU above :data:`OVERLAP`, or either box's centre inside the other (a
+    YuNet box reaches from hairline to chin, BlazeFace's is a tighter square).
+    """
+    for index, other in enumerate(others):
+        x0, y0 = max(box[0], other[0]), max(box[1], other[1])
+        x1, y1 = min(box[2], other[2]), min(box[3], other[3])
+        inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+        area = (box[2] - box[0]) * (box[3] - box[1]) + (other[2] - other[0]) * (other[3] - other[1])
+        union = area - inter
+        if (union > 0 and inter / union > OVERLAP) or _centre_inside(box, other):
+            return index
+        if _centre_inside(other, box):  # either way round
+            return index
+    return None
+
+
+class Cascade:
+    """Find faces in a picture with BlazeFace short range and (optionally) YuNet proposals."""
+
+    def __init__(
+        self,
+        detector: InferenceModel,
+        variant: DetectorConfig,
+        proposer: InferenceModel | None,
+        config: DetectionConfig,
+    ) -> None:
+        """Use a BlazeFace ``detector`` of ``variant`` and YuNet (``proposer``, None: off)."""
+        self._detector = detector
+        self._variant = variant
+        self._proposer = proposer
+        self._anchors = ssd_anchors(variant)
+        self.config = config
+
+    def _blazeface(self, image: np.ndarray) -> list[Detection]:
+        return detect_faces(self._detector.run, image, self._variant, self._anchors)
+
+    def find(self, picture: Picture) -> Found:
+        """Return every face of ``picture`` in frame pixels, best first."""
+        side = max(picture.pixels.shape[:2])
+        seen: list[Detection] = []
+        unsure: list[Detection] = []
+        for found in self._blazeface(picture.pixels):
+            share = (found.box[2] - found.box[0]) / side  # of the letterboxed input's side
+            (seen if share >= WELL_SEEN else unsure).append(_to_frame(found, picture))
+        if self._proposer is None:
+            return Found(merge_detections(seen + unsure, OVERLAP), crowded=False)
+        candidates: list[_Candidate] = []
+        for proposal in self._propose(picture):
+            index = _overlapping(proposal.box, [d.box for d in seen])
+            if index is None:
+                candidates.append(_Candidate(proposal.box, proposal.score, proposal.landmarks))
+            elif seen[index].landmarks is None:
+                seen[index] = replace(seen[index], landmarks=proposal.landmarks)
+        for detection in unsure:
+            if _overlapping(detection.box, [c.box for c in candidates]) is None:
+                candidates.append(_Candidate(detection.box, detection.score, None))
+        candidates.sort(key=lambda c: -c.score)
+        refined = [self._refine(picture, c) for c in candidates[:MAX_REFINES]]
+        confirmed = [d for d in refined if d is not None]
+        faces = merge_detections(seen + confirmed, OVERLAP)
+        return Found(faces, crowded=len(candidates) > MAX_REFINES)
+
+    def _propose(self, picture: Picture) -> list[Proposal]:
+        """YuNet's faces in frame pixels, on the picture shrunk to the tier's pixel count."""
+        if self._proposer is None:
+            return []
+        config = self.config
+        gray = is_gray(picture.pixels)
+        small = shrink(picture, config.gray_detect_pixels if gray else config.detect_pixels)
+        model = self._proposer
+        return [
+            Proposal(
+                _box(small.to_frame(np.asarray(p.box).reshape(2, 2))),
+                small.to_frame(p.landmarks),
+                p.score,
+            )
+            for p in propose(model.run, model.output_names, small.pixels, config.min_score)
+        ]
+
+    def _refine(self, picture: Picture, candidate: _Candidate) -> Detection | None:
+        """BlazeFace on a square crop of ``picture`` around a candidate; frame pixels."""
+        corners = picture.to_picture(np.asarray(candidate.box).reshape(2, 2))
+        centre = corners.mean(axis=0)
+        half = float((corners[1] - corners[0]).max()) / FACE_IN_CROP / 2
+        height, width = picture.pixels.shape[:2]
+        x0 = max(0, math.floor(centre[0] - half))
+        y0 = max(0, math.floor(centre[1] - half))
+        x1 = min(width, math.ceil(centre[0] + half))
+        y1 = min(height, math.ceil(centre[1] + half))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return None
+        crop = np.ascontiguousarray(picture.pixels[y0:y1, x0:x1])
+        best = None
+        for found in self._blazeface(crop):
+            in_frame = _to_frame(_shift(found, x0, y0), picture)
+            if _centre_inside(in_frame.box, candidate.box) and (
+                best is None or in_frame.score > best.score
+            ):
+                best = in_frame
+        return None if best is None else replace(best, landmarks=candidate.landmarks)
+
+
+def _box(corners: np.ndarray) -> tuple[float, float, float, float]:
+    return (float(corners[0, 0]), float(corners[0, 1]), float(corners[1, 0]), float(corners[1, 1]))
+
+
+def _shift(detection: Detection, x0: int, y0: int) -> Detection:
+    """Move a detection found in a crop whose corner is (x0, y0) back into the picture."""
+    box = detection.box
+    return replace(
+        detection,
+        box=(box[0] + x0, box[1] + y0, box[2] + x0, box[3] + y0),
+        keypoints=detection.keypoints + np.array([x0, y0]),
+    )
+
+
+def _to_frame(detection: Detection, picture: Picture) -> Detection:
+    """Map a detection in picture pixels to frame pixels."""
+    corners = picture.to_frame(np.asarray(detection.box).reshape(2, 2))
+    return replace(detection, box=_box(corners), keypoints=picture.to_frame(detection.keypoints))

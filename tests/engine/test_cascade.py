@@ -1,0 +1,200 @@
+"""The face cascade on real models: small faces in large frames, geometry in frame pixels.
+
+Frames are made here from a shipped sample photo (the astronaut's head, scaled and pasted into
+a plain or textured scene), so the true place of the face is known.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from custom_components.compact_ai.const import PACK_DIR
+from custom_components.compact_ai.engine.face.cascade import MAX_REFINES, DetectionConfig
+from custom_components.compact_ai.engine.face.detector import LEFT_EYE, RIGHT_EYE, SHORT_RANGE
+from custom_components.compact_ai.engine.face.image import Picture, decode_picture
+from custom_components.compact_ai.engine.face.pipeline import FacePipeline
+from custom_components.compact_ai.engine.face.recognizer import FaceRecognizer
+from custom_components.compact_ai.engine.runtime.backend import InferenceModel, load_model
+from custom_components.compact_ai.engine.runtime.pack import ModelPack
+from tools.compact.pack.sources import source_path
+
+pytest.importorskip("onnxruntime")
+PACK = ModelPack.load(PACK_DIR)
+HEAD = (120, 20, 340, 240)  # the astronaut's head in astronaut.png: face about 110 px wide
+FACE_IN_HEAD = 110 / 220
+
+
+@pytest.fixture(scope="module")
+def head() -> Image.Image:
+    return Image.open(source_path("astronaut.png")).convert("RGB").crop(HEAD)
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, InferenceModel]:
+    return {
+        task: load_model(PACK, PACK.model("balanced", task), "onnxruntime")
+        for task in ("face_detector", "face_proposer", "face_embedder")
+    }
+
+
+def pipeline(models: dict[str, InferenceModel], **detection: object) -> FacePipeline:
+    return FacePipeline(
+        models["face_detector"],
+        models["face_embedder"],
+        SHORT_RANGE,
+        proposer=models["face_proposer"],
+        detection=DetectionConfig(**detection),  # type: ignore[arg-type]
+    )
+
+
+def scene(
+    head: Image.Image,
+    face_width: int,
+    at: tuple[int, int],
+    size: tuple[int, int] = (1920, 1080),
+    background: tuple[int, int, int] = (96, 110, 120),
+) -> Image.Image:
+    """A plain frame with the head pasted so that its face is ``face_width`` px wide."""
+    side = round(face_width / FACE_IN_HEAD)
+    frame = Image.new("RGB", size, background)
+    frame.paste(head.resize((side, side), Image.Resampling.LANCZOS), at)
+    return frame
+
+
+def encode(image: Image.Image, fmt: str = "JPEG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, quality=90)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("scale", [(0.5, 0.5), (0.25, 0.5), (2.0, 1.0)])
+def test_frame_coordinates_follow_the_picture_scale_exactly(
+    head: Image.Image, models: dict[str, InferenceModel], scale: tuple[float, float]
+) -> None:
+    """The same pixels said to be a frame at another scale: every point scales exactly."""
+    cascade = pipeline(models).cascade
+    pixels = decode_picture(encode(scene(head, 96, (400, 300))), 960 * 540).pixels
+    size = (pixels.shape[1], pixels.shape[0])
+    (plain,) = cascade.find(Picture(pixels, (1.0, 1.0), size)).detections
+    frame = (round(size[0] / scale[0]), round(size[1] / scale[1]))
+    (scaled,) = cascade.find(Picture(pixels, scale, frame)).detections
+    factor = np.asarray(scale)
+    np.testing.assert_allclose(scaled.keypoints * factor, plain.keypoints, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(scaled.box) * np.tile(factor, 2), plain.box, rtol=1e-12)
+    assert scaled.landmarks is not None and plain.landmarks is not None
+    np.testing.assert_allclose(scaled.landmarks * factor, plain.landmarks, rtol=1e-12)
+
+
+def test_a_moved_face_moves_its_keypoints(
+    head: Image.Image, models: dict[str, InferenceModel]
+) -> None:
+    """Moved by 64 frame px (one YuNet cell at 1/2): keypoints follow within a picture pixel."""
+    cascade = pipeline(models, detect_pixels=640 * 360, align_pixels=640 * 360).cascade
+    found = []
+    for at in ((400, 300), (464, 332)):
+        picture = decode_picture(encode(scene(head, 96, at, (1280, 720)), "PNG"), 640 * 360)
+        assert picture.scale == (0.5, 0.5)
+        (detection,) = cascade.find(picture).detections
+        found.append(detection)
+    first, second = found
+    shift = np.array([64.0, 32.0])
+    np.testing.assert_allclose(second.keypoints, first.keypoints + shift, atol=2.0)
+    assert first.landmarks is not None and second.landmarks is not None
+    np.testing.assert_allclose(second.landmarks, first.landmarks + shift, atol=2.0)
+
+
+def test_keypoints_land_where_the_face_was_pasted(
+    head: Image.Image, models: dict[str, InferenceModel]
+) -> None:
+    """The close-up's keypoints, moved and scaled as the paste did, within 3 % of the face."""
+    alone = pipeline(models)
+    (close_up,) = alone.detect(np.asarray(head))
+    at, face = np.array([1210.0, 410.0]), 96
+    factor = round(face / FACE_IN_HEAD) / head.width
+    truth = close_up.keypoints * factor + at
+    for detection in (
+        pipeline(models).cascade.find(
+            decode_picture(encode(scene(head, face, (1210, 410))), 960 * 540)
+        ),
+        pipeline(models, align_pixels=None).cascade.find(
+            decode_picture(encode(scene(head, face, (1210, 410))))
+        ),
+    ):
+        (found,) = detection.detections
+        assert np.abs(found.keypoints - truth).max() < 0.03 * face
+        assert found.landmarks is not None
+        eyes = found.landmarks[:2]
+        np.testing.assert_allclose(eyes, truth[[RIGHT_EYE, LEFT_EYE]], atol=0.08 * face)
+
+
+@pytest.mark.parametrize("tier", ["accurate", "balanced", "fast"])
+def test_every_tier_finds_a_96_px_face_blazeface_alone_misses(
+    head: Image.Image, models: dict[str, InferenceModel], tier: str
+) -> None:
+    frame = encode(scene(head, 96, (300, 200)))
+    recognizer = FaceRecognizer.load(PACK, tier, "onnxruntime")
+    (face,) = recognizer.pipeline.scan(frame).faces
+    assert 250 < face.detection.box[0] < 420 and 150 < face.detection.box[1] < 330
+    assert (
+        FacePipeline(models["face_detector"], models["face_embedder"]).faces_in_bytes(frame) == []
+    )
+    close = FacePipeline(models["face_detector"], models["face_embedder"]).faces(np.asarray(head))
+    assert np.linalg.norm(face.embedding - close[0].embedding) < 0.45  # the same person
+
+
+def test_a_grey_night_frame_is_found_and_matches_the_colour_face(
+    head: Image.Image, models: dict[str, InferenceModel]
+) -> None:
+    recognizer = FaceRecognizer.load(PACK, "balanced", "onnxruntime")
+    colour = scene(head, 96, (900, 300))
+    (day,) = recognizer.pipeline.scan(encode(colour)).faces
+    (night,) = recognizer.pipeline.scan(encode(colour.convert("L"))).faces
+    assert np.linalg.norm(day.embedding - night.embedding) < recognizer.threshold
+
+
+def test_a_thumbnail_and_a_panorama_are_bounded(
+    head: Image.Image, models: dict[str, InferenceModel]
+) -> None:
+    recognizer = FaceRecognizer.load(PACK, "balanced", "onnxruntime")
+    thumbnail = recognizer.pipeline.scan(encode(scene(head, 48, (40, 20), (160, 120))))
+    assert (thumbnail.width, thumbnail.height) == (160, 120)
+    assert len(thumbnail.faces) == 1
+    panorama = recognizer.pipeline.scan(encode(scene(head, 400, (7000, 400), (16000, 2000))))
+    assert (panorama.width, panorama.height) == (16000, 2000)
+    assert len(panorama.faces) == 1  # at 1/4 the face is 100 px: found
+
+
+def test_fifty_faces_are_bounded_work_and_marked_as_too_many(
+    head: Image.Image, models: dict[str, InferenceModel]
+) -> None:
+    frame = Image.new("RGB", (1920, 1080), (96, 110, 120))
+    small = head.resize((150, 150), Image.Resampling.LANCZOS)
+    for index in range(50):
+        frame.paste(small, (30 + (index % 10) * 188, 20 + (index // 10) * 210))
+    runs = []
+
+    class Counted:
+        """The real BlazeFace model, counting its runs (the work the cascade does)."""
+
+        backend = models["face_detector"].backend
+        input_names = models["face_detector"].input_names
+        output_names = models["face_detector"].output_names
+
+        def run(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+            runs.append(1)
+            return models["face_detector"].run(feed)
+
+    counted = FacePipeline(
+        Counted(),
+        models["face_embedder"],
+        proposer=models["face_proposer"],
+        detection=DetectionConfig(),
+    )
+    result = counted.scan(encode(frame))
+    assert result.more_faces
+    assert len(result.faces) == counted.max_faces
+    assert len(runs) <= 1 + MAX_REFINES  # the whole picture, then at most MAX_REFINES crops
