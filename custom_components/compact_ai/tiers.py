@@ -9,31 +9,39 @@ forms therefore show tables of numbers, which need neither.
 from __future__ import annotations
 
 import io
+import json
 import logging
+import math
 import statistics
 import time
 from dataclasses import dataclass
 
-import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from . import const
 from .const import TIERS
 from .engine.errors import EngineError
+from .engine.face.image import decode_image
 from .engine.face.recognizer import (
     DETECTOR_TASK,
     EMBEDDER_TASK,
-    FAR_DETECTOR_TASK,
+    PROPOSER_TASK,
     FaceRecognizer,
 )
-from .engine.runtime.pack import ModelPack
+from .engine.runtime.pack import ModelEntry, ModelPack
 
 _LOGGER = logging.getLogger(__name__)
 BENCHMARK_RUNS = 5
-FACE_TASKS = (DETECTOR_TASK, FAR_DETECTOR_TASK, EMBEDDER_TASK)
+BENCHMARK_FRAME = (1920, 1080)  # every tier is timed on a 1080p JPEG, decoding included
+FACE_TASKS = (DETECTOR_TASK, PROPOSER_TASK, EMBEDDER_TASK)
 # BlazeFace's model card: the short-range detector is meant for faces within about 2 m of the
 # camera, the full-range one for faces within about 5 m. The manifest names the variant.
-REACH_M = {"short": 2, "full": 5}
+REACH_M = {"short": 2.0, "full": 5.0}
+# YuNet's reach depends on the pixels a tier gives it: in door frames (docs/door-distance.md) it
+# found 95 % or more of the faces that were at least 20 px wide in its picture. A 15 cm face is
+# 144 px wide at 1 m in a 1920x1080 frame from a camera with a 90 degree horizontal view.
+YUNET_MIN_FACE_PX = 20
+FACE_PX_AT_1M = 144
 MISSING = "–"  # a value the pack does not have, or a tier that could not run
 
 
@@ -43,9 +51,9 @@ class TierFacts:
 
     accuracy: float | None  # share of the held-out face pairs judged right
     ms_per_face: float | None
-    reach_m: int | None
+    reach_m: float | None
     size_bytes: int
-    files: frozenset[str]  # sha256 of every face model file: equal sets are the same models
+    models: frozenset[str]  # sha256 of every face model file and each config: equal, same results
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,16 @@ class Timing:
 
     ms: float
     faces: int
+
+
+def reach_m(model: ModelEntry) -> float | None:
+    """Return how far from a 1080p camera (90 degree view) a face detector finds faces."""
+    variant = model.config.get("variant")
+    pixels = model.config.get("detect_pixels")
+    if variant == "yunet" and isinstance(pixels, int):
+        width = math.sqrt(pixels * BENCHMARK_FRAME[0] / BENCHMARK_FRAME[1])
+        return FACE_PX_AT_1M * width / BENCHMARK_FRAME[0] / YUNET_MIN_FACE_PX
+    return REACH_M.get(str(variant))
 
 
 def tier_facts(pack: ModelPack, backend: str) -> dict[str, TierFacts]:
@@ -67,17 +85,14 @@ def tier_facts(pack: ModelPack, backend: str) -> dict[str, TierFacts]:
         files = [file for model in models for file in model.files.get(backend, ())]
         metrics = tier.models[EMBEDDER_TASK].metrics
         accuracy = metrics.get(f"lfw_accuracy_{backend}", metrics.get("lfw_accuracy"))
-        reaches = [
-            REACH_M[variant]
-            for model in models
-            if (variant := model.config.get("variant")) in REACH_M
-        ]
+        reaches = [reach for model in models if (reach := reach_m(model)) is not None]
+        configs = [json.dumps(model.config, sort_keys=True) for model in models]
         facts[name] = TierFacts(
             accuracy=accuracy,
             ms_per_face=metrics.get(f"ms_per_face_{backend}"),
             reach_m=max(reaches, default=None),
             size_bytes=sum(file.size for file in files),
-            files=frozenset(file.sha256 for file in files),
+            models=frozenset(file.sha256 for file in files) | frozenset(configs),
         )
     return facts
 
@@ -89,7 +104,8 @@ def _number(value: float | None, digits: int) -> str:
 def tier_placeholders(backend: str) -> dict[str, str]:
     """Return {tier}_set/_accuracy/_ms/_reach/_size for every tier (runs in an executor).
 
-    Tiers with the same model set number use the same files, so they behave the same.
+    Tiers with the same model set number use the same files with the same settings, so they
+    behave the same.
     """
     try:
         facts = tier_facts(ModelPack.load(const.PACK_DIR), backend)
@@ -105,32 +121,44 @@ def tier_placeholders(backend: str) -> dict[str, str]:
                 {f"{name}_{key}": MISSING for key in ("set", "accuracy", "ms", "reach", "size")}
             )
             continue
-        if fact.files not in sets:
-            sets.append(fact.files)
+        if fact.models not in sets:
+            sets.append(fact.models)
         accuracy = None if fact.accuracy is None else fact.accuracy * 100
         placeholders.update(
             {
-                f"{name}_set": str(sets.index(fact.files) + 1),
+                f"{name}_set": str(sets.index(fact.models) + 1),
                 f"{name}_accuracy": _number(accuracy, 1),
                 f"{name}_ms": _number(fact.ms_per_face, 1),
-                f"{name}_reach": _number(fact.reach_m, 0),
+                f"{name}_reach": _number(fact.reach_m, 1),
                 f"{name}_size": _number(fact.size_bytes / 1e6, 1),
             }
         )
     return placeholders
 
 
-def benchmark(backend: str, frame: bytes | None) -> dict[str, Timing | None]:
-    """Time a scan of ``frame`` (or a grey frame) with each tier (runs in an executor).
+def benchmark_frame(snapshot: bytes | None) -> bytes:
+    """Return a 1920x1080 JPEG: the snapshot scaled into it (grey bars), or a grey frame."""
+    grey = (128, 128, 128)
+    picture = Image.new("RGB", BENCHMARK_FRAME, grey)
+    if snapshot is not None:
+        try:
+            snapshot_image = Image.fromarray(decode_image(snapshot))
+            picture = ImageOps.pad(snapshot_image, BENCHMARK_FRAME, color=grey)
+        except EngineError:
+            pass  # an unreadable snapshot: time the grey frame
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def benchmark(backend: str, snapshot: bytes | None) -> dict[str, Timing | None]:
+    """Time each tier on a 1080p frame made from ``snapshot`` (runs in an executor).
 
     The tiers take turns, run after run, so that no tier pays alone for a cold cache (timed
     one after the other, the first of two identical tiers measured 20 % slower). A tier that
     cannot run here is ``None``; why is logged.
     """
-    if frame is None:
-        buffer = io.BytesIO()
-        Image.fromarray(np.full((480, 640, 3), 128, np.uint8)).save(buffer, format="JPEG")
-        frame = buffer.getvalue()
+    frame = benchmark_frame(snapshot)
     results: dict[str, Timing | None] = dict.fromkeys(TIERS)
     try:
         pack = ModelPack.load(const.PACK_DIR)

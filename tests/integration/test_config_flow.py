@@ -374,10 +374,10 @@ async def test_settings_unknown_trigger(hass: HomeAssistant, loaded_entry: MockC
 async def test_user_step_describes_the_tiers(hass: HomeAssistant) -> None:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     placeholders = result["description_placeholders"]
-    # The shipped pack: accurate and balanced are the same files; fast has no far detector.
-    assert placeholders["accurate_set"] == placeholders["balanced_set"] == "1"
-    assert placeholders["fast_set"] == "2"
-    assert (placeholders["balanced_reach"], placeholders["fast_reach"]) == ("5", "2")
+    # The shipped pack: the tiers share their files but give YuNet 960x540, 640x360 and
+    # 480x270 pixels of a 1080p frame, so they are three sets that find faces this far away.
+    assert [placeholders[f"{tier}_set"] for tier in TIERS] == ["1", "2", "3"]
+    assert [placeholders[f"{tier}_reach"] for tier in TIERS] == ["3.6", "2.4", "1.8"]
 
 
 async def test_tier_table_without_a_pack(hass: HomeAssistant, tmp_path: Path) -> None:
