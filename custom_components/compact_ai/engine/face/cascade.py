@@ -117,9 +117,8 @@ def _overlapping(
         inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
         area = (box[2] - box[0]) * (box[3] - box[1]) + (other[2] - other[0]) * (other[3] - other[1])
         union = area - inter
-        if (union > 0 and inter / union > OVERLAP) or _centre_inside(box, other):
-            return index
-        if _centre_inside(other, box):  # either way round
+        same = union > 0 and inter / union > OVERLAP
+        if same or _centre_inside(box, other) or _centre_inside(other, box):
             return index
     return None
 

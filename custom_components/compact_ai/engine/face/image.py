@@ -49,11 +49,6 @@ class Picture:
         picture: np.ndarray = np.asarray(points, dtype=np.float64) * np.asarray(self.scale)
         return picture
 
-    @property
-    def pixel_count(self) -> int:
-        """Width x height of the picture."""
-        return int(self.pixels.shape[0] * self.pixels.shape[1])
-
 
 def _to_rgb(image: Image.Image) -> Image.Image:
     """Return ``image`` in mode RGB; transparent pixels are composited over white."""
