@@ -150,9 +150,12 @@ def test_primary_face_prefers_large_central_faces() -> None:
     def at(x0: float, y0: float, size: float) -> Detection:
         return Detection((x0, y0, x0 + size, y0 + size), np.zeros((6, 2)), 0.9)
 
-    central, edge, tiny = at(90, 90, 70), at(0, 0, 90), at(120, 120, 10)
+    central, edge, tiny = at(90, 90, 75), at(0, 0, 90), at(120, 120, 10)
     assert primary_face([edge, central, tiny], 250, 250) is central
     assert primary_face([tiny, edge], 250, 250) is edge
+    # A door frame: the visitor off-centre, a smaller person of their photo nearer the centre
+    visitor, bystander = at(1500, 300, 100), at(1400, 320, 78)
+    assert primary_face([bystander, visitor], 1920, 1080) is visitor
 
 
 # --- verify and identify on real models ---------------------------------------------
