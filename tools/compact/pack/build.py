@@ -37,8 +37,7 @@ from tools.compact.errors import ToolError
 from tools.compact.pack.candidates import EMBEDDER, Builder, Candidate
 from tools.compact.pack.rules import MAX_PACK_BYTES, check_goals, choose_tiers
 
-FAR_DETECTOR = "face_detector_full"
-SHARED_TASKS = ("face_detector", "face_detector_full", "speech_mel", "speech_embedding")
+SHARED_TASKS = ("face_detector", "speech_mel", "speech_embedding")  # YuNet: pack/proposer.py
 MEL_INPUT = "serving_default_input:0"
 COMMANDS_DIR = "commands"
 
@@ -107,8 +106,6 @@ def write_pack(
             description=f"face embedder {candidate.name}",
         )
         for task, entry in shared.items():
-            if tier == "fast" and task == FAR_DETECTOR:
-                continue  # fast scans with the near (doorbell-distance) detector only
             add_model(root, tier, task, entry["files"], config=entry["config"], metrics=about)
 
 
@@ -146,6 +143,7 @@ def build(
 ) -> dict[str, Any]:
     """Run the whole pipeline into ``out``; return the report data."""
     from tools.compact.compress.prune import analyze, prune
+    from tools.compact.pack.proposer import add_proposer
 
     if not (evaldata / "faces").is_dir():
         raise ToolError(f"{evaldata}/faces: calibration and evaluation photos are needed")
@@ -192,6 +190,7 @@ def build(
         f"calibration on {builder.calibration_identities} other identities",
     }
     write_pack(staging, tiers, shared, about)
+    add_proposer(staging, builder.reference.parent)  # measured later: add-proposer --frames
     total = pack_bytes(staging) + commands
     if total > MAX_PACK_BYTES:
         raise ToolError(f"the pack is {total:,d} bytes, over the {MAX_PACK_BYTES:,d} limit")

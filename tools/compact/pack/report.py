@@ -161,9 +161,9 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
         "1.5 pt if it runs in 0.3x the fp32 net's onnxruntime time, else the balanced rule",
         "(a tier reuses a chosen model when its own pick would not fit). Speed is onnxruntime's",
         "ms. ORT int8 calibrates on a quarter of the calibration chips, pruning and ncnn int8",
-        "on all of them; the shared ONNX files store fp16 weights. Detectors",
-        "and speech models are shared; accurate and balanced run the near and the far face",
-        "detector, fast only the near one. Times: the best of "
+        "on all of them; the shared ONNX files store fp16 weights (YuNet's: fp32). Detectors",
+        "and speech models are shared; the tiers differ in how many pixels YuNet sees of a",
+        "frame (tools/compact/pack/proposer.py). Times: the best of "
         f"{TIMING_ROUNDS * TIMING_RUNS} runs per model, taken in turns with every other model.",
         "ncnn weights: int8 runs ncnn's integer convolution kernels (the first convolution",
         "stays fp32); 8-bit codebook or fp16 weights only shrink the file and run fp32",
