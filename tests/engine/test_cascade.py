@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from custom_components.compact_ai.const import PACK_DIR
-from custom_components.compact_ai.engine.face.cascade import MAX_REFINES, DetectionConfig
+from custom_components.compact_ai.engine.face.cascade import MAX_REFINES, DetectionConfig, same_face
 from custom_components.compact_ai.engine.face.detector import LEFT_EYE, RIGHT_EYE, SHORT_RANGE
 from custom_components.compact_ai.engine.face.image import Picture, decode_picture
 from custom_components.compact_ai.engine.face.pipeline import FacePipeline
@@ -198,3 +198,11 @@ def test_fifty_faces_are_bounded_work_and_marked_as_too_many(
     assert result.more_faces
     assert len(result.faces) == counted.max_faces
     assert len(runs) <= 1 + MAX_REFINES  # the whole picture, then at most MAX_REFINES crops
+
+
+def test_a_huge_box_around_a_small_face_is_not_that_face() -> None:
+    """Boxes of one face: overlapping, or a centre inside the other at a similar size."""
+    face = (100.0, 100.0, 200.0, 200.0)
+    assert same_face(face, [(0.0, 0.0, 1000.0, 1000.0)]) is None  # a false face half a frame
+    assert same_face(face, [(500.0, 500.0, 600.0, 600.0), (90.0, 70.0, 210.0, 230.0)]) == 1
+    assert same_face(face, [(130.0, 140.0, 330.0, 340.0)]) == 0  # centre inside, twice as wide

@@ -3,14 +3,16 @@
 BlazeFace sees a whole frame letterboxed into 128 px, so a 96 px face of a 1080p doorbell
 frame is 6 px there and is missed. The cascade, on a picture of the frame (see ``image.py``):
 
-1. BlazeFace short range on the whole picture finds close-ups, exactly as before;
+1. BlazeFace short range on the whole picture finds close-ups, exactly as before; one that
+   fills at least a quarter of its input is kept if YuNet found it too, or if it is wider than
+   YuNet finds faces (on smooth backgrounds the whole-picture pass sometimes sees a face half
+   the frame wide that is not there);
 2. YuNet on the detection picture (the frame reduced to the tier's pixel count) proposes
    faces down to about 10 px there;
-3. each proposal that step 1 did not see well (a face under a quarter of BlazeFace's input)
-   is cut from the picture as a square in which the face is 3/8 of the side (48 of
-   BlazeFace's 128 px), and BlazeFace finds it again: its six keypoints are the ones the
-   alignment template was derived from, and a proposal it does not confirm is dropped (half
-   of YuNet's false faces).
+3. each proposal that is not a kept close-up is cut from the picture as a square in which the
+   face is 3/8 of the side (48 of BlazeFace's 128 px), and BlazeFace finds it again: its six
+   keypoints are the ones the alignment template was derived from, and a proposal it does not
+   confirm is dropped (half of YuNet's false faces).
 
 Every box and keypoint ends in frame pixels; a face YuNet proposed keeps YuNet's five
 landmarks (eyes, nose tip, mouth corners) too. Work is bounded: at most
@@ -34,6 +36,7 @@ from .proposals import MIN_SCORE, Proposal, propose
 
 FACE_IN_CROP: Final = 0.375  # a crop is cut so that the face fills this much of its side
 WELL_SEEN: Final = 0.25  # a face this much of BlazeFace's input side needs no second look
+YUNET_LARGEST: Final = 300.0  # px: YuNet finds faces up to about this width (OpenCV Zoo)
 MAX_REFINES: Final = 20  # crops per frame; more proposals than this make the frame crowded
 OVERLAP: Final = 0.3  # IoU above which two boxes are one face
 HD_PIXELS: Final = 960 * 540  # a 1080p frame at half scale
@@ -103,22 +106,25 @@ def _centre_inside(box: tuple[float, float, float, float], outer: tuple[float, .
     return outer[0] <= x <= outer[2] and outer[1] <= y <= outer[3]
 
 
-def _overlapping(
+def same_face(
     box: tuple[float, float, float, float], others: list[tuple[float, float, float, float]]
 ) -> int | None:
     """Return the index of the first of ``others`` that is the same face as ``box``, or None.
 
-    The same face: IoU above :data:`OVERLAP`, or either box's centre inside the other (a
-    YuNet box reaches from hairline to chin, BlazeFace's is a tighter square).
+    The same face: IoU above :data:`OVERLAP`, or either box's centre inside the other while
+    neither is more than twice as wide (a YuNet box reaches from hairline to chin, BlazeFace's
+    is a tighter square; a huge false box around a small face is not that face).
     """
     for index, other in enumerate(others):
         x0, y0 = max(box[0], other[0]), max(box[1], other[1])
         x1, y1 = min(box[2], other[2]), min(box[3], other[3])
         inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
         area = (box[2] - box[0]) * (box[3] - box[1]) + (other[2] - other[0]) * (other[3] - other[1])
-        union = area - inter
-        same = union > 0 and inter / union > OVERLAP
-        if same or _centre_inside(box, other) or _centre_inside(other, box):
+        if area - inter > 0 and inter / (area - inter) > OVERLAP:
+            return index
+        ratio = (box[2] - box[0]) / max(other[2] - other[0], 1e-9)
+        inside = _centre_inside(box, other) or _centre_inside(other, box)
+        if inside and 0.5 <= ratio <= 2.0:
             return index
     return None
 
@@ -146,38 +152,43 @@ class Cascade:
     def find(self, picture: Picture) -> Found:
         """Return every face of ``picture`` in frame pixels, best first."""
         side = max(picture.pixels.shape[:2])
-        seen: list[Detection] = []
-        unsure: list[Detection] = []
-        for found in self._blazeface(picture.pixels):
-            share = (found.box[2] - found.box[0]) / side  # of the letterboxed input's side
-            (seen if share >= WELL_SEEN else unsure).append(_to_frame(found, picture))
+        whole = [
+            (_to_frame(found, picture), (found.box[2] - found.box[0]) / side)
+            for found in self._blazeface(picture.pixels)
+        ]
         if self._proposer is None:
-            return Found(merge_detections(seen + unsure, OVERLAP), crowded=False)
-        candidates: list[_Candidate] = []
-        for proposal in self._propose(picture):
-            index = _overlapping(proposal.box, [d.box for d in seen])
-            if index is None:
-                candidates.append(_Candidate(proposal.box, proposal.score, proposal.landmarks))
-            elif seen[index].landmarks is None:
-                seen[index] = replace(seen[index], landmarks=proposal.landmarks)
-        for detection in unsure:
-            if _overlapping(detection.box, [c.box for c in candidates]) is None:
-                candidates.append(_Candidate(detection.box, detection.score, None))
-        candidates.sort(key=lambda c: -c.score)
+            return Found(merge_detections([d for d, _ in whole], OVERLAP), crowded=False)
+        proposals, scale = self._propose(picture)
+        boxes = [proposal.box for proposal in proposals]
+        seen: list[Detection] = []
+        for found, share in whole:
+            index = same_face(found.box, boxes)
+            too_big = (found.box[2] - found.box[0]) * scale >= YUNET_LARGEST
+            if share >= WELL_SEEN and (index is not None or too_big):
+                landmarks = None if index is None else proposals[index].landmarks
+                seen.append(replace(found, landmarks=landmarks))
+        candidates = sorted(
+            (
+                _Candidate(p.box, p.score, p.landmarks)
+                for p in proposals
+                if same_face(p.box, [d.box for d in seen]) is None
+            ),
+            key=lambda c: -c.score,
+        )
         refined = [self._refine(picture, c) for c in candidates[:MAX_REFINES]]
         confirmed = [d for d in refined if d is not None]
         faces = merge_detections(seen + confirmed, OVERLAP)
         return Found(faces, crowded=len(candidates) > MAX_REFINES)
 
-    def _propose(self, picture: Picture) -> list[Proposal]:
-        """YuNet's faces in frame pixels, on the picture shrunk to the tier's pixel count."""
+    def _propose(self, picture: Picture) -> tuple[list[Proposal], float]:
+        """YuNet's faces in frame pixels, and the scale of the picture it saw."""
         if self._proposer is None:
-            return []
+            return [], 1.0
         config = self.config
         gray = is_gray(picture.pixels)
         small = shrink(picture, config.gray_detect_pixels if gray else config.detect_pixels)
         model = self._proposer
-        return [
+        found = [
             Proposal(
                 _box(small.to_frame(np.asarray(p.box).reshape(2, 2))),
                 small.to_frame(p.landmarks),
@@ -185,6 +196,7 @@ class Cascade:
             )
             for p in propose(model.run, model.output_names, small.pixels, config.min_score)
         ]
+        return found, max(small.scale)
 
     def _refine(self, picture: Picture, candidate: _Candidate) -> Detection | None:
         """BlazeFace on a square crop of ``picture`` around a candidate; frame pixels."""
