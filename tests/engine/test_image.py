@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import struct
 import time
-import zlib
 
 import numpy as np
 import pytest
@@ -19,6 +17,7 @@ from custom_components.compact_ai.engine.face.image import (
     is_gray,
     shrink,
 )
+from tests.images import png_header_only
 from tools.compact.pack.sources import source_path
 
 
@@ -31,20 +30,6 @@ def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
-
-
-def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header promises width x height RGB pixels, with one tiny IDAT."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 64)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-    )
 
 
 def test_png_photo_decodes_to_rgb_uint8() -> None:
@@ -97,7 +82,7 @@ def test_decompression_bomb_header_is_refused_fast(width: int, height: int) -> N
     assert width * height > MAX_PIXELS
     start = time.perf_counter()
     with pytest.raises(ImageDecodeError, match=r"too large|pixels"):
-        decode_image(_png_header_only(width, height))
+        decode_image(png_header_only(width, height))
     assert time.perf_counter() - start < 1.0
 
 

@@ -14,6 +14,8 @@ from homeassistant.core import HomeAssistant
 from PIL import Image, ImageOps
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from tests.images import png_header_only
+
 from .common import CAMERA, call, show
 from .test_door import door_event, setup_door
 
@@ -44,8 +46,11 @@ def frames(photo_dir: Path) -> Path:
     door_frame(photo_dir, 96, (1200, 300)).quantize(128).save(photo_dir / "palette.png")
     grey = np.asarray(door_frame(photo_dir, 96, (1200, 300)).convert("L"), dtype=np.uint16)
     Image.fromarray(grey * 257).save(photo_dir / "deep.png")  # 16-bit, full range
-    data = (photo_dir / "door.jpg").read_bytes()
-    (photo_dir / "cut.jpg").write_bytes(data[: len(data) // 2])
+    for name in ("door.jpg", "palette.png"):
+        data = (photo_dir / name).read_bytes()
+        (photo_dir / f"cut{Path(name).suffix}").write_bytes(data[: len(data) // 2])
+    door_frame(photo_dir, 96, (1200, 300)).crop((0, 500, 1920, 516)).save(photo_dir / "strip.jpg")
+    (photo_dir / "bomb.png").write_bytes(png_header_only(8000, 6000))  # 48 MP promised
     door_frame(photo_dir, 48, (40, 20), (160, 120)).save(photo_dir / "thumb.jpg", quality=85)
     door_frame(photo_dir, 400, (7000, 400), (16000, 2000)).save(photo_dir / "wide.jpg")
     crowd = Image.open(photo_dir / "door.jpg")
@@ -119,7 +124,10 @@ async def test_fifty_faces_at_the_door_deny(
         ("deep.png", 1, None),
         ("thumb.jpg", 1, None),
         ("wide.jpg", 1, None),
+        ("strip.jpg", 0, None),
         ("cut.jpg", 0, "bad_image"),
+        ("cut.png", 0, "bad_image"),
+        ("bomb.png", 0, "bad_image"),
     ],
 )
 async def test_odd_frames_give_a_clear_result(
