@@ -85,12 +85,14 @@ def tier_facts(pack: ModelPack, backend: str) -> dict[str, TierFacts]:
         files = [file for model in models for file in model.files.get(backend, ())]
         metrics = tier.models[EMBEDDER_TASK].metrics
         accuracy = metrics.get(f"lfw_accuracy_{backend}", metrics.get("lfw_accuracy"))
-        reaches = [reach for model in models if (reach := reach_m(model)) is not None]
+        # With YuNet, BlazeFace only confirms its faces: YuNet's pixels decide the reach.
+        proposer = tier.models.get(PROPOSER_TASK)
+        reaches = [reach_m(proposer)] if proposer else [reach_m(model) for model in models]
         configs = [json.dumps(model.config, sort_keys=True) for model in models]
         facts[name] = TierFacts(
             accuracy=accuracy,
             ms_per_face=metrics.get(f"ms_per_face_{backend}"),
-            reach_m=max(reaches, default=None),
+            reach_m=max((reach for reach in reaches if reach is not None), default=None),
             size_bytes=sum(file.size for file in files),
             models=frozenset(file.sha256 for file in files) | frozenset(configs),
         )
