@@ -86,8 +86,10 @@ def frame_of(report: ScanReport) -> Frame:
     """Turn a scan report into the policy's view of a frame (at its snapshot time)."""
     faces: tuple[FaceObservation, ...] = ()
     more_faces = False
+    unconfirmed = 0
     if report.scan is not None:
         more_faces = report.scan.more_faces
+        unconfirmed = report.scan.unconfirmed_faces
         faces = tuple(
             FaceObservation(
                 person=r.match.person if r.match.status is MatchStatus.MATCH else None,
@@ -97,7 +99,7 @@ def frame_of(report: ScanReport) -> Frame:
             )
             for r in report.scan.recognitions
         )
-    return Frame(report.camera, report.taken, faces, more_faces)
+    return Frame(report.camera, report.taken, faces, more_faces, unconfirmed)
 
 
 @dataclass(slots=True)

@@ -194,6 +194,21 @@ def test_faces_beyond_the_cap_deny() -> None:
     assert decider.observe(Frame("camera.door", 1.0, (), more_faces=True)) is not None
 
 
+def test_a_face_that_could_not_be_recognized_denies() -> None:
+    """A stranger only the proposer saw, next to the owner's print: no grant, in or after it."""
+    decider = UnlockDecider(policy())
+    decider.observe(frame(0.0, alice(turned(0.0))))
+    hidden = Frame("camera.door", 1.0, (alice(turned(0.15)),), unconfirmed_faces=1)
+    decision = decider.observe(hidden)
+    assert decision is not None and decision.reason is Reason.UNKNOWN_FACE
+    assert not decision.granted
+    later = UnlockDecider(policy(k=2, n=3))
+    assert later.observe(Frame("camera.door", 0.0, (), unconfirmed_faces=1)) is None
+    later.observe(frame(1.0, alice(turned(0.0))))
+    decision = later.observe(frame(2.0, alice(turned(0.15))))
+    assert decision is not None and decision.reason is Reason.UNKNOWN_FACE
+
+
 def test_frames_without_a_face_count_toward_n() -> None:
     decider = UnlockDecider(policy(k=2, n=2))
     decider.observe(frame(0.0, alice(turned(0.0))))

@@ -74,6 +74,7 @@ class Frame:
     timestamp: float
     faces: tuple[FaceObservation, ...]
     more_faces: bool = False  # the detector found more faces than it keeps per frame
+    unconfirmed_faces: int = 0  # faces seen that could not be recognized (not even as unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +182,7 @@ class UnlockDecider:
                 return Reason.TOO_MANY_FACES
             if any(face.ambiguous for face in frame.faces):
                 return Reason.AMBIGUOUS
-            if any(face.person is None for face in frame.faces):
+            if frame.unconfirmed_faces or any(face.person is None for face in frame.faces):
                 return Reason.UNKNOWN_FACE
             people = [face.person for face in frame.faces]
             if len(set(people)) < len(people):

@@ -12,7 +12,10 @@ frame is 6 px there and is missed. The cascade, on a picture of the frame (see `
 3. each proposal that is not a kept close-up is cut from the picture as a square in which the
    face is 3/8 of the side (48 of BlazeFace's 128 px), and BlazeFace finds it again: its six
    keypoints are the ones the alignment template was derived from, and a proposal it does not
-   confirm is dropped (half of YuNet's false faces).
+   confirm is dropped (half of YuNet's false faces); one YuNet is sure of
+   (:data:`UNCONFIRMED_SCORE`) is counted, though (``unconfirmed``): a face no one could
+   recognize, for which the door denies (a stranger whose face only YuNet sees must not be
+   hidden behind the owner's print next to it).
 
 Every box and keypoint ends in frame pixels; a face YuNet proposed keeps YuNet's five
 landmarks (eyes, nose tip, mouth corners) too. Work is bounded: at most
@@ -40,6 +43,7 @@ YUNET_LARGEST: Final = 300.0  # px: YuNet finds faces up to about this width (Op
 MAX_REFINES: Final = 20  # crops per frame; more proposals than this make the frame crowded
 OVERLAP: Final = 0.3  # IoU above which two boxes are one face
 HD_PIXELS: Final = 960 * 540  # a 1080p frame at half scale
+UNCONFIRMED_SCORE: Final = 0.7  # a proposal this sure is a face even where BlazeFace is not
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +90,15 @@ class DetectionConfig:
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """The faces of one frame in frame pixels, best first, and whether some were not looked at."""
+    """The faces of one frame in frame pixels, best first, and whether some were not looked at.
+
+    ``unconfirmed``: proposals YuNet was sure of that BlazeFace did not find again and that are
+    none of ``detections`` (faces that cannot be recognized, not nothing).
+    """
 
     detections: list[Detection]
     crowded: bool
+    unconfirmed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +187,15 @@ class Cascade:
         refined = [self._refine(picture, c) for c in candidates[:MAX_REFINES]]
         confirmed = [d for d in refined if d is not None]
         faces = merge_detections(seen + confirmed, OVERLAP)
-        return Found(faces, crowded=len(candidates) > MAX_REFINES)
+        boxes = [face.box for face in faces]
+        unconfirmed = sum(
+            1
+            for candidate, found in zip(candidates, refined, strict=False)
+            if found is None
+            and candidate.score >= UNCONFIRMED_SCORE
+            and same_face(candidate.box, boxes) is None
+        )
+        return Found(faces, len(candidates) > MAX_REFINES, unconfirmed)
 
     def _propose(self, picture: Picture) -> tuple[list[Proposal], float]:
         """YuNet's faces in frame pixels, and the scale of the picture it saw."""

@@ -55,6 +55,7 @@ class FrameFaces:
     detections: list[Detection] = field(default_factory=list)  # every face found, best first
     more_faces: bool = False  # more faces than are kept, or too many to look at
     ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    unconfirmed_faces: int = 0  # faces only the proposer saw: none can be recognized
 
 
 def detector_config(config: Mapping[str, Any]) -> DetectorConfig:
@@ -164,7 +165,7 @@ class FacePipeline:
             faces.append(Face(detection, assess(detection, chip), self.embed(chip)))
             lap("embed")
         more = found.crowded or len(found.detections) > self.max_faces
-        return FrameFaces(faces, *picture.frame_size, found.detections, more, ms)
+        return FrameFaces(faces, *picture.frame_size, found.detections, more, ms, found.unconfirmed)
 
     @staticmethod
     def _sharper(data: bytes, picture: Picture, eyes: float) -> Picture:

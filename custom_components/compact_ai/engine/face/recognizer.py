@@ -81,6 +81,7 @@ class Scan:
     inference_ms: float
     more_faces: bool = False  # more faces were found than are kept (the door then denies)
     stage_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    unconfirmed_faces: int = 0  # faces seen but not recognizable (the door then denies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +188,7 @@ class FaceRecognizer:
             sum(found.ms.values()),
             more_faces=found.more_faces,
             stage_ms=found.ms,
+            unconfirmed_faces=found.unconfirmed_faces,
         )
 
     def enroll(self, data: bytes, gate: QualityGate) -> Enrollment | Rejection:
