@@ -8,11 +8,11 @@ integration's icon is blocked on purpose, and nothing of a test reaches the inte
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from check_develop import poll
 from page_checks import BRANDS_CDN
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -109,15 +109,9 @@ def start_browser(language: str = "en-US") -> webdriver.Chrome:
 
 
 def wait[T](what: str, probe: Callable[[], T | None], timeout: float = 30) -> T:
-    """Return probe()'s first truthy value; raise AssertionError with ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} (waited {timeout:.0f} s)")
-        time.sleep(0.25)
+    """Return probe()'s first truthy value, polled 4 times a second (CheckFailed on timeout)."""
+    value: T = poll(what, probe, timeout, interval=0.25)
+    return value
 
 
 def find(driver: webdriver.Chrome, css: str, text: str | None = None) -> list[WebElement]:

@@ -5,11 +5,11 @@ That both languages have the same keys: tests/test_packaging.py.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import shutil
 import string
+import sys
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -29,7 +29,9 @@ from custom_components.compact_ai.const import (
 from custom_components.compact_ai.helpers.texts import async_load_texts
 from custom_components.compact_ai.logbook import describe_door, describe_faces, describe_voice
 
-TRANSLATIONS = Path(__file__).parents[2] / "custom_components" / DOMAIN / "translations"
+sys.path.insert(0, str(Path(__file__).parents[2] / "scripts" / "dev_config"))
+from page_checks import strings
+
 LANGUAGES = ("en", "zh-Hans")
 # Latin words a Chinese string may hold: names of products, programs, files and units.
 NAMES = {
@@ -40,22 +42,6 @@ NAMES = {
 # "open the garage" is an example phrase: voice commands are English words in every language.
 
 
-@functools.cache
-def flat(language: str) -> dict[str, str]:
-    """Return every string of a translation file under its dotted key (read once)."""
-    out: dict[str, str] = {}
-
-    def walk(prefix: str, node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(f"{prefix}.{key}" if prefix else key, value)
-        else:
-            out[prefix] = node
-
-    walk("", json.loads((TRANSLATIONS / f"{language}.json").read_text(encoding="utf-8")))
-    return out
-
-
 def fields(template: str) -> set[str]:
     """Return the placeholders of a string, parsed as Home Assistant parses them."""
     return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
@@ -63,7 +49,7 @@ def fields(template: str) -> set[str]:
 
 def render(language: str, key: str, placeholders: dict[str, str]) -> str:
     """Fill a string as the frontend does; every placeholder it names must be given."""
-    template = flat(language)[key]
+    template = strings(language)[key]
     missing = fields(template) - set(placeholders)
     assert not missing, f"{language} {key}: no value for {missing}"
     return template.format(**placeholders)
@@ -71,7 +57,7 @@ def render(language: str, key: str, placeholders: dict[str, str]) -> str:
 
 def test_both_languages_have_the_same_placeholders() -> None:
     """Home Assistant drops a translated string whose placeholders differ from English."""
-    en, zh = flat("en"), flat("zh-Hans")
+    en, zh = strings("en"), strings("zh-Hans")
     differ = {
         key: (fields(en[key]), fields(zh[key])) for key in en if fields(en[key]) != fields(zh[key])
     }
@@ -81,7 +67,7 @@ def test_both_languages_have_the_same_placeholders() -> None:
 def test_no_english_words_in_chinese() -> None:
     words = {
         (key, word)
-        for key, value in flat("zh-Hans").items()
+        for key, value in strings("zh-Hans").items()
         for word in re.findall(r"[A-Za-z][A-Za-z_]*", re.sub(r"\{[^}]*\}", "", value))
         if word not in NAMES
     }
@@ -89,7 +75,7 @@ def test_no_english_words_in_chinese() -> None:
 
 
 def test_texts_say_no_jargon() -> None:
-    text = "\n".join(flat("en").values())
+    text = "\n".join(strings("en").values())
     for jargon in ("pruned", "quantized", "neural network", "lock.unlock", "ms/face"):
         assert jargon not in text
 
@@ -230,8 +216,8 @@ HASSFEST_KEYS = {
 def test_strings_are_as_hassfest_wants() -> None:
     """Known top-level keys only; no leading or trailing spaces; no HTML."""
     for language in LANGUAGES:
-        top = {key.split(".")[0] for key in flat(language)}
+        top = {key.split(".")[0] for key in strings(language)}
         assert top <= HASSFEST_KEYS, top - HASSFEST_KEYS
-        for key, value in flat(language).items():
+        for key, value in strings(language).items():
             assert value == value.strip(), key
             assert not re.search(r"<[a-zA-Z/]", value), key

@@ -273,14 +273,10 @@ class VoiceTrainer:
         unusable = sum(sum(c.values()) for c in spoken.failures.values()) - sum(
             spoken.total(reason) for reason in counted
         )
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
+        self._raise_issue(
             issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_TTS_FAILED,
-            translation_placeholders={
+            ISSUE_TTS_FAILED,
+            {
                 "entities": ", ".join(sorted(spoken.failures)),
                 **{reason: str(spoken.total(reason)) for reason in counted},
                 "unusable": str(unusable),
@@ -310,12 +306,17 @@ class VoiceTrainer:
                     "count": str(MIN_RECORDINGS_WITHOUT_TTS),
                 }
             )
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key=issue,
-                translation_placeholders=placeholders,
-            )
+            self._raise_issue(issue_id, issue, placeholders)
+
+    @callback
+    def _raise_issue(self, issue_id: str, key: str, placeholders: dict[str, str]) -> None:
+        """Show (or update) a warning under Settings -> Repairs."""
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=key,
+            translation_placeholders=placeholders,
+        )
