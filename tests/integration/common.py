@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import attr
 from homeassistant.components import stt
 from homeassistant.core import HomeAssistant, State
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
@@ -17,6 +19,29 @@ from syrupy.filters import props
 from custom_components.compact_ai.const import DOMAIN
 
 CAMERA = "camera.front_door"
+TRANSLATIONS = Path(__file__).parents[2] / "custom_components" / DOMAIN / "translations"
+
+
+def messages(language: str) -> dict[str, str]:
+    """Return the service error messages of ``language`` by translation key."""
+    data = json.loads((TRANSLATIONS / f"{language}.json").read_text())
+    return {key: value["message"] for key, value in data["exceptions"].items()}
+
+
+EN, ZH = messages("en"), messages("zh-Hans")
+
+
+def assert_translated(err: ServiceValidationError) -> str:
+    """The error names a message in both languages and fills each of its placeholders.
+
+    Return the English text.
+    """
+    placeholders = err.translation_placeholders or {}
+    assert err.translation_key in ZH
+    assert ZH[err.translation_key].format(**placeholders)  # a missing one raises
+    text = EN[err.translation_key].format(**placeholders)
+    assert text
+    return text
 
 
 async def call(hass: HomeAssistant, service: str, **data: Any) -> Any:

@@ -30,26 +30,17 @@ from custom_components.compact_ai.helpers.store_check import ISSUE_STORE_DAMAGED
 from custom_components.compact_ai.voice.store import STORAGE_KEY as VOICE_KEY
 
 from .bad_inputs import AUDIO, IMAGES, Writer
-from .common import CAMERA, CHUNK, call, chunks, metadata, set_up_entry, show, stt_entity
-
-TRANSLATIONS = Path(__file__).parents[2] / "custom_components" / DOMAIN / "translations"
-
-
-def messages(language: str) -> dict[str, str]:
-    data = json.loads((TRANSLATIONS / f"{language}.json").read_text())
-    return {key: value["message"] for key, value in data["exceptions"].items()}
-
-
-EN, ZH = messages("en"), messages("zh-Hans")
-
-
-def assert_translated(err: ServiceValidationError) -> None:
-    """The error names a message in both languages and fills each of its placeholders."""
-    key = err.translation_key
-    assert key in EN
-    assert key in ZH
-    text = EN[key].format(**(err.translation_placeholders or {}))  # a missing one raises
-    assert text
+from .common import (
+    CAMERA,
+    CHUNK,
+    assert_translated,
+    call,
+    chunks,
+    metadata,
+    set_up_entry,
+    show,
+    stt_entity,
+)
 
 
 def stored_person(hass_storage: dict[str, Any], name: str) -> dict[str, Any]:

@@ -18,7 +18,9 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later
 
+from ..engine.voice.recording import sounds_like
 from ..engine.voice.training import DEFAULT_PHRASES
+from ..helpers.inference import async_infer
 from .manager import VoiceManager, VoiceResult
 from .store import VoiceError, VoiceStore, clip_speech, phrase_list
 from .trainer import TrainingState, VoiceTrainer, missing_recordings
@@ -154,9 +156,20 @@ class VoiceCommands:
         if phrase not in self.phrases:
             raise VoiceError("phrase_not_found", phrase=phrase)
         speech = clip_speech(samples)  # first: audio without speech must change nothing
+        await self._async_check_phrase(phrase, samples)
         if not self.custom:
             await self.store.async_set_phrases(self.phrases)
         return await self.store.async_add_recording(phrase, speech, source)
+
+    async def _async_check_phrase(self, phrase: str, samples: np.ndarray) -> None:
+        """Refuse a recording the command set in use clearly hears as another phrase."""
+        if not self.voice.available:
+            return
+        other = await async_infer(
+            self.hass, sounds_like, self.voice.loaded_recognizer(), samples, phrase
+        )
+        if other is not None:
+            raise VoiceError("recording_sounds_like", phrase=phrase, other=other)
 
     async def async_shutdown(self) -> None:
         """End a capture and stop a running training (on unload)."""

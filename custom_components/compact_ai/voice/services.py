@@ -26,7 +26,7 @@ from ..face.services import loaded_entry, service_error
 from ..helpers.files import open_allowed
 from .commands import DEFAULT_CAPTURE_MINUTES, SOURCE_FILE, VoiceCommands
 from .manager import MAX_SECONDS
-from .store import MAX_PHRASE_LENGTH, MAX_RECORDINGS, normalize_phrase
+from .store import MAX_PHRASE_LENGTH, MAX_RECORDINGS, VoiceError, normalize_phrase
 
 ATTR_PHRASE = "phrase"
 ATTR_FILE = "file"
@@ -112,7 +112,10 @@ async def _train(commands: VoiceCommands, call: ServiceCall) -> None:
 async def _add_recording(commands: VoiceCommands, call: ServiceCall) -> None:
     phrase, path = _phrase(call), call.data[ATTR_FILE]
     samples = await call.hass.async_add_executor_job(_read_recording, call.hass.config, path)
-    await commands.async_add_recording(phrase, samples, SOURCE_FILE)
+    try:
+        await commands.async_add_recording(phrase, samples, SOURCE_FILE)
+    except VoiceError as err:  # name the file the message is about
+        raise VoiceError(err.key, **err.placeholders, path=path) from err
     commands.trainer.async_request()
 
 

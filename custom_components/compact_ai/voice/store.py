@@ -24,6 +24,7 @@ from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN
 from ..engine.voice.audio import TARGET_RATE, speech_segment
+from ..engine.voice.recording import MAX_CLIPPED_SHARE, clipped_share
 from ..errors import UserError
 from ..helpers.store_check import StoredDataError, async_load_checked, expect
 
@@ -69,11 +70,17 @@ def phrase_list(texts: list[str]) -> tuple[str, ...]:
 
 
 def clip_speech(samples: np.ndarray) -> np.ndarray:
-    """Return the speech of 16 kHz int16 ``samples`` with a little context; no speech raises."""
+    """Return the speech of 16 kHz int16 ``samples`` with a little context.
+
+    No speech, or speech driven into the limit (its harmonics are not the phrase's), raises.
+    """
     segment = speech_segment(samples)
     if segment is None:
         raise VoiceError("no_speech")
     start, end = segment
+    share = clipped_share(samples[start:end])
+    if share > MAX_CLIPPED_SHARE:
+        raise VoiceError("recording_clipped", share=f"{share:.0%}")
     return samples[max(0, start - PADDING) : end + PADDING]
 
 
