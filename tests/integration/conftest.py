@@ -156,6 +156,12 @@ def photo_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def private_config_dir(hass: HomeAssistant, tmp_path: Path) -> None:
+    """Give the test its own config folder: the harness's is shared, and TTS caches in it."""
+    hass.config.config_dir = str(tmp_path / "config")
+
+
+@pytest.fixture
 async def entry(hass: HomeAssistant) -> MockConfigEntry:
     """A loaded Compact AI entry (balanced tier) without cameras, for the voice tests."""
     return await set_up_entry(hass, {CONF_TIER: "balanced"})

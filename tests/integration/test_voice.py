@@ -17,7 +17,7 @@ from unittest.mock import patch
 
 import numpy as np
 import pytest
-from homeassistant.components import assist_pipeline, stt, wake_word
+from homeassistant.components import assist_pipeline, stt, tts, wake_word
 from homeassistant.components.assist_pipeline.pipeline import KEY_ASSIST_PIPELINE
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
@@ -28,10 +28,11 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.compact_ai import const
 from custom_components.compact_ai.const import CONF_TIER, DOMAIN
 from custom_components.compact_ai.engine.errors import InferenceError
-from custom_components.compact_ai.engine.voice.audio import decode_wav
+from custom_components.compact_ai.engine.voice.audio import decode_wav, speech_segment
 from custom_components.compact_ai.voice.manager import ISSUE_VOICE
 
 from .common import CHUNK, STT, chunks, metadata, stt_entity, transcribe
+from .voice_training.tts_entities import WORKS, set_up_tts
 
 WAKE = "wake_word.compact_ai_wake_phrases"
 WAKE_PHRASE = "unlock the door"  # any phrase of the set can wake; users add e.g. "hey home"
@@ -41,6 +42,7 @@ BACKEND_SENSOR = "sensor.compact_ai_inference_backend"
 RATE = 16_000
 COMMANDS = ("yes", "stop", "lights on", "unlock the door")
 OTHER_SPEECH = "the weather is nice today"
+TTS_LANGUAGE, TTS_VOICE = "en_US", "en-029+m1"  # a voice of .voice_training.tts_entities
 
 
 def speak(text: str) -> bytes:
@@ -183,8 +185,10 @@ async def test_unusable_command_set_makes_voice_unavailable(
     assert err.value.translation_key == "voice_unavailable"
 
 
-async def lamp_and_pipeline(hass: HomeAssistant, wake_word_entity: str | None) -> str:
-    """Set up a template light and an Assist pipeline with our stt (and wake word); its id."""
+async def lamp_and_pipeline(
+    hass: HomeAssistant, wake_word_entity: str | None, tts_entity: str | None = None
+) -> str:
+    """Set up a template light and an Assist pipeline with our stt (wake word, TTS); its id."""
     assert await async_setup_component(hass, "homeassistant", {})
     assert await async_setup_component(
         hass, "input_boolean", {"input_boolean": {"lamp": {"initial": False}}}
@@ -208,9 +212,9 @@ async def lamp_and_pipeline(hass: HomeAssistant, wake_word_entity: str | None) -
             "name": "Compact AI commands",
             "stt_engine": STT,
             "stt_language": "en",
-            "tts_engine": None,
-            "tts_language": None,
-            "tts_voice": None,
+            "tts_engine": tts_entity,
+            "tts_language": TTS_LANGUAGE if tts_entity else None,
+            "tts_voice": TTS_VOICE if tts_entity else None,
             "wake_word_entity": wake_word_entity,
             "wake_word_id": WAKE_PHRASE if wake_word_entity else None,
         }
@@ -218,10 +222,17 @@ async def lamp_and_pipeline(hass: HomeAssistant, wake_word_entity: str | None) -
     return str(pipeline.id)
 
 
-async def test_spoken_command_turns_a_light_on_through_assist(
-    hass: HomeAssistant, entry: MockConfigEntry, utterances: dict[str, bytes]
+async def test_spoken_command_turns_a_light_on_and_is_answered_through_assist(
+    hass: HomeAssistant,
+    private_config_dir: None,
+    entry: MockConfigEntry,
+    hass_client: Any,
+    utterances: dict[str, bytes],
 ) -> None:
-    pipeline_id = await lamp_and_pipeline(hass, None)
+    """The whole Assist pipeline: our speech-to-text, the intent, a spoken answer."""
+    speakers = await set_up_tts(hass, {"Speaker": WORKS})
+    (tts_entity,) = speakers
+    pipeline_id = await lamp_and_pipeline(hass, None, tts_entity)
     events: list[assist_pipeline.PipelineEvent] = []
     await assist_pipeline.async_pipeline_from_audio_stream(
         hass,
@@ -230,7 +241,7 @@ async def test_spoken_command_turns_a_light_on_through_assist(
         stt_metadata=metadata(),
         stt_stream=chunks(bytes(RATE) + utterances["lights on"] + bytes(2 * RATE)),
         pipeline_id=pipeline_id,
-        end_stage=assist_pipeline.PipelineStage.INTENT,
+        tts_audio_output={tts.ATTR_PREFERRED_FORMAT: "wav"},  # as made: no ffmpeg needed
     )
     by_type = {event.type: event.data for event in events}
     assert "error" not in by_type, by_type.get("error")
@@ -240,6 +251,22 @@ async def test_spoken_command_turns_a_light_on_through_assist(
     assert response["response_type"] == "action_done"
     assert hass.states.get("input_boolean.lamp").state == "on"
     assert hass.states.get(VOICE_EVENT).attributes["phrase"] == "lights on"
+    answer = response["speech"]["plain"]["speech"]
+    assert answer and by_type["tts-start"]["tts_input"] == answer
+    assert await spoken_answer(hass_client, by_type["tts-end"]["tts_output"]) > 0.5
+    assert speakers[tts_entity].calls == [(answer, TTS_LANGUAGE, TTS_VOICE)]
+
+
+async def spoken_answer(hass_client: Any, output: dict[str, Any]) -> float:
+    """Fetch the pipeline's answer as a satellite does; return the seconds of speech in it."""
+    assert output["mime_type"] == "audio/x-wav"
+    client = await hass_client()
+    response = await client.get(output["url"])
+    assert response.status == 200
+    samples = decode_wav(await response.read()).samples
+    segment = speech_segment(samples)
+    assert segment is not None, "the answer is silent"
+    return (segment[1] - segment[0]) / RATE
 
 
 def wake_entity(hass: HomeAssistant) -> wake_word.WakeWordDetectionEntity:

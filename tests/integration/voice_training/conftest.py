@@ -23,9 +23,8 @@ def tiny_training(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def private_config_dir(hass: HomeAssistant, tmp_path: Path) -> None:
-    """Give each test its own config folder (recordings and trained sets are files there)."""
-    hass.config.config_dir = str(tmp_path / "config")
+def private_config_dir(private_config_dir: None) -> None:
+    """Every test here has its own config folder (recordings and trained sets are files)."""
 
 
 @pytest.fixture(scope="package")
