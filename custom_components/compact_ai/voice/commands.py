@@ -162,12 +162,11 @@ class VoiceCommands:
         return await self.store.async_add_recording(phrase, speech, source)
 
     async def _async_check_phrase(self, phrase: str, samples: np.ndarray) -> None:
-        """Refuse a recording the command set in use clearly hears as another phrase."""
+        """Refuse a recording that clearly is another phrase (to the set, or the recordings)."""
         if not self.voice.available:
             return
-        other = await async_infer(
-            self.hass, sounds_like, self.voice.loaded_recognizer(), samples, phrase
-        )
+        recognizer, recordings = self.voice.loaded_recognizer(), self.store.recording_files()
+        other = await async_infer(self.hass, sounds_like, recognizer, samples, phrase, recordings)
         if other is not None:
             raise VoiceError("recording_sounds_like", phrase=phrase, other=other)
 

@@ -24,7 +24,7 @@ from custom_components.compact_ai.voice.commands import SOURCE_FILE
 from custom_components.compact_ai.voice.store import STORAGE_KEY
 
 from ..common import assert_translated, call, transcribe
-from .helpers import RATE, commands, speak
+from .helpers import RATE, STOP_VOICES, commands, speak
 
 
 def write_wav(path: Path, frames: np.ndarray, rate: int) -> Path:
@@ -108,6 +108,28 @@ async def test_bad_recordings_are_refused_and_change_nothing(
     assert commands(entry).trainer.task is None  # nothing to train on
     assert not entry.runtime_data.voice.custom
     assert (await transcribe(hass, utterances["stop"])).text == "stop"  # still heard
+    await commands(entry).async_shutdown()
+
+
+async def test_a_recording_of_another_new_phrase_is_refused(
+    hass: HomeAssistant, entry: MockConfigEntry, bad_dir: Path, hass_storage: dict[str, Any]
+) -> None:
+    """Phrases the set in use does not know yet are told apart by their recordings."""
+    phrases = ("open the garage", "good night")
+    await commands(entry).store.async_set_phrases(phrases)  # no training: the shipped set
+    for phrase in phrases:
+        for voice in STOP_VOICES:  # three speakers each
+            await commands(entry).async_add_recording(phrase, speak(phrase, voice), SOURCE_FILE)
+    before = await kept(hass, entry, hass_storage)
+    write_wav(bad_dir / "night.wav", speak("good night"), RATE)
+    path = str(bad_dir / "night.wav")
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "add_voice_recording", phrase="open the garage", file=path)
+    assert err.value.translation_key == "recording_sounds_like"
+    assert '"good night", not "open the garage"' in assert_translated(err.value)
+    assert await kept(hass, entry, hass_storage) == before
+    response = await call(hass, "add_voice_recording", phrase="good night", file=path)
+    assert response["recordings"]["good night"] == len(STOP_VOICES) + 1  # a fourth speaker
     await commands(entry).async_shutdown()
 
 
