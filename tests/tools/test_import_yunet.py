@@ -11,7 +11,8 @@ from onnx import numpy_helper
 from PIL import Image
 
 from tools.compact.errors import ToolError
-from tools.compact.importers.yunet import OUTPUTS, dequantize, import_yunet
+from tools.compact.importers.dequantize import dequantize
+from tools.compact.importers.yunet import OUTPUTS, import_yunet
 from tools.compact.pack.sources import source_path
 
 ort = pytest.importorskip("onnxruntime")

