@@ -3,8 +3,9 @@
 Photos are split by identity (the sub-folder a photo is in): identities sorted by name, the
 first ``fraction`` for calibration and the rest for evaluation, so that no image (and no person)
 is used for both. Face chips are made like the engine makes them: the reference BlazeFace finds
-the image's primary face and ``align_face`` warps it to dlib's 150 px chip; jitter perturbs the
-keypoints (shift, scale, rotation) and mirrors. A photo without a detected face is skipped.
+the image's primary face and ``align_face`` warps it to the embedder's chip (dlib's 150 px by
+default); jitter perturbs the keypoints (shift, scale, rotation) and mirrors. A photo without
+a detected face is skipped.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from custom_components.compact_ai.engine.errors import AudioFormatError
-from custom_components.compact_ai.engine.face.align import align_face
+from custom_components.compact_ai.engine.face.align import DLIB_150, Alignment, align_face
 from custom_components.compact_ai.engine.face.detector import (
     SHORT_RANGE,
     detect_faces,
@@ -54,7 +55,7 @@ def split_by_identity(
 class FaceChipper:
     """The engine's detection and alignment, on onnxruntime with the reference detector."""
 
-    def __init__(self, detector: Path | None = None) -> None:
+    def __init__(self, detector: Path | None = None, alignment: Alignment = DLIB_150) -> None:
         """Use the BlazeFace short-range ONNX at ``detector`` (default: the reference pack)."""
         if detector is None:
             from tools.compact.pack.reference import REFERENCE_TIER, build_reference_pack
@@ -62,11 +63,12 @@ class FaceChipper:
             detector = build_reference_pack() / REFERENCE_TIER / "face_detector.onnx"
         self._model = OnnxruntimeModel(Path(detector).read_bytes(), name="face_detector")
         self._anchors = ssd_anchors(SHORT_RANGE)
+        self.alignment = alignment
 
     def chips(
         self, image: np.ndarray, count: int = 1, jitter: float = 0.0, seed: int = 0
     ) -> list[np.ndarray]:
-        """``count`` aligned (150, 150, 3) uint8 chips of the primary face (none if no face)."""
+        """``count`` aligned (size, size, 3) uint8 chips of the primary face (none if no face)."""
         from tools.compact.evaluate.verify import primary_face
 
         detections = detect_faces(self._model.run, image, SHORT_RANGE, self._anchors)
@@ -77,7 +79,7 @@ class FaceChipper:
         chips = []
         for index in range(count):
             points = keypoints if index == 0 else _jittered(keypoints, jitter, rng)
-            chip = align_face(image, points)
+            chip = align_face(image, points, self.alignment)
             chips.append(chip[:, ::-1] if index % 2 else chip)
         return chips
 
@@ -102,7 +104,7 @@ def face_chips(
     limit: int | None = None,
     chipper: FaceChipper | None = None,
 ) -> np.ndarray:
-    """[N, 3, 150, 150] float32 RGB 0..255 chips of the photos' primary faces.
+    """[N, 3, size, size] float32 RGB 0..255 chips of the photos' primary faces.
 
     The first chip of an image is unjittered; the others are jittered (and every second one
     mirrored). Deterministic: image i uses seed i.

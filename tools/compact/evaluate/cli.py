@@ -55,10 +55,12 @@ def _verify(args: argparse.Namespace) -> int:
 def _identify(args: argparse.Namespace) -> int:
     from custom_components.compact_ai.engine.face.gallery import Gallery
     from tools.compact.evaluate.identify import evaluate, report_lines, split
-    from tools.compact.evaluate.verify import load_face_pipeline
+    from tools.compact.evaluate.verify import door_distance, load_face_pipeline
 
     plan = split(args.gallery, args.probe, args.enroll_per_person, args.gallery_people)
     pipeline, threshold = load_face_pipeline(args.tier, args.pack, args.backend, args.detector)
+    if args.door:
+        threshold = door_distance(args.tier, args.pack)
     threshold = args.threshold if args.threshold is not None else threshold
     gallery = Gallery(threshold=threshold, margin=args.margin)
     report = evaluate(pipeline, plan, gallery, tuple(args.also_threshold))
@@ -296,6 +298,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--gallery-people", type=int, default=None, metavar="N", help="enroll the first N only"
     )
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN)
+    parser.add_argument(
+        "--door", action="store_true", help="match at the tier's unlock distance (the door's)"
+    )
     parser.add_argument(
         "--also-threshold",
         type=float,

@@ -22,7 +22,7 @@ import numpy as np
 from custom_components.compact_ai.engine.errors import EngineError, ImageDecodeError
 from custom_components.compact_ai.engine.face.detector import VARIANTS, Detection
 from custom_components.compact_ai.engine.face.gallery import DLIB_THRESHOLD
-from custom_components.compact_ai.engine.face.pipeline import STAGES, FacePipeline
+from custom_components.compact_ai.engine.face.pipeline import STAGES, FacePipeline, embedder_config
 from tools.compact.errors import ToolError
 from tools.compact.evaluate.pairs import Pair
 
@@ -92,6 +92,19 @@ def embed_primary(pipeline: FacePipeline, path: Path, timer: Timer) -> Embedded:
     return Embedded(found.faces[0].embedding, len(found.detections))
 
 
+def door_distance(tier: str, pack_dir: Path | None) -> float:
+    """Return the tier's unlock distance (the door's), as its build calibrated it."""
+    from tools.compact.pack.reference import load_pack
+
+    try:
+        config = load_pack(tier, pack_dir).model(tier, "face_embedder").config
+    except EngineError as err:
+        raise ToolError(str(err)) from err
+    if "unlock_threshold" not in config:
+        raise ToolError(f"tier {tier!r} has no calibrated unlock distance")
+    return float(config["unlock_threshold"])
+
+
 def load_face_pipeline(
     tier: str, pack_dir: Path | None, backend: str, detector: str = CASCADE
 ) -> tuple[FacePipeline, float]:
@@ -123,8 +136,9 @@ def load_face_pipeline(
                 load_model(pack, entries[0], backend, threads=1),
                 load_model(pack, embedder, backend, threads=1),
                 VARIANTS[detector],
+                embedding=embedder_config(embedder.config),
             )
-    except EngineError as err:
+    except (EngineError, ValueError) as err:
         raise ToolError(str(err)) from err
     return pipeline, float(embedder.config.get("threshold", DLIB_THRESHOLD))
 

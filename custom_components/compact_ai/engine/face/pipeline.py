@@ -1,7 +1,8 @@
 """The face pipeline: a frame -> faces with box, keypoints, quality and embedding.
 
 Detection (``cascade.py``: BlazeFace, plus YuNet proposals where the tier ships YuNet),
-alignment to dlib's chip framing, quality, and the dlib ResNet embedding. The pipeline is
+alignment to the chip framing the tier's embedder wants (dlib's or ArcFace's,
+:class:`EmbedderConfig`), quality, and the embedding. The pipeline is
 handed already-loaded models, so the integration, the toolkit and the tests run the same code
 whatever backend or pack the models came from.
 
@@ -22,7 +23,7 @@ from typing import Any, Final
 import numpy as np
 
 from ..runtime.backend import InferenceModel
-from .align import CHIP_SIZE, TEMPLATE, align_face
+from .align import ALIGNMENTS, DLIB_150, TEMPLATE, Alignment, align_face
 from .cascade import Cascade, DetectionConfig
 from .detector import LEFT_EYE, RIGHT_EYE, SHORT_RANGE, VARIANTS, Detection, DetectorConfig
 from .image import Picture, decode_picture
@@ -42,7 +43,7 @@ class Face:
 
     detection: Detection
     quality: FaceQuality
-    embedding: np.ndarray  # float32 (128,), unnormalized like dlib's
+    embedding: np.ndarray  # float32 (128,): dlib's unnormalized, SFace's of length 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,31 @@ class FrameFaces:
     more_faces: bool = False  # more faces than are kept, or too many to look at
     ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     unconfirmed_faces: int = 0  # faces only the proposer saw: none can be recognized
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedderConfig:
+    """How an embedder wants its faces: the chip framing, and whether to L2-normalize.
+
+    dlib's ResNet compares raw descriptors (its 0.6 threshold); SFace compares by cosine,
+    so its embeddings are normalized and the Euclidean distance is sqrt(2 - 2 cos).
+    """
+
+    alignment: Alignment = DLIB_150
+    normalize: bool = False
+
+
+def embedder_config(config: Mapping[str, Any]) -> EmbedderConfig:
+    """Return the embedder options named by a pack entry's config (``alignment``, ``normalize``)."""
+    name = str(config.get("alignment", DLIB_150.name))
+    if name not in ALIGNMENTS:
+        raise ValueError(f"unknown face alignment {name!r}")
+    alignment = ALIGNMENTS[name]
+    inputs = config.get("inputs") or [{}]
+    shape = inputs[0].get("shape", [1, 3, alignment.size, alignment.size])
+    if list(shape[-2:]) != [alignment.size, alignment.size]:
+        raise ValueError(f"the {name} alignment makes {alignment.size} px chips, not {shape[-2:]}")
+    return EmbedderConfig(alignment, bool(config.get("normalize", False)))
 
 
 def detector_config(config: Mapping[str, Any]) -> DetectorConfig:
@@ -93,16 +119,19 @@ class FacePipeline:
         *,
         proposer: InferenceModel | None = None,
         detection: DetectionConfig | None = None,
+        embedding: EmbedderConfig | None = None,
     ) -> None:
         """Use loaded BlazeFace ``detector`` (of ``config``), ``embedder`` and YuNet ``proposer``.
 
         Without a proposer, only BlazeFace on the whole frame finds faces (close-ups);
-        ``detection`` sets the pixels each stage gets (default: whole frames).
+        ``detection`` sets the pixels each stage gets (default: whole frames); ``embedding``
+        how the embedder wants its chips (default: dlib's).
         """
         self.detection = detection or DetectionConfig(align_pixels=None)
         self.cascade = Cascade(detector, config, proposer, self.detection)
         self.detector = detector
         self.embedder = embedder
+        self.embedding = embedding or EmbedderConfig()
         self.config = config
         self.max_faces = max_faces
 
@@ -111,19 +140,44 @@ class FacePipeline:
         return self.cascade.find(whole(image)).detections[: self.max_faces]
 
     def embed(self, chip: np.ndarray) -> np.ndarray:
-        """Return the (128,) float32 embedding of one aligned chip (150, 150, 3) uint8."""
+        """Return the (128,) float32 embedding of one chip aligned for this embedder."""
         tensor = chip.astype(np.float32).transpose(2, 0, 1)[np.newaxis]
         (descriptor,) = self.embedder.run({EMBEDDER_INPUT: np.ascontiguousarray(tensor)})
-        return np.asarray(descriptor, dtype=np.float32).reshape(EMBEDDING_SIZE)
+        vector = np.asarray(descriptor, dtype=np.float32).reshape(EMBEDDING_SIZE)
+        if self.embedding.normalize:
+            vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        return vector
+
+    def cut(
+        self, image: np.ndarray, keypoints: np.ndarray, landmarks: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Return the chip of the face with these points (``image`` pixels) for the embedder."""
+        return align_face(image, keypoints, self.embedding.alignment, landmarks)
 
     def chip(self, picture: Picture, detection: Detection) -> np.ndarray:
-        """Return the aligned chip of a detection (frame pixels) cut from ``picture``."""
-        return align_face(picture.pixels, picture.to_picture(detection.keypoints), CHIP_SIZE)
+        """Return the embedder's chip of a detection (frame pixels) cut from ``picture``."""
+        landmarks = detection.landmarks
+        return self.cut(
+            picture.pixels,
+            picture.to_picture(detection.keypoints),
+            None if landmarks is None else picture.to_picture(landmarks),
+        )
+
+    def quality(self, picture: Picture, detection: Detection, chip: np.ndarray) -> FaceQuality:
+        """Assess a face on dlib's 150 px framing whatever the embedder.
+
+        The enrollment gate's sharpness was set there; ``chip`` is reused when it is that
+        framing, otherwise it is cut once more.
+        """
+        if self.embedding.alignment is not DLIB_150:
+            chip = align_face(picture.pixels, picture.to_picture(detection.keypoints))
+        return assess(detection, chip)
 
     def face(self, image: np.ndarray, detection: Detection) -> Face:
         """Align, assess and embed one detected face of a whole-frame array."""
-        chip = self.chip(whole(image), detection)
-        return Face(detection, assess(detection, chip), self.embed(chip))
+        picture = whole(image)
+        chip = self.chip(picture, detection)
+        return Face(detection, self.quality(picture, detection, chip), self.embed(chip))
 
     def faces(self, image: np.ndarray) -> list[Face]:
         """Return every face found in ``image`` (H, W, 3) uint8, best detection first."""
@@ -162,7 +216,8 @@ class FacePipeline:
         for detection in kept:
             chip = self.chip(picture, detection)
             lap("align")
-            faces.append(Face(detection, assess(detection, chip), self.embed(chip)))
+            quality = self.quality(picture, detection, chip)
+            faces.append(Face(detection, quality, self.embed(chip)))
             lap("embed")
         more = found.crowded or len(found.detections) > self.max_faces
         return FrameFaces(faces, *picture.frame_size, found.detections, more, ms, found.unconfirmed)

@@ -19,12 +19,12 @@ from PIL import Image
 from ..errors import ImageDecodeError
 from ..runtime.backend import load_model
 from ..runtime.pack import ModelPack
-from .align import CHIP_SIZE, align_face
+from .align import ALIGN_KEYPOINTS, CHIP_SIZE, STORED, stored_chip
 from .cascade import DetectionConfig
 from .gallery import DLIB_THRESHOLD, Gallery, Match
 from .image import decode_image
-from .pipeline import STAGES, Face, FacePipeline, detector_config
-from .quality import FaceQuality, assess
+from .pipeline import STAGES, Face, FacePipeline, detector_config, embedder_config, whole
+from .quality import FaceQuality
 
 DETECTOR_TASK: Final = "face_detector"
 PROPOSER_TASK: Final = "face_proposer"
@@ -86,10 +86,17 @@ class Scan:
 
 @dataclass(frozen=True, slots=True)
 class Enrollment:
-    """An image accepted for enrollment: its embedding and aligned chip (JPEG bytes)."""
+    """An image accepted for enrollment: its embedding and the chip kept to re-embed it.
+
+    ``chip_jpeg`` is the face in the :data:`~.align.STORED` framing (JPEG bytes), ``points``
+    BlazeFace's eyes, nose tip and mouth (4, 2) in its pixels, ``landmarks`` YuNet's five
+    points there when YuNet saw the face: every tier's chip is cut from them.
+    """
 
     embedding: np.ndarray
     chip_jpeg: bytes
+    points: np.ndarray
+    landmarks: np.ndarray | None
     quality: FaceQuality
 
 
@@ -101,9 +108,9 @@ def encode_chip(chip: np.ndarray) -> bytes:
 
 
 def decode_chip(data: bytes) -> np.ndarray:
-    """Return a stored chip as a (150, 150, 3) uint8 array."""
+    """Return a stored chip: 224 px (:data:`~.align.STORED`) or 150 px (before version 3)."""
     chip = decode_image(data)
-    if chip.shape != (CHIP_SIZE, CHIP_SIZE, 3):
+    if chip.shape not in ((STORED.size, STORED.size, 3), (CHIP_SIZE, CHIP_SIZE, 3)):
         raise ImageDecodeError(f"a stored face chip is {chip.shape[1]}x{chip.shape[0]} px")
     return chip
 
@@ -117,12 +124,14 @@ def load_pipeline(pack: ModelPack, tier: str, backend: str, *, threads: int = 1)
         where = f"tiers.{tier}.models.{PROPOSER_TASK}"
         detection = DetectionConfig.from_config(entry.config, where)
         proposer = load_model(pack, entry, backend, threads=threads)
+    embedder = pack.model(tier, EMBEDDER_TASK)
     return FacePipeline(
         load_model(pack, detector, backend, threads=threads),
-        load_model(pack, pack.model(tier, EMBEDDER_TASK), backend, threads=threads),
+        load_model(pack, embedder, backend, threads=threads),
         detector_config(detector.config),
         proposer=proposer,
         detection=detection,
+        embedding=embedder_config(embedder.config),
     )
 
 
@@ -202,13 +211,23 @@ class FaceRecognizer:
             return Rejection.NO_FACE
         if len(detections) > 1:
             return Rejection.MANY_FACES
-        chip = align_face(image, detections[0].keypoints, CHIP_SIZE)
-        quality = assess(detections[0], chip)
+        face = detections[0]
+        chip = self.pipeline.chip(whole(image), face)
+        quality = self.pipeline.quality(whole(image), face, chip)
         rejection = gate.check(quality)
         if rejection is not None:
             return rejection
-        return Enrollment(self.pipeline.embed(chip), encode_chip(chip), quality)
+        kept, points, landmarks = stored_chip(image, face.keypoints, face.landmarks)
+        return Enrollment(
+            self.pipeline.embed(chip),
+            encode_chip(kept),
+            points[list(ALIGN_KEYPOINTS)],
+            landmarks,
+            quality,
+        )
 
-    def embed_chip(self, data: bytes) -> np.ndarray:
-        """Re-embed a stored chip with this recognizer's embedder."""
-        return self.pipeline.embed(decode_chip(data))
+    def embed_chip(
+        self, data: bytes, points: np.ndarray, landmarks: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Re-embed a stored chip (eyes, nose tip, mouth at ``points``) with this embedder."""
+        return self.pipeline.embed(self.pipeline.cut(decode_chip(data), points, landmarks))
