@@ -263,6 +263,7 @@ def stored_file(key: str, data: Any, version: int = 1) -> str:
     return json.dumps({"version": version, "minor_version": 1, "key": key, "data": data})
 
 
+FIVE = [[1.0, 2.0]] * 5
 GOOD_SAMPLE = {"embedding": [0.1] * 4, "chip": "", "added": "2026-01-01T00:00:00+00:00"}
 STORED: list[tuple[str, str, str]] = [
     ("people-truncated", PEOPLE_KEY, stored_file(PEOPLE_KEY, {"people": {}})[:40]),
@@ -294,6 +295,30 @@ STORED: list[tuple[str, str, str]] = [
             PEOPLE_KEY,
             {"people": {"a": {"name": "A", "negatives": [GOOD_SAMPLE]}}},
             version=2,
+        ),
+    ),
+    (
+        "people-points-short",
+        PEOPLE_KEY,
+        stored_file(
+            PEOPLE_KEY,
+            {"people": {"a": {"name": "A", "samples": [{**GOOD_SAMPLE, "points": [[1, 2]]}]}}},
+        ),
+    ),
+    (
+        "people-points-text",
+        PEOPLE_KEY,
+        stored_file(
+            PEOPLE_KEY,
+            {"people": {"a": {"name": "A", "samples": [{**GOOD_SAMPLE, "points": "eyes"}]}}},
+        ),
+    ),
+    (
+        "people-landmarks-without-points",
+        PEOPLE_KEY,
+        stored_file(
+            PEOPLE_KEY,
+            {"people": {"a": {"name": "A", "samples": [{**GOOD_SAMPLE, "landmarks": FIVE}]}}},
         ),
     ),
     ("voice-truncated", VOICE_KEY, stored_file(VOICE_KEY, {"phrases": ["yes"]})[:50]),

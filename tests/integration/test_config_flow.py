@@ -206,7 +206,7 @@ async def enroll(entry: MockConfigEntry, *names: str) -> None:
     """Store people (saving the options reloads the entry, which reads them back)."""
     people = entry.runtime_data.people
     for name in names:
-        people.add_samples(name, [([0.0] * 128, "")])
+        people.add_samples(name, [([0.0] * 128, "", [[0.0, 0.0]] * 4, None)])
     people.embedder = entry.runtime_data.faces.recognizer.embedder_id  # no re-embedding
     await people.async_save()
 

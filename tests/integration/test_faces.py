@@ -15,6 +15,7 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER, DOMAIN
+from custom_components.compact_ai.face.people import STORAGE_VERSION
 
 from .common import CAMERA, call, show
 
@@ -119,7 +120,7 @@ async def test_people_survive_a_restart(
 ) -> None:
     await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
     stored = hass_storage["compact_ai.people"]
-    assert stored["version"] == 2
+    assert stored["version"] == STORAGE_VERSION
     (person,) = stored["data"]["people"].values()
     assert person["name"] == "Eileen" and len(person["samples"][0]["embedding"]) == 128
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +32,8 @@ from ..engine.face.recognizer import (
 )
 from ..helpers.inference import async_infer
 from .negatives import claims, new_upload_source, purge, snapshot
-from .people import People, Person
+from .people import NewFace, People, Person
+from .reembed import reembed, update_reenroll_issue
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -138,48 +138,50 @@ class FaceManager:
         """Load the enrolled people into the recognizer's gallery."""
         if self.recognizer is None:
             return
+        embedder = self.people.embedder
         self.recognizer.set_people(
             (
                 person.person_id,
-                [np.asarray(s.embedding, dtype=np.float32) for s in person.samples],
-                [np.asarray(s.embedding, dtype=np.float32) for s in person.negatives],
+                [
+                    np.asarray(s.embedding, dtype=np.float32)
+                    for s in person.samples
+                    if s.usable(embedder)
+                ],
+                [
+                    np.asarray(s.embedding, dtype=np.float32)
+                    for s in person.negatives
+                    if s.usable(embedder)
+                ],
             )
             for person in self.people.people.values()
         )
 
     async def async_reembed_if_needed(self) -> bool:
-        """Recompute stored embeddings when the embedder changed; return whether it did."""
-        recognizer = self.recognizer
-        if recognizer is None or self.people.embedder == recognizer.embedder_id:
-            return False
-        if self.people.people:
-            dropped = await async_infer(self.hass, self._reembed, recognizer)
-            _LOGGER.info("Recomputed the face embeddings for the new model tier")
-            if dropped:
-                _LOGGER.warning("%d stored face images could not be read and were removed", dropped)
-        self.people.embedder = recognizer.embedder_id
-        await self.people.async_save()
-        return bool(self.people.people)
+        """Recompute stored embeddings when the embedder changed; return whether it did.
 
-    def _reembed(self, recognizer: FaceRecognizer) -> int:
-        """Re-embed every stored chip; drop (and count) the ones that cannot be read.
-
-        A damaged chip must not stop setup, and its old embedding came from another model.
+        Either way, the repair issue says who must be enrolled again for this embedder.
         """
-        dropped = 0
-        for person in self.people.people.values():
-            for samples in (person.samples, person.negatives):
-                kept = []
-                for sample in samples:
-                    try:
-                        chip = base64.b64decode(sample.chip, validate=True)
-                        sample.embedding = recognizer.embed_chip(chip).astype(float).tolist()
-                    except (binascii.Error, EngineError):
-                        dropped += 1
-                        continue
-                    kept.append(sample)
-                samples[:] = kept
-        return dropped
+        recognizer = self.recognizer
+        if recognizer is None:
+            return False
+        changed = self.people.embedder != recognizer.embedder_id
+        if changed:
+            if self.people.people:
+                dropped = await async_infer(self.hass, reembed, self.people, recognizer)
+                _LOGGER.info("Recomputed the face embeddings for the new model tier")
+                if dropped:
+                    _LOGGER.warning(
+                        "%d stored face images could not be read and were removed", dropped
+                    )
+            self.people.embedder = recognizer.embedder_id
+            await self.people.async_save()
+        if waiting := update_reenroll_issue(self.hass, self.people):
+            _LOGGER.warning(
+                "%d people were enrolled with an older version and are not recognized by "
+                "this tier's face model until they are enrolled again",
+                len(waiting),
+            )
+        return changed and bool(self.people.people)
 
     async def async_scan(self, camera: str) -> ScanReport:
         """Scan ``camera`` now, or join the scan in flight and queue one more after it."""
@@ -255,7 +257,7 @@ class FaceManager:
         """
         recognizer = self._require_recognizer()
         target = self.people.resolve(name, negative=negative, add_to_existing=add_to_existing)
-        accepted: list[tuple[list[float], str]] = []
+        accepted: list[NewFace] = []
         rejected: list[dict[str, str]] = []
         async for source, data in images:
             if len(data) > MAX_IMAGE_BYTES:
@@ -265,7 +267,9 @@ class FaceManager:
             del data  # before the next image is read
             if isinstance(result, Enrollment):
                 chip = base64.b64encode(result.chip_jpeg).decode("ascii")
-                accepted.append((result.embedding.astype(float).tolist(), chip))
+                embedding = result.embedding.astype(float).tolist()
+                landmarks = None if result.landmarks is None else result.landmarks.tolist()
+                accepted.append((embedding, chip, result.points.tolist(), landmarks))
             else:
                 rejected.append({"source": source, "reason": str(result)})
         if accepted:
@@ -280,6 +284,7 @@ class FaceManager:
             await self._tag_negatives(recognizer)
             await self.people.async_save()
             self.sync_gallery()
+            update_reenroll_issue(self.hass, self.people)
         return {"person": target.name, "enrolled": len(accepted), "rejected": rejected}
 
     async def async_tag_negatives(self) -> int:
@@ -298,7 +303,7 @@ class FaceManager:
         if not any(person.negatives for person in people.values()):
             return 0
         found = await self.hass.async_add_executor_job(
-            claims, snapshot(people), recognizer.threshold
+            claims, snapshot(people, self.people.embedder), recognizer.threshold
         )
         for sample, source in found:
             sample.source = source

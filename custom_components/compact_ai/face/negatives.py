@@ -36,10 +36,19 @@ def new_upload_source() -> str:
     return f"upload:{secrets.token_hex(4)}"
 
 
-def snapshot(people: Mapping[str, Person]) -> list[Person]:
-    """Return the people with copied sample lists, for :func:`claims` in an executor."""
+def snapshot(people: Mapping[str, Person], embedder: str | None) -> list[Person]:
+    """Return the people with copied lists of their samples, for :func:`claims` in an executor.
+
+    Only the samples ``embedder`` can use are copied (never mix embedders).
+    """
     return [
-        Person(p.person_id, p.name, list(p.samples), list(p.negatives)) for p in people.values()
+        Person(
+            p.person_id,
+            p.name,
+            [s for s in p.samples if s.usable(embedder)],
+            [s for s in p.negatives if s.usable(embedder)],
+        )
+        for p in people.values()
     ]
 
 

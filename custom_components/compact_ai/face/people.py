@@ -3,11 +3,19 @@
 Biometric data (embeddings and the aligned face chips they were computed from) lives only
 here: a private ``.storage`` file, never in logs, events or diagnostics. Chips are kept so
 embeddings can be recomputed when the tier's embedder changes, instead of mixing vectors
-of two models.
+of two models: since version 3 each chip is a 224 px ArcFace framing stored with the face's
+points in it (``points``, and YuNet's ``landmarks`` when it saw the face), from which every
+tier cuts the chip its embedder wants (``engine/face/align.py``).
+
+Samples stored before version 3 keep dlib's 150 px chip and no points: only an embedder that
+takes dlib's framing can re-embed them. Under any other embedder they keep the embedding of
+the embedder that made it (``embedder``) and are left out of matching until the tier goes
+back, or the person is enrolled again (a repair issue says who).
 """
 
 from __future__ import annotations
 
+import math
 import secrets
 import unicodedata
 from dataclasses import dataclass, field
@@ -21,25 +29,40 @@ from ..const import DOMAIN
 from ..errors import UserError
 from ..helpers.store_check import StoredDataError, async_load_checked, expect
 
-STORAGE_VERSION: Final = 2  # 2: every negative records its source (negatives.py)
+# 2: every negative records its source (negatives.py); 3: 224 px chips with their points
+STORAGE_VERSION: Final = 3
 STORAGE_KEY: Final = f"{DOMAIN}.people"
 MAX_SAMPLES_PER_PERSON: Final = 20
-MAX_PEOPLE: Final = 50  # a full person is about 0.6 MB stored (chips included)
+MAX_PEOPLE: Final = 50  # a full person is about 0.8 MB stored (224 px chips, 14 kB each)
 MAX_NAME_LENGTH: Final = 64
 UNKNOWN_SOURCE: Final = "unknown"  # a negative stored by version 1, which kept no source
+POINTS: Final = 4  # BlazeFace's eyes, nose tip and mouth
+LANDMARKS: Final = 5  # YuNet's eyes, nose tip and mouth corners
+Points = list[list[float]]
+# A face to add: embedding, chip (JPEG, base64), points and landmarks (or None) in the chip.
+NewFace = tuple[list[float], str, Points, Points | None]
 
 
 @dataclass(slots=True)
 class Sample:
-    """One enrolled face: its embedding and the aligned chip (JPEG, base64).
+    """One enrolled face: its embedding, the chip (JPEG, base64) and the face's points in it.
 
     A negative also records its ``source`` (negatives.py), so that it is deleted with it.
+    ``points`` is None for a 150 px chip of before version 3 (dlib's framing); ``embedder``
+    names the embedder of such a sample's embedding while the store's is another one.
     """
 
     embedding: list[float]
     chip: str
     added: str
     source: str = ""
+    points: Points | None = None
+    landmarks: Points | None = None
+    embedder: str | None = None
+
+    def usable(self, embedder: str | None) -> bool:
+        """Return whether the embedding belongs to ``embedder`` (never mix embedders)."""
+        return self.embedder is None or self.embedder == embedder
 
 
 @dataclass(slots=True)
@@ -94,6 +117,8 @@ class _PeopleStore(Store[dict[str, Any]]):
         1 -> 2: negatives kept no source. They are kept, tagged ``unknown`` (dropping them
         would let through the lookalikes they were added to stop); the face manager then
         tags the ones that show an enrolled person with that person (negatives.py).
+        2 -> 3: nothing to rewrite. Chips without points stay dlib's 150 px framing (see the
+        module's docstring); new samples add 224 px chips with their points.
         """
         if old_major_version > STORAGE_VERSION:  # a downgrade: saving would drop what it added
             raise StoredDataError(f"written by a newer version (store version {old_major_version})")
@@ -191,7 +216,7 @@ class People:
     def add_samples(
         self,
         name: str,
-        samples: list[tuple[list[float], str]],
+        samples: list[NewFace],
         *,
         negative: bool = False,
         add_to_existing: bool = False,
@@ -207,8 +232,13 @@ class People:
             name, len(samples), negative=negative, add_to_existing=add_to_existing
         )
         target = person.negatives if negative else person.samples
+        # enrolled again: the samples this embedder could not use are replaced (module doc)
+        target[:] = [sample for sample in target if sample.usable(self.embedder)]
         now = dt_util.utcnow().isoformat()
-        target.extend(Sample(embedding, chip, now, source) for embedding, chip in samples)
+        target.extend(
+            Sample(embedding, chip, now, source, points, landmarks)
+            for embedding, chip, points, landmarks in samples
+        )
         self.people[person.person_id] = person
         return person
 
@@ -238,6 +268,14 @@ class People:
         person.name = new_name
         return person
 
+    def waiting(self) -> list[str]:
+        """Return who has samples the current embedder cannot use (enroll them again)."""
+        return sorted(
+            person.name
+            for person in self.people.values()
+            if not all(s.usable(self.embedder) for s in [*person.samples, *person.negatives])
+        )
+
     def names(self) -> dict[str, str]:
         """Return the display name of every person id."""
         return {person_id: person.name for person_id, person in self.people.items()}
@@ -245,9 +283,18 @@ class People:
 
 def vars_of(sample: Sample) -> dict[str, Any]:
     """Return a sample as a JSON-ready dict (a copy: it is serialized in another thread)."""
-    data = {"embedding": list(sample.embedding), "chip": sample.chip, "added": sample.added}
+    data: dict[str, Any] = {
+        "embedding": list(sample.embedding),
+        "chip": sample.chip,
+        "added": sample.added,
+    }
     if sample.source:
         data["source"] = sample.source
+    for key in ("points", "landmarks"):
+        if (points := getattr(sample, key)) is not None:
+            data[key] = [list(point) for point in points]
+    if sample.embedder is not None:
+        data["embedder"] = sample.embedder
     return data
 
 
@@ -269,7 +316,35 @@ def _parse_sample(item: Any, where: str, negative: bool) -> Sample:
     source = expect(item.get("source"), str, f"{where}: source") if negative else ""
     if negative and not source:
         raise StoredDataError(f"{where}: a negative without its source")
-    return Sample([float(v) for v in embedding], chip, added, source)
+    points = _points(item.get("points"), POINTS, f"{where}: points")
+    landmarks = _points(item.get("landmarks"), LANDMARKS, f"{where}: landmarks")
+    if points is None and landmarks is not None:
+        raise StoredDataError(f"{where}: landmarks without points")
+    embedder = item.get("embedder")
+    if embedder is not None:
+        expect(embedder, str, f"{where}: embedder")
+    return Sample([float(v) for v in embedding], chip, added, source, points, landmarks, embedder)
+
+
+def _points(value: Any, count: int, where: str) -> Points | None:
+    """Return ``count`` stored (x, y) pairs of finite numbers, or None if absent."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) != count
+        or not all(
+            isinstance(point, list)
+            and len(point) == 2
+            and all(
+                isinstance(v, float | int) and not isinstance(v, bool) and math.isfinite(v)
+                for v in point
+            )
+            for point in value
+        )
+    ):
+        raise StoredDataError(f"{where}: not {count} pairs of finite numbers")
+    return [[float(x), float(y)] for x, y in value]
 
 
 def _parse(raw: dict[str, Any]) -> tuple[str | None, dict[str, Person]]:

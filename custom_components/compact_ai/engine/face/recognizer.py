@@ -19,7 +19,7 @@ from PIL import Image
 from ..errors import ImageDecodeError
 from ..runtime.backend import load_model
 from ..runtime.pack import ModelPack
-from .align import ALIGN_KEYPOINTS, CHIP_SIZE, STORED, stored_chip
+from .align import ALIGN_KEYPOINTS, CHIP_SIZE, DLIB_150, STORED, stored_chip
 from .cascade import DetectionConfig
 from .gallery import DLIB_THRESHOLD, Gallery, Match
 from .image import decode_image
@@ -226,8 +226,23 @@ class FaceRecognizer:
             quality,
         )
 
+    @property
+    def reads_old_chips(self) -> bool:
+        """Whether 150 px chips of before version 3 (dlib's framing, no points) suit it."""
+        return self.pipeline.embedding.alignment is DLIB_150
+
     def embed_chip(
-        self, data: bytes, points: np.ndarray, landmarks: np.ndarray | None = None
+        self, data: bytes, points: np.ndarray | None, landmarks: np.ndarray | None = None
     ) -> np.ndarray:
-        """Re-embed a stored chip (eyes, nose tip, mouth at ``points``) with this embedder."""
-        return self.pipeline.embed(self.pipeline.cut(decode_chip(data), points, landmarks))
+        """Re-embed a stored chip (eyes, nose tip, mouth at ``points``) with this embedder.
+
+        Without points, the chip is a 150 px one of before version 3: dlib's framing.
+        """
+        chip = decode_chip(data)
+        if points is None:
+            if not self.reads_old_chips or chip.shape[0] != CHIP_SIZE:
+                raise ImageDecodeError("a stored chip without points is not dlib's framing")
+            return self.pipeline.embed(chip)
+        if chip.shape[0] != STORED.size:
+            raise ImageDecodeError(f"a stored chip with points is {STORED.size} px")
+        return self.pipeline.embed(self.pipeline.cut(chip, points, landmarks))
