@@ -13,6 +13,7 @@ import onnx
 import pytest
 
 from custom_components.compact_ai.const import PACK_DIR, TIERS
+from custom_components.compact_ai.engine.face.align import ALIGNMENTS
 from custom_components.compact_ai.engine.runtime.pack import ModelPack
 from tools.compact.errors import ToolError
 from tools.compact.pack.build import build, folder_bytes, pack_bytes
@@ -24,66 +25,88 @@ from tools.compact.pack.heldout import (
     unlock_threshold,
     verification,
 )
+from tools.compact.pack.notice import APACHE_NAME, LICENSE_DIR, NOTICE_NAME
 from tools.compact.pack.proposer import TIER_DETECTION
 from tools.compact.pack.report import pareto_plot, report_data, write_report
-from tools.compact.pack.rules import GOALS, MAX_PACK_BYTES, check_goals, choose_tiers, loss
+from tools.compact.pack.rules import (
+    MAX_PACK_BYTES,
+    MAX_PACK_BYTES_WITH_REASON,
+    check_goals,
+    choose_pack,
+    choose_tiers,
+    goals_met,
+    speed,
+)
 from tools.compact.paths import EVALDATA_DIR
 
 
-def candidate(name: str, accuracy: float, ms: float, size: int = 100) -> Candidate:
+def candidate(
+    name: str,
+    accuracy: float,
+    ms: float,
+    size: int = 100,
+    door: float = 0.95,
+    ncnn: tuple[float, float] | None = None,
+) -> Candidate:
+    """A measured candidate: accuracy and ms on onnxruntime (``ncnn``: its own pair)."""
     c = Candidate(name, 1.0, onnx.ModelProto())
-    c.metrics = {"lfw_accuracy": accuracy, "ms_per_face_onnxruntime": ms}
+    ncnn_accuracy, ncnn_ms = ncnn or (accuracy, ms * 2)
+    c.metrics = {
+        "lfw_accuracy": accuracy,
+        "lfw_accuracy_ncnn": ncnn_accuracy,
+        "ms_per_face_onnxruntime": ms,
+        "ms_per_face_ncnn": ncnn_ms,
+        "door_tar": door,
+        "door_tar_onnxruntime": door,
+        "door_tar_ncnn": door,
+        "unlock_threshold": 0.8,
+    }
     c.onnx_bytes = b"x" * size
     return c
 
 
-def test_tier_rules() -> None:
-    full = candidate("full", 0.990, 10.0)
-    light = candidate("light", 0.987, 6.0)
-    heavy = candidate("heavy", 0.978, 3.0)
-    broken = candidate("broken", 0.950, 1.0)
-    tiers = choose_tiers([full, light, heavy, broken])
-    assert tiers == {"accurate": full, "balanced": light, "fast": heavy}
+def test_tier_rules_pick_the_fastest_that_meets_each_goal() -> None:
+    sface = candidate("sface", 0.994, 20.0, door=0.97)
+    pruned = candidate("pruned", 0.990, 9.0, door=0.93)  # 0.45x
+    lighter = candidate("lighter", 0.986, 7.0, door=0.85)  # below balanced's 98.8 %
+    dlib = candidate("dlib", 0.987, 5.0, door=0.80)  # 0.25x
+    broken = candidate("broken", 0.950, 1.0, door=0.20)
+    tiers = choose_tiers([sface, pruned, lighter, dlib, broken], budget=10_000)
+    assert tiers == {"accurate": sface, "balanced": pruned, "fast": dlib}
+    assert goals_met(tiers) == 9  # three parts per tier
 
 
-def test_loss_is_against_the_fp32_net_on_every_backend() -> None:
-    best = candidate("best", 0.981, 5.0)
-    best.metrics["lfw_accuracy_ncnn"] = 0.983
-    pruned = candidate("pruned", 0.977, 3.0)  # 0.4 pt below best, 0.6 pt below fp32
-    pruned.metrics["lfw_accuracy_ncnn"] = 0.982
-    lean = candidate("lean", 0.980, 4.0)  # close on onnxruntime, 1.0 pt lost on ncnn
-    lean.metrics["lfw_accuracy_ncnn"] = 0.973
-    fp32 = {"lfw_accuracy": 0.983, "lfw_accuracy_ncnn": 0.983}
-    assert loss(pruned, fp32) == pytest.approx(0.006)
-    assert loss(lean, fp32) == pytest.approx(0.010)
-    assert choose_tiers([best, pruned, lean]) == {
-        "accurate": best,
-        "balanced": pruned,
-        "fast": pruned,
-    }
-    assert choose_tiers([best, pruned, lean], reference=fp32) == {
-        "accurate": best,
-        "balanced": best,
-        "fast": best,  # pruned loses 0.6 pt and is not 0.3x the fp32 time: balanced rule
-    }
-    assert choose_tiers([best, pruned, lean], reference=fp32, fp32_ms=10.0)["fast"] is pruned
+def test_speed_is_the_worse_backend() -> None:
+    sface = candidate("sface", 0.994, 20.0, door=0.97, ncnn=(0.994, 30.0))
+    quick_on_ort = candidate("ort_only", 0.990, 5.0, door=0.9, ncnn=(0.990, 20.0))  # 0.67x
+    both = candidate("both", 0.989, 9.0, door=0.9, ncnn=(0.989, 14.0))  # 0.47x
+    assert speed(quick_on_ort, sface) == pytest.approx(20 / 30)
+    assert choose_tiers([sface, quick_on_ort, both], budget=10_000)["balanced"] is both
+    # the accuracy floor holds on every backend too
+    lossy_ncnn = candidate("lossy", 0.990, 8.0, door=0.9, ncnn=(0.985, 12.0))
+    assert choose_tiers([sface, lossy_ncnn], budget=10_000)["balanced"] is sface
 
 
-def test_fast_may_lose_more_only_when_it_reaches_the_speed_goal() -> None:
-    full = candidate("full", 0.990, 10.0)
-    light = candidate("light", 0.986, 6.0)  # 0.4 pt lost
-    heavy = candidate("heavy", 0.980, 3.5)  # 1.0 pt lost, 0.35x the fp32 time
-    fp32 = {"lfw_accuracy": 0.990}
-    tiers = choose_tiers([full, light, heavy], reference=fp32, fp32_ms=10.0)
-    assert (tiers["balanced"], tiers["fast"]) == (light, light)
-    tiers = choose_tiers([full, light, heavy], reference=fp32, fp32_ms=12.0)
-    assert (tiers["balanced"], tiers["fast"]) == (light, heavy)
+def test_a_missed_speed_goal_falls_back_to_the_fastest_meeting_the_floors() -> None:
+    sface = candidate("sface", 0.994, 20.0, door=0.97)
+    pruned = candidate("pruned", 0.990, 12.0, door=0.93)  # 0.6x: balanced misses its speed
+    dlib = candidate("dlib", 0.987, 7.0, door=0.80)  # 0.35x: fast misses its speed
+    poor_door = candidate("poor_door", 0.985, 2.0, door=0.40)  # fast enough, door too weak
+    tiers = choose_tiers([sface, pruned, dlib, poor_door], budget=10_000)
+    assert tiers == {"accurate": sface, "balanced": pruned, "fast": dlib}
+    rows = {row["tier"]: row["met"] for row in check_goals(tiers)}
+    assert rows["balanced"] == {"accuracy": True, "door": True, "speed": False}
+    assert rows["fast"] == {"accuracy": True, "door": True, "speed": False}
+    assert rows["accurate"] == {"accuracy": True, "door": True, "speed": True}
+    # nothing meets a tier's floors: it reuses accurate's model
+    only = choose_tiers([sface, poor_door], budget=10_000)
+    assert (only["balanced"], only["fast"]) == (sface, sface)
 
 
 def test_budget_keeps_the_best_and_reuses_it_when_nothing_else_fits() -> None:
-    big = candidate("big", 0.99, 10.0, size=900)
-    small = candidate("small", 0.985, 5.0, size=300)
-    tiny = candidate("tiny", 0.98, 3.0, size=200)
+    big = candidate("big", 0.994, 10.0, size=900)
+    small = candidate("small", 0.989, 4.0, size=300)
+    tiny = candidate("tiny", 0.982, 2.0, size=200)
     assert choose_tiers([big, small, tiny], budget=1500) == {
         "accurate": big,
         "balanced": small,
@@ -97,6 +120,19 @@ def test_budget_keeps_the_best_and_reuses_it_when_nothing_else_fits() -> None:
     assert choose_tiers([big, small, tiny], budget=600)["accurate"] is small
     with pytest.raises(ToolError, match="no face embedder fits"):
         choose_tiers([big], budget=10)
+
+
+def test_the_pack_grows_past_30_mb_only_when_that_meets_more_goals() -> None:
+    big = candidate("big", 0.994, 10.0, size=20_000_000)
+    small = candidate("small", 0.989, 4.0, size=12_000_000)
+    tiny = candidate("tiny", 0.982, 2.0, size=6_000_000)
+    tiers, reason = choose_pack([big, small, tiny], other_bytes=3_000_000)
+    assert tiers == {"accurate": big, "balanced": small, "fast": tiny}
+    assert reason.startswith("over 30 MB: accurate big (20.0 MB)")
+    assert "meet 9 goal parts" in reason
+    modest = candidate("modest", 0.991, 6.0, size=8_000_000)
+    tiers, reason = choose_pack([modest, tiny], other_bytes=3_000_000)
+    assert (tiers["accurate"], reason) == (modest, "")
 
 
 def two_people(rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
@@ -140,31 +176,42 @@ def test_shipped_pack_is_complete_verified_and_small() -> None:
         embedder = models["face_embedder"]
         assert 0 < embedder.config["unlock_threshold"] < embedder.config["threshold"]
         assert embedder.metrics["lfw_accuracy"] > 0.95
+        assert embedder.config.get("alignment", "dlib_150") in ALIGNMENTS
         pack.verify(tier)  # every file matches its sha256
-    assert pack_bytes(PACK_DIR) + folder_bytes(PACK_DIR / "commands") <= MAX_PACK_BYTES
+    total = pack_bytes(PACK_DIR) + folder_bytes(PACK_DIR / "commands")
+    assert total <= MAX_PACK_BYTES_WITH_REASON
 
 
-def test_goals_compare_each_tier_with_its_baseline() -> None:
-    quick = candidate("quick", 0.977, 2.0)
-    quick.metrics |= {"lfw_accuracy_ncnn": 0.980, "ms_per_face_ncnn": 5.0}
-    slow = candidate("slow", 0.983, 4.0)
-    slow.metrics |= {"lfw_accuracy_ncnn": 0.983, "ms_per_face_ncnn": 9.0}
-    baselines = {
-        "fp32 reference": {"backend": "onnxruntime", "lfw_accuracy": 0.983, "ms": 8.0},
-        "plain int8": {"backend": "onnxruntime", "lfw_accuracy": 0.984, "ms": 7.0},
-        "ncnn fp32": {"backend": "ncnn", "lfw_accuracy": 0.983, "ms": 10.0},
+@pytest.mark.skipif(not (PACK_DIR / "manifest.json").exists(), reason="no pack built yet")
+@pytest.mark.xfail(
+    strict=True, reason="issue 20: the shipped pack is not rebuilt with the tiers' rules yet"
+)
+def test_shipped_tiers_use_three_embedders_with_their_sources_and_notice() -> None:
+    pack = ModelPack.load(PACK_DIR)
+    embedders = set()
+    for tier in TIERS:
+        embedder = pack.tiers[tier].models["face_embedder"]
+        embedders.add(embedder.files["onnxruntime"][0].sha256)
+        source = pack.raw["tiers"][tier]["models"]["face_embedder"]["source"]
+        assert source["license"] in ("Apache-2.0", "CC0-1.0") and len(source["sha256"]) == 64
+    assert len(embedders) == len(TIERS)  # three tiers, three embedders
+    notice = (PACK_DIR / NOTICE_NAME).read_text()
+    assert "SFace" in notice and "sha256 `fb143eea" in notice and "Changes:" in notice
+    assert "Apache License" in (PACK_DIR / LICENSE_DIR / APACHE_NAME).read_text()
+
+
+def test_goals_are_checked_on_both_backends() -> None:
+    sface = candidate("sface", 0.994, 20.0, door=0.97, ncnn=(0.993, 30.0))
+    pruned = candidate("pruned", 0.989, 9.0, door=0.85, ncnn=(0.987, 16.0))  # ncnn 0.53x
+    dlib = candidate("dlib", 0.985, 4.0, door=0.62, ncnn=(0.986, 8.0))
+    rows = {
+        r["tier"]: r for r in check_goals({"accurate": sface, "balanced": pruned, "fast": dlib})
     }
-    rows = check_goals({"accurate": slow, "balanced": slow, "fast": quick}, baselines)
-    by_goal = {(r["tier"], r["backend"], r["baseline"], r["goal"]): r for r in rows}
-    assert len(by_goal) == len(GOALS) == len(rows)
-    balanced = by_goal[("balanced", "onnxruntime", "plain int8", ">= 1.50x, <= 0.5 pt")]
-    assert (balanced["speedup"], balanced["loss"], balanced["met"]) == (1.75, 0.0, True)
-    fast = by_goal[("fast", "onnxruntime", "fp32 reference", ">= 3.33x, <= 1.5 pt")]
-    assert (fast["speedup"], fast["loss"], fast["met"]) == (4.0, 0.006, True)
-    fast_near = by_goal[("fast", "onnxruntime", "plain int8", ">= 1.50x, <= 0.5 pt")]
-    assert fast_near["met"] is False  # 0.6 pt lost
-    ncnn = by_goal[("balanced", "ncnn", "ncnn fp32", ">= 1.50x, <= 0.5 pt")]
-    assert (ncnn["speedup"], ncnn["met"]) == (1.11, False)
+    assert rows["balanced"]["speed"] == pytest.approx(16 / 30, abs=1e-3)
+    assert rows["balanced"]["met"] == {"accuracy": False, "door": True, "speed": False}
+    assert rows["fast"]["met"] == {"accuracy": True, "door": True, "speed": True}
+    assert rows["fast"]["accuracy"] == {"onnxruntime": 0.985, "ncnn": 0.986}
+    assert rows["accurate"]["goal"] == {"accuracy": 0.99, "door_tar": 0.9, "speed": None}
 
 
 def files_of(root: Path) -> dict[str, str]:
@@ -214,8 +261,8 @@ def test_interleaved_timing_runs_every_model_in_every_round() -> None:
 def synthetic_report() -> dict[str, Any]:
     """A report as ``build`` returns it, for two candidates."""
     rows = []
-    for name, accuracy, ms in (("embedder_100", 0.983, 4.0), ("embedder_080", 0.976, 3.0)):
-        c = candidate(name, accuracy, ms)
+    for name, accuracy, ms in (("embedder_100", 0.993, 10.0), ("embedder_080", 0.984, 2.0)):
+        c = candidate(name, accuracy, ms, door=0.91)
         c.metrics |= {
             "lfw_accuracy_ncnn": accuracy,
             "lfw_accuracy_ncnn_fp16": accuracy,
@@ -237,17 +284,18 @@ def synthetic_report() -> dict[str, Any]:
         }
         rows.append(c)
     baselines = {
-        "fp32 reference": {"backend": "onnxruntime", "lfw_accuracy": 0.983, "ms": 8.0},
-        "plain int8": {"backend": "onnxruntime", "lfw_accuracy": 0.984, "ms": 7.0},
-        "ncnn fp32": {"backend": "ncnn", "lfw_accuracy": 0.983, "ms": 12.0},
+        "sface fp32": {"backend": "onnxruntime", "lfw_accuracy": 0.993, "ms": 18.0},
+        "sface plain int8": {"backend": "onnxruntime", "lfw_accuracy": 0.992, "ms": 16.0},
+        "sface ncnn fp32": {"backend": "ncnn", "lfw_accuracy": 0.993, "ms": 12.0},
     }
     tiers = {"accurate": rows[0], "balanced": rows[0], "fast": rows[1]}
     return {
         "candidates": rows,
         "tiers": tiers,
         "baselines": baselines,
-        "goals": check_goals(tiers, baselines),
+        "goals": check_goals(tiers),
         "bytes": 20_000_000,
+        "size_reason": "",
         "about": {"measured_on": "test CPU", "evaluation": "synthetic"},
     }
 
@@ -257,10 +305,15 @@ def test_report_and_plot_are_written(tmp_path: Path) -> None:
     write_report(tmp_path / "report.md", report)
     pareto_plot(tmp_path / "report.png", report)
     text = (tmp_path / "report.md").read_text()
-    goal = "| fast | onnxruntime | fp32 reference | >= 3.33x, <= 1.5 pt | 2.67x | +0.70 pt | no |"
-    assert goal in text
-    assert "| ncnn fp32 | ncnn | 98.30% | 12.0 |" in text
-    assert "| **int8** (tried: fp16 98.30% 13.2 ms, int8 98.20% 12.0 ms) |" in text
+    fast = (
+        "| fast | embedder_080 | 0.0 MB | 98.40% / 98.40% (>= 98.0%) | 0.39 | 91.0% / 91.0% "
+        "(>= 60%) | 2.0 / 6.0 | 0.20x (<= 0.3x) | accuracy yes, door yes, speed yes |"
+    )
+    assert fast in text
+    assert "| balanced | embedder_100 |" in text and "speed NO |" in text
+    assert "| sface ncnn fp32 | ncnn | 99.30% | 12.0 |" in text
+    assert "| **int8** (tried: fp16 99.30% 33.0 ms, int8 99.20% 30.0 ms) |" in text
+    assert "It fits the 30 MB limit." in text
     assert (tmp_path / "report.png").stat().st_size > 1000
 
 
@@ -275,8 +328,48 @@ def test_report_data_is_json_with_every_measurement() -> None:
     first = data["candidates"]["embedder_100"]
     assert first["bytes"] == report["candidates"][0].size == 100
     assert first["flops_target"] == 1.0
-    assert first["ncnn_weights_measured"]["int8"]["ms"] == 12.0
-    assert data["baselines"]["ncnn fp32"] == {"backend": "ncnn", "lfw_accuracy": 0.983, "ms": 12.0}
+    assert first["ncnn_weights_measured"]["int8"]["ms"] == 30.0
+    assert data["baselines"]["sface ncnn fp32"] == {
+        "backend": "ncnn",
+        "lfw_accuracy": 0.993,
+        "ms": 12.0,
+    }
     assert [goal["met"] for goal in data["goals"]] == [goal["met"] for goal in report["goals"]]
     assert (data["bytes"], data["limit_bytes"]) == (20_000_000, MAX_PACK_BYTES)
     assert data["measured_on"] == "test CPU"
+
+
+def test_a_finished_candidate_is_kept_for_a_resumed_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tools.compact.pack import resume
+    from tools.compact.pack.embedders import SOURCES
+    from tools.compact.paths import REPO_ROOT
+
+    monkeypatch.setenv("COMPACT_AI_CACHE", str(tmp_path / "cache"))
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"jpeg")
+    code = resume.code_fingerprint(REPO_ROOT)
+    key = resume.candidate_key(SOURCES["sface"], 0.5, 0, [photo], code)
+    assert resume.load(key) is None
+    made = candidate("embedder_sface_050", 0.99, 9.0)
+    made.source, made.param, made.weights = SOURCES["sface"], b"param", b"weights"
+    made.config = {"alignment": "arcface_112"}
+    resume.save(key, made)
+    kept = resume.load(key)
+    assert kept is not None
+    assert (kept.name, kept.source, kept.metrics, kept.config) == (
+        made.name,
+        made.source,
+        made.metrics,
+        made.config,
+    )
+    assert (kept.onnx_bytes, kept.param, kept.weights) == (made.onnx_bytes, b"param", b"weights")
+    assert not list(resume.folder(key).parent.glob("*.partial"))
+    others = [
+        resume.candidate_key(SOURCES["sface"], 0.4, 0, [photo], code),
+        resume.candidate_key(SOURCES["dlib"], 0.5, 0, [photo], code),
+        resume.candidate_key(SOURCES["sface"], 0.5, 1, [photo], code),
+        resume.candidate_key(SOURCES["sface"], 0.5, 0, [photo], "other code"),
+    ]
+    assert key not in others and len(set(others)) == 4

@@ -59,7 +59,7 @@ def test_codebook_bin_loads_in_ncnn_and_agrees(tmp_path: Path) -> None:
         codebook_weights(param.read_bytes(), fp16[:-8])
     with pytest.raises(ToolError, match="does not describe"):
         codebook_weights(param.read_bytes(), fp16 + bytes(4))
-    odd = param.read_bytes().replace(b"\nPooling ", b"\nPReLU ")
+    odd = param.read_bytes().replace(b"\nPooling ", b"\nLRN ")
     with pytest.raises(ToolError, match="not known"):
         codebook_weights(odd, fp16)
 

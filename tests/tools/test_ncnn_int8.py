@@ -8,6 +8,9 @@ import numpy as np
 import onnx
 import pytest
 
+from custom_components.compact_ai.engine.runtime.backend import tensor_specs
+from custom_components.compact_ai.engine.runtime.backend_ncnn import NcnnModel, NcnnOptions
+from custom_components.compact_ai.engine.runtime.pack import ModelPack
 from tests.onnx_graphs import residual_cnn, run_on_ncnn
 from tools.compact.errors import ToolError
 from tools.compact.ncnn.export import cosine, export_ncnn, io_config
@@ -88,3 +91,30 @@ def test_real_embedder_convolutions_become_int8(tmp_path: Path) -> None:
     assert terms[0] is None
     assert terms[1:] == ["2"] * (len(terms) - 1)
     assert len(int8_weights) < 0.27 * len(weights)  # about one byte per weight
+
+
+def test_sface_prelu_and_batchnorm_blobs_are_carried_over() -> None:
+    """SFace's ncnn files hold PReLU slopes and a BatchNorm: int8 and codebook files keep them."""
+    from tools.compact.ncnn.codebook import codebook_weights
+    from tools.compact.pack.reference import SFACE_TIER, build_reference_pack
+
+    root = build_reference_pack()
+    folder = root / SFACE_TIER
+    param = (folder / "face_embedder.param").read_bytes()
+    weights = (folder / "face_embedder.bin").read_bytes()
+    kinds = {layer.kind for layer in parse_param(param)[1]}
+    assert {"PReLU", "BatchNorm", "ConvolutionDepthWise"} <= kinds
+    config = ModelPack.load(root).model(SFACE_TIER, "face_embedder").config
+    chips = np.random.default_rng(0).uniform(0, 255, (3, 3, 112, 112)).astype(np.float32)
+
+    def run(param: bytes, weights: bytes) -> np.ndarray:
+        specs = {kind: tensor_specs(config, kind, "sface") for kind in ("inputs", "outputs")}
+        model = NcnnModel(param, weights, name="sface", **specs, options=NcnnOptions())
+        return model.run({"chip": chips})[0]
+
+    reference = run(param, weights)
+    scales = input_scales(param, weights, "in0", chips)
+    int8_param, int8_weights = int8_files(param, weights, scales)
+    # lossy, but close: misplaced slopes or BatchNorm vectors would give unrelated outputs
+    assert cosine(reference, run(int8_param, int8_weights)) > 0.95
+    assert cosine(reference, run(param, codebook_weights(param, weights))) > 0.95

@@ -121,3 +121,30 @@ def test_real_dlib_embedder_is_unchanged() -> None:
     feeds = [{"chip": rng.uniform(0, 255, (2, 3, 150, 150)).astype(np.float32)}]
     fid = fidelity(run_outputs(simple, feeds), run_outputs(model, feeds))
     assert fid.cosine_min >= 0.99999
+
+
+def test_prelu_as_relu_is_exact_for_any_slope() -> None:
+    from onnx import TensorProto, helper, numpy_helper
+
+    from tools.compact.compress.passes import prelu_as_relu
+
+    slope = np.array([-0.8, 0.0, 0.25, 1.1], np.float32).reshape(4, 1, 1)  # SFace has such
+    weight = np.random.default_rng(1).standard_normal((4, 3, 3, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+            helper.make_node("PRelu", ["c", "a"], ["y"], name="act"),
+        ],
+        "prelu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 3, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4, 16, 16])],
+        [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(slope, "a")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    rewritten = prelu_as_relu(model)
+    ops = Counter(node.op_type for node in rewritten.graph.node)
+    assert "PRelu" not in ops and ops["Relu"] == 2 and ops["Neg"] == 1
+    _assert_same_outputs(model, rewritten)
+    feeds = _feeds()
+    (expected,), (actual,) = run_outputs(model, feeds[:1]), run_outputs(rewritten, feeds[:1])
+    np.testing.assert_allclose(actual, expected, atol=1e-5)

@@ -3,8 +3,8 @@
 ncnn's model loader reads an "auto" weight blob (Convolution, ConvolutionDepthWise and
 InnerProduct weights) as a 4-byte flag and the data: 0 or ``0x0002C056`` raw fp32,
 ``0x01306B47`` fp16, ``0x000D4B38`` int8, any other flag a 256-entry float codebook followed
-by one uint8 index per weight. Biases and MemoryData are raw fp32 without a flag. Every blob
-is padded to 4 bytes.
+by one uint8 index per weight. Biases, MemoryData, PReLU slopes and BatchNorm's four vectors
+are raw fp32 without a flag (kept as they are). Every blob is padded to 4 bytes.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Layer:
     params: dict[str, str]
     weight: np.ndarray | None = None  # float32, for WEIGHTED layers
     bias: np.ndarray | None = None
-    raw: bytes = field(default=b"", repr=False)  # MemoryData payload
+    raw: bytes = field(default=b"", repr=False)  # raw fp32 blobs (MemoryData, PReLU, BatchNorm)
 
     def line(self) -> str:
         """Return the layer as a ``.param`` line."""
@@ -142,6 +142,10 @@ def read_weights(layers: list[Layer], weights: bytes) -> None:
         elif layer.kind == "MemoryData":
             dims = [int(layer.params.get(key, "0")) for key in ("0", "1", "11", "2")]
             layer.raw = reader.take(int(np.prod([d for d in dims if d > 0])) * 4)
+        elif layer.kind == "PReLU":  # one slope per channel (0=count)
+            layer.raw = reader.take(int(layer.params.get("0", "0")) * 4)
+        elif layer.kind == "BatchNorm":  # slope, mean, variance, bias per channel (0=channels)
+            layer.raw = reader.take(4 * int(layer.params.get("0", "0")) * 4)
         elif layer.kind not in WEIGHTLESS:
             raise ToolError(f"ncnn layer {layer.kind} is not known to the weight writer")
     if reader.at != len(weights):

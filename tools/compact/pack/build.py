@@ -6,19 +6,24 @@ Steps, all deterministic for the same sources and seed:
    two chips per photo, one jittered); evaluation chips from the other 70 %. The chips come
    from the engine's own detector and aligner, so the evaluation measures exactly what the
    integration computes.
-2. Face embedder candidates: the reference net and structured prunings of it at several FLOPs
-   targets (dependency groups, calibration-only reconstruction).
-3. Per candidate: int8 for onnxruntime (``quantize.search``: calibration method and the most
-   sensitive layers kept in float, by measured fidelity) where it is faster or smaller; ncnn
+2. Face embedder candidates from each source (SFace, dlib's ResNet; :mod:`.embedders`), in
+   the chip framing it wants: the reference net and structured prunings of it at several
+   FLOPs targets (dependency groups, calibration-only reconstruction).
+3. Per candidate: PReLU as Relu arithmetic and int8 for onnxruntime (``quantize.search``:
+   calibration method and the most sensitive layers kept in float, by measured fidelity)
+   where it is faster or smaller; ncnn
    files from the same graph: int8 convolutions (:mod:`tools.compact.ncnn.int8`) when they cost no
    accuracy and are faster, else 8-bit codebook weights when they cost no accuracy, else
    fp16; latency on both backends (1 thread); verification accuracy on held-out pairs;
-   identification TAR/FAR with half the held-out people as impostors.
-4. Baselines in the same run: the fp32 reference and onnxruntime's plain ``quantize_static``
-   on onnxruntime, the unpruned fp32 net on ncnn (with the fastest fp32 settings found:
-   winograd off on the widest convolutions, no 4x3 winograd); the goals checked.
-5. Tiers chosen by fixed rules (:mod:`.rules`); thresholds calibrated per tier.
-6. The pack (``custom_components/compact_ai/models``), ``docs/model-report.md`` and a Pareto plot.
+   identification TAR/FAR with half the held-out people as impostors; the door's unlock
+   distance (no dev impostor accepted, on either backend) and the owners' TAR there.
+4. Baselines in the same run, per source: the imported fp32 net and onnxruntime's plain
+   ``quantize_static`` on onnxruntime, the fp32 net on ncnn (with the fastest fp32 settings
+   found: winograd off on the widest convolutions, no 4x3 winograd).
+5. Tiers chosen by fixed rules (:mod:`.rules`), checked against the goals; thresholds
+   calibrated per tier.
+6. The pack (``custom_components/compact_ai/models``, with ``NOTICE.md`` and the license
+   text), ``docs/model-report.md`` and a Pareto plot.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import json
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,8 +40,13 @@ from typing import Any
 import onnx
 
 from tools.compact.errors import ToolError
-from tools.compact.pack.candidates import EMBEDDER, Builder, Candidate
-from tools.compact.pack.rules import MAX_PACK_BYTES, check_goals, choose_tiers
+from tools.compact.pack import resume
+from tools.compact.pack.candidates import EMBEDDER, Builder, Candidate, time_all
+from tools.compact.pack.embedders import EmbedderSource, candidate_name
+from tools.compact.pack.notice import LICENSE_DIR, NOTICE_NAME, write_notice
+from tools.compact.pack.reference import REFERENCE_TIER, build_reference_pack
+from tools.compact.pack.rules import MAX_PACK_BYTES_WITH_REASON, check_goals, choose_pack
+from tools.compact.paths import REPO_ROOT
 
 SHARED_TASKS = ("face_detector", "speech_mel", "speech_embedding")  # YuNet: pack/proposer.py
 MEL_INPUT = "serving_default_input:0"
@@ -104,6 +115,7 @@ def write_pack(
             config=config,
             metrics=metrics,
             description=f"face embedder {candidate.name}",
+            source=candidate.source.about(),
         )
         for task, entry in shared.items():
             add_model(root, tier, task, entry["files"], config=entry["config"], metrics=about)
@@ -138,63 +150,106 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def _say(line: str) -> None:
+    """Report a finished candidate at once (a run takes hours; stdout is the report's)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _candidates(
+    builder: Builder, fractions: list[float], seed: int, progress: bool, code: str
+) -> list[Candidate]:
+    """Prune (below 1.0), quantize, export and measure one source's candidates.
+
+    A candidate an earlier run finished with the same inputs and ``code`` (the fingerprint
+    of the code this run started with) is taken from the cache.
+    """
+    from tools.compact.compress.prune import analyze, prune
+
+    reference = onnx.load(builder.reference)
+    feeds = builder.feeds()
+    analysis = None
+    found = []
+    for fraction in fractions:
+        key = resume.candidate_key(builder.source, fraction, seed, builder.photos, code)
+        kept = resume.load(key)
+        if kept is not None:
+            _say(f"{kept.name}: measured by an earlier run ({resume.folder(key)})")
+            found.append(kept)
+            continue
+        started = time.perf_counter()
+        if fraction >= 1.0:
+            model = reference
+        else:
+            analysis = analysis or analyze(reference, feeds, feeds[:4], progress=progress)
+            model = prune(
+                reference, feeds, fraction, analysis=analysis, seed=seed, progress=progress
+            ).model
+        name = candidate_name(builder.source, fraction)
+        candidate = builder.finish(Candidate(name, fraction, model, builder.source))
+        candidate.metrics["build_seconds"] = round(time.perf_counter() - started, 1)
+        _say(f"{name}: {json.dumps(candidate.metrics, sort_keys=True)}")
+        resume.save(key, candidate)
+        found.append(candidate)
+    return found
+
+
 def build(
-    out: Path, evaldata: Path, targets: tuple[float, ...], seed: int, progress: bool
+    out: Path,
+    evaldata: Path,
+    targets: list[tuple[EmbedderSource, float]],
+    seed: int,
+    progress: bool,
 ) -> dict[str, Any]:
     """Run the whole pipeline into ``out``; return the report data."""
-    from tools.compact.compress.prune import analyze, prune
     from tools.compact.pack.proposer import add_proposer
 
     if not (evaldata / "faces").is_dir():
         raise ToolError(f"{evaldata}/faces: calibration and evaluation photos are needed")
-    builder = Builder(evaldata, seed, progress)
-    reference = onnx.load(builder.reference / "face_embedder.onnx")
-    feeds = builder.feeds()
-    analysis = analyze(reference, feeds, feeds[:4], progress=progress)
-    candidates = []
-    for target in targets:
-        started = time.perf_counter()
-        if target >= 1.0:
-            model = reference
-        else:
-            model = prune(
-                reference, feeds, target, analysis=analysis, seed=seed, progress=progress
-            ).model
-        candidate = builder.finish(Candidate(f"embedder_{round(target * 100):03d}", target, model))
-        candidate.metrics["build_seconds"] = round(time.perf_counter() - started, 1)
-        candidates.append(candidate)
-    baselines, baseline_runners = builder.baselines(reference)
-    builder.time_all(candidates, baselines, baseline_runners)
+    code = resume.code_fingerprint(REPO_ROOT)  # before any work: edits during a run do not count
+    sources = list(dict.fromkeys(source for source, _ in targets))
+    candidates: list[Candidate] = []
+    baselines: dict[str, dict[str, Any]] = {}
+    runners: dict[str, Any] = {}
+    feeds = {}
+    for source in sources:
+        builder = Builder(evaldata, seed, progress, source)
+        fractions = [fraction for s, fraction in targets if s is source]
+        candidates += _candidates(builder, fractions, seed, progress, code)
+        for candidate in candidates:
+            candidate.runners = {}  # loaded again for timing: frees memory meanwhile
+        rows, models = builder.baselines()
+        baselines |= rows
+        runners |= models
+        feeds[source.name] = builder.timing_feed()
+    time_all(candidates, baselines, runners, feeds)
     for candidate in candidates:
         candidate.runners = {}  # the loaded models are not needed any more
     staging = Path(tempfile.mkdtemp(prefix="pack_"))
-    shared = _shared_models(staging, builder.reference)
+    reference_dir = build_reference_pack()
+    shared = _shared_models(staging, reference_dir / REFERENCE_TIER)
     shared_bytes = sum(
         p.stat().st_size for entry in shared.values() for ps in entry["files"].values() for p in ps
     )
     commands = folder_bytes(out / COMMANDS_DIR)
-    fp32 = {
-        "lfw_accuracy": baselines["fp32 reference"]["lfw_accuracy"],
-        "lfw_accuracy_ncnn": baselines["ncnn fp32"]["lfw_accuracy"],
-    }
-    tiers = choose_tiers(
-        candidates,
-        MAX_PACK_BYTES - shared_bytes - commands,
-        reference=fp32,
-        fp32_ms=baselines["fp32 reference"]["ms"],
-    )
+    tiers, size_reason = choose_pack(candidates, shared_bytes + commands)
     about = {
         "measured_on": cpu_name(),
         "evaluation": f"{builder.held_out_identities} held-out LFW identities "
         f"({len(builder.eval_set.people)} faces, {len(builder.eval_set.pairs)} pairs); "
-        f"calibration on {builder.calibration_identities} other identities",
+        f"calibration on {builder.calibration_identities} other identities; door on all "
+        f"{len(set(builder.all_people))} identities",
     }
     write_pack(staging, tiers, shared, about)
-    add_proposer(staging, builder.reference.parent)  # measured later: add-proposer --frames
-    total = pack_bytes(staging) + commands
-    if total > MAX_PACK_BYTES:
-        raise ToolError(f"the pack is {total:,d} bytes, over the {MAX_PACK_BYTES:,d} limit")
-    for old in [out / "manifest.json", out / "shared", *out.glob("embedder_*")]:
+    add_proposer(staging, reference_dir)  # measured later: add-proposer --frames
+    notices = write_notice(staging, list(dict.fromkeys(c.source for c in tiers.values())))
+    total = pack_bytes(staging) + commands + sum(p.stat().st_size for p in notices)
+    if total > MAX_PACK_BYTES_WITH_REASON:
+        raise ToolError(
+            f"the pack is {total:,d} bytes, over the {MAX_PACK_BYTES_WITH_REASON:,d} limit"
+        )
+    old_files = [out / "manifest.json", out / "shared", out / NOTICE_NAME, out / LICENSE_DIR]
+    for old in [*old_files, *out.glob("embedder_*")]:
         if old.is_dir():
             shutil.rmtree(old)
         else:
@@ -205,7 +260,8 @@ def build(
         "candidates": candidates,
         "tiers": tiers,
         "baselines": baselines,
-        "goals": check_goals(tiers, baselines),
+        "goals": check_goals(tiers),
         "bytes": total,
+        "size_reason": size_reason,
         "about": about,
     }

@@ -16,7 +16,8 @@ from tools.compact.command import add_command, add_json_option, json_stdout
 from tools.compact.pack.musl_wheels import LIST_PATH
 from tools.compact.paths import EVALDATA_DIR, PACK_DIR, REPO_ROOT
 
-DEFAULT_TARGETS = (1.0, 0.9, 0.8, 0.65)  # FLOPs of the pruned embedder candidates
+# Embedder candidates: <source>:<FLOPs fraction> (1.0: unpruned)
+DEFAULT_TARGETS = ("sface:1.0", "sface:0.5", "sface:0.4", "dlib:0.9")
 
 
 def _fetch_sources(args: argparse.Namespace) -> int:
@@ -55,10 +56,12 @@ def _build_reference(args: argparse.Namespace) -> int:
 
 def _build_pack(args: argparse.Namespace) -> int:
     from tools.compact.pack.build import build
+    from tools.compact.pack.embedders import parse_target
     from tools.compact.pack.report import pareto_plot, report_data, write_report
 
+    targets = [parse_target(text) for text in args.targets]
     with json_stdout(args.json):
-        report = build(args.out, args.evaldata, tuple(args.targets), args.seed, not args.quiet)
+        report = build(args.out, args.evaldata, targets, args.seed, not args.quiet)
     docs = REPO_ROOT / "docs"
     docs.mkdir(exist_ok=True)
     write_report(docs / "model-report.md", report)
@@ -136,7 +139,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--evaldata", type=Path, default=EVALDATA_DIR, help="folder with faces/<identity>/*.jpg"
     )
-    parser.add_argument("--targets", type=float, nargs="+", default=list(DEFAULT_TARGETS))
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        default=list(DEFAULT_TARGETS),
+        metavar="SOURCE:FLOPS",
+        help="embedder candidates, e.g. sface:0.5 (SFace pruned to half its FLOPs)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true")
     add_json_option(parser)

@@ -1,6 +1,6 @@
 """``build-reference``: import every source model unchanged into the reference pack.
 
-The reference pack lives in the cache (``packs/reference``), never in git. It holds the
+The reference pack lives in the cache (``packs/reference-<code hash>``), never in git. It holds the
 fp32 originals as ONNX (and as ncnn files where pnnx converts them), with the same
 manifest format as the shipped pack, so evaluation commands treat it like any tier.
 """
@@ -16,12 +16,14 @@ from typing import Any
 import onnx
 
 from custom_components.compact_ai.engine.runtime.pack import ModelPack, sha256_of
-from tools.compact.pack.sources import source_path
+from tools.compact.pack.sources import SFACE_SOURCE, source_path
 from tools.compact.paths import cache_dir
 
 REFERENCE_TIER = "reference"
 TOOLS_DIR = Path(__file__).resolve().parents[1]
 PROPOSER_TASK = "face_proposer"
+SFACE_TIER = "reference_sface"  # the reference detectors with SFace as the embedder
+REFERENCE_TIERS = (REFERENCE_TIER, SFACE_TIER)
 MEL_INPUT = "serving_default_input:0"
 
 
@@ -31,11 +33,12 @@ class SourceModel:
 
     task: str
     source: str
-    importer: str  # "dlib", "tflite" or "yunet"
+    importer: str  # "dlib", "sface", "tflite" or "yunet"
     config: dict[str, Any] = field(default_factory=dict)
     shapes: dict[str, list[int]] | None = None  # input sizes for ncnn (default: the graph's)
     alt_shapes: dict[str, list[int]] | None = None  # sizes that differ here stay dynamic
     input_range: tuple[float, float] | None = None  # values the model sees (ncnn check)
+    tier: str = REFERENCE_TIER
 
 
 REFERENCE_MODELS: tuple[SourceModel, ...] = (
@@ -74,7 +77,15 @@ REFERENCE_MODELS: tuple[SourceModel, ...] = (
         alt_shapes={MEL_INPUT: [1, 1760]},
     ),
     SourceModel("speech_embedding", "embedding_model.tflite", "tflite"),
+    SourceModel(
+        "face_embedder",
+        SFACE_SOURCE,
+        "sface",
+        {"alignment": "arcface_112", "normalize": True},
+        tier=SFACE_TIER,
+    ),
 )
+SHARED_WITH_SFACE = ("face_detector", "face_detector_full", PROPOSER_TASK)
 
 
 def _importer(kind: str) -> Callable[[Path], onnx.ModelProto]:
@@ -86,6 +97,10 @@ def _importer(kind: str) -> Callable[[Path], onnx.ModelProto]:
         from tools.compact.importers.yunet import import_yunet
 
         return import_yunet
+    if kind == "sface":
+        from tools.compact.importers.sface import import_sface
+
+        return import_sface
     from tools.compact.importers.tflite import import_tflite
 
     return import_tflite
@@ -99,6 +114,7 @@ def code_fingerprint(tools: Path = TOOLS_DIR) -> str:
     code = sorted(
         [
             tools / "pack" / "reference.py",
+            tools / "pack" / "sources.py",
             tools / "ncnn" / "export.py",
             *(tools / "importers").rglob("*.py"),
         ]
@@ -107,8 +123,12 @@ def code_fingerprint(tools: Path = TOOLS_DIR) -> str:
 
 
 def reference_pack_dir() -> Path:
-    """Return the folder of the reference pack in the cache."""
-    return cache_dir() / "packs" / REFERENCE_TIER
+    """Return the folder of the reference pack in the cache, one per version of its code.
+
+    Checkouts with different importers (worktrees, branches) share the cache: each keeps
+    its own pack instead of rebuilding one folder under the others' feet.
+    """
+    return cache_dir() / "packs" / f"{REFERENCE_TIER}-{code_fingerprint()[:16]}"
 
 
 def build_reference_pack(root: Path | None = None, *, force: bool = False) -> Path:
@@ -122,9 +142,9 @@ def build_reference_pack(root: Path | None = None, *, force: bool = False) -> Pa
     if not force and stamp.exists() and stamp.read_text() == fingerprint:
         return root
     shutil.rmtree(root, ignore_errors=True)
-    folder = root / REFERENCE_TIER
-    folder.mkdir(parents=True)
     for model in REFERENCE_MODELS:
+        folder = root / model.tier
+        folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{model.task}.onnx"
         graph = _importer(model.importer)(source_path(model.source))
         onnx.save(graph, path)
@@ -134,13 +154,18 @@ def build_reference_pack(root: Path | None = None, *, force: bool = False) -> Pa
         io = io_config(graph, model.shapes, model.alt_shapes)
         add_model(
             root,
-            REFERENCE_TIER,
+            model.tier,
             model.task,
             {"onnxruntime": [path], "ncnn": [param, weights]},
             config={**model.config, **io},
             metrics={"source": model.source},
             description="fp32 originals, imported unchanged",
         )
+    pack = ModelPack.load(root)
+    for task in SHARED_WITH_SFACE:
+        entry = pack.model(REFERENCE_TIER, task)
+        files = {b: [root / f.path for f in fs] for b, fs in entry.files.items()}
+        add_model(root, SFACE_TIER, task, files, config=entry.config, metrics=entry.metrics)
     stamp.write_text(fingerprint)
     return root
 
@@ -149,6 +174,6 @@ def load_pack(tier: str, pack_dir: Path | None = None) -> ModelPack:
     """Return the pack holding ``tier``: an explicit folder, the reference or the shipped one."""
     if pack_dir is not None:
         return ModelPack.load(pack_dir)
-    if tier == REFERENCE_TIER:
+    if tier in REFERENCE_TIERS:
         return ModelPack.load(build_reference_pack())
     return ModelPack.load()

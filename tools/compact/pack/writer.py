@@ -50,8 +50,13 @@ def add_model(
     config: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     description: str | None = None,
+    source: dict[str, str] | None = None,
 ) -> None:
-    """Record a model (files already written inside ``root``) under ``tier``/``task``."""
+    """Record a model (files already written inside ``root``) under ``tier``/``task``.
+
+    ``source`` names the model it was made from, its license and the changes (the engine
+    does not read it).
+    """
     manifest = read_manifest(root)
     tier_raw = manifest["tiers"].setdefault(tier, {"description": "", "models": {}})
     if description is not None:
@@ -62,5 +67,6 @@ def add_model(
         },
         "config": config or {},
         "metrics": metrics or {},
+        **({"source": source} if source else {}),
     }
     write_manifest(root, manifest)
