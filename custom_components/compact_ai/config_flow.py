@@ -258,7 +258,10 @@ class CompactAIOptionsFlow(EnrollSteps, UnlockSteps, OptionsFlowWithReload):
                 break
             except HomeAssistantError:
                 continue
-        results = await self.hass.async_add_executor_job(benchmark, backend, frame)
+        household = (
+            entry.runtime_data.people.chips() if entry.state is ConfigEntryState.LOADED else []
+        )
+        results = await self.hass.async_add_executor_job(benchmark, backend, frame, household)
         current = entry.options.get(CONF_TIER, DEFAULT_TIER)
         schema = vol.Schema(
             {

@@ -26,8 +26,10 @@ from custom_components.compact_ai.const import (
     EVENT_FACES_RECOGNIZED,
     EVENT_VOICE_COMMAND,
 )
+from custom_components.compact_ai.engine.face.household import HouseholdCheck
 from custom_components.compact_ai.helpers.texts import async_load_texts
 from custom_components.compact_ai.logbook import describe_door, describe_faces, describe_voice
+from custom_components.compact_ai.tiers import Timing, benchmark_placeholders
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "scripts" / "dev_config"))
 from page_checks import strings
@@ -103,12 +105,15 @@ async def test_tier_table_comes_from_the_pack(hass: HomeAssistant, tmp_path: Pat
 
 
 async def test_benchmark_tables_render(hass: HomeAssistant) -> None:
-    values = {f"{tier}_{key}": "7" for tier in const.TIERS for key in ("frame_ms", "faces")}
-    keys = ("set", "accuracy", "ms", "reach", "size")
+    check = HouseholdCheck(faces=4, recognized=3, nearest_other=1.0, door_distance=0.4)
+    values = benchmark_placeholders(dict.fromkeys(const.TIERS, Timing(7.0, 7, check)))
+    keys = ("set", "accuracy", "door", "ms", "reach", "size")
     values |= {f"{tier}_{key}": "1" for tier in const.TIERS for key in keys}
     for language in LANGUAGES:
         for step in ("benchmark", "benchmark_no_camera"):
-            assert "| 7 | 7 | 7 |" in render(language, f"options.step.{step}.description", values)
+            table = render(language, f"options.step.{step}.description", values)
+            assert "| 7 | 7 | 7 |" in table
+            assert "| 3 / 4 | 3 / 4 | 3 / 4 |" in table and "| 2.50 | 2.50 | 2.50 |" in table
             render(language, f"options.step.{step}.data_description.tier", values)
 
 

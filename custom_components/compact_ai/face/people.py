@@ -268,6 +268,16 @@ class People:
         person.name = new_name
         return person
 
+    def chips(self) -> list[tuple[str, list[tuple[str, Points | None, Points | None]]]]:
+        """Return every person's stored chips with their points (a copy, for an executor)."""
+        return [
+            (
+                person.person_id,
+                [(s.chip, _copy(s.points), _copy(s.landmarks)) for s in person.samples],
+            )
+            for person in self.people.values()
+        ]
+
     def waiting(self) -> list[str]:
         """Return who has samples the current embedder cannot use (enroll them again)."""
         return sorted(
@@ -281,6 +291,10 @@ class People:
         return {person_id: person.name for person_id, person in self.people.items()}
 
 
+def _copy(points: Points | None) -> Points | None:
+    return None if points is None else [list(point) for point in points]
+
+
 def vars_of(sample: Sample) -> dict[str, Any]:
     """Return a sample as a JSON-ready dict (a copy: it is serialized in another thread)."""
     data: dict[str, Any] = {
@@ -290,9 +304,9 @@ def vars_of(sample: Sample) -> dict[str, Any]:
     }
     if sample.source:
         data["source"] = sample.source
-    for key in ("points", "landmarks"):
-        if (points := getattr(sample, key)) is not None:
-            data[key] = [list(point) for point in points]
+    for key, points in (("points", sample.points), ("landmarks", sample.landmarks)):
+        if points is not None:
+            data[key] = _copy(points)
     if sample.embedder is not None:
         data["embedder"] = sample.embedder
     return data
