@@ -23,6 +23,10 @@ from tools.compact.compress.measure import Fidelity, fidelity, latencies_ms, run
 from tools.compact.progress import progress_bar
 
 METHODS = ("MinMax", "Percentile", "Entropy")
+# The calibrator keeps every intermediate tensor of every sample until it computes ranges;
+# for SFace (112 px activations through 168 tensors) 120 samples took 15 GB and the run was
+# killed. Ranges and histograms are folded in every (at most) this many samples instead.
+CALIBRATION_CHUNK = 16
 QUANTIZED_OPS = frozenset({"Conv", "Gemm", "MatMul"})
 
 
@@ -34,14 +38,26 @@ def _samples(feeds: Sequence[Feed]) -> Iterator[Feed]:
             yield {name: value[index : index + 1] for name, value in feed.items()}
 
 
+def _chunk(total: int) -> int:
+    """Return the largest chunk size up to :data:`CALIBRATION_CHUNK` that divides ``total``."""
+    return next(size for size in range(min(CALIBRATION_CHUNK, total), 0, -1) if total % size == 0)
+
+
 def _reader(feeds: Sequence[Feed]) -> Any:
     from onnxruntime.quantization import CalibrationDataReader
 
     class FeedReader(CalibrationDataReader):  # type: ignore[misc]
-        """Hands onnxruntime's calibrator one sample after another."""
+        """Hands onnxruntime's calibrator one sample after another, a chunk at a time."""
 
         def __init__(self) -> None:
-            self._items = iter(list(_samples(feeds)))
+            self._samples = list(_samples(feeds))
+            self._items = iter(self._samples)
+
+        def __len__(self) -> int:
+            return len(self._samples)
+
+        def set_range(self, start_index: int, end_index: int) -> None:
+            self._items = iter(self._samples[start_index:end_index])
 
         def get_next(self) -> Feed | None:
             return next(self._items, None)
@@ -86,7 +102,10 @@ def quantize_int8(
     with tempfile.TemporaryDirectory() as folder:
         source, target = Path(folder) / "in.onnx", Path(folder) / "int8.onnx"
         onnx.save(model, source)
-        options: dict[str, Any] = {}
+        reader = _reader(feeds)
+        # onnxruntime calls the calibrator once per chunk (the option is named for MinMax but
+        # every calibrator folds its ranges or histograms in per call)
+        options: dict[str, Any] = {"extra_options": {"CalibStridedMinMax": _chunk(len(reader))}}
         if not plain:
             options = {
                 "quant_format": QuantFormat.QDQ,
@@ -95,8 +114,9 @@ def quantize_int8(
                 "weight_type": QuantType.QInt8,
                 "calibrate_method": getattr(CalibrationMethod, method),
                 "nodes_to_exclude": list(exclude),
+                **options,
             }
-        quantize_static(str(source), str(target), _reader(feeds), **options)
+        quantize_static(str(source), str(target), reader, **options)
         return onnx.load(target)
 
 
