@@ -34,6 +34,8 @@ from custom_components.compact_ai.const import (
     TIERS,
 )
 
+from .common import call
+
 # What the frontend sends for the collapsed advanced section when it is left alone.
 ADVANCED = {SECTION_ADVANCED: {CONF_BACKEND: "auto"}}
 
@@ -404,6 +406,21 @@ async def test_benchmark_times_every_tier_then_sets_the_tier(
     assert loaded_entry.options[CONF_CAMERAS]  # the rest is kept
 
 
+async def test_benchmark_checks_each_tier_on_the_household(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, photo_dir: Path
+) -> None:
+    her = [str(photo_dir / "astronaut.jpg"), str(photo_dir / "mirrored.jpg")]
+    assert (await call(hass, "enroll_face", name="Eileen", files=her))["enrolled"] == 2
+    assert (await call(hass, "enroll_face", name="Tom", files=[str(photo_dir / "hanks.jpg")]))[
+        "enrolled"
+    ] == 1
+    result = await open_step(hass, loaded_entry, "benchmark")
+    placeholders = result["description_placeholders"]
+    for tier in TIERS:  # Tom has one face: only hers are checked, each against the other
+        assert placeholders[f"{tier}_household"] == "2 / 2"
+        assert float(placeholders[f"{tier}_nearest"]) > 1  # Tom is outside the door distance
+
+
 async def test_benchmark_without_cameras_or_loaded_entry(
     hass: HomeAssistant, camera_entity: str
 ) -> None:
@@ -415,3 +432,5 @@ async def test_benchmark_without_cameras_or_loaded_entry(
     assert result["step_id"] == "benchmark_no_camera"  # says that a grey frame was timed
     placeholders = result["description_placeholders"]
     assert [placeholders[f"{tier}_faces"] for tier in TIERS] == ["0", "0", "0"]
+    # Not loaded: no enrolled faces to check.
+    assert {placeholders[f"{tier}_household"] for tier in TIERS} == {"–"}

@@ -267,6 +267,33 @@ def test_identify_door_frames_of_enrolled_photos_are_not_probed(
     assert alone["found"] < cascade["found"]
 
 
+def test_listed_label_errors_take_part_in_no_pair_and_no_identification(
+    faces_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tools.compact.evaluate.labels import LABEL_ERRORS, read_label_errors
+
+    errors = tmp_path / "errors.txt"
+    errors.write_text("# comment\nperson2/person2_0003.jpg  shows someone else\n\n")
+    exclude = read_label_errors(errors)
+    assert exclude == {"person2/person2_0003.jpg"}
+    pairs = make_pairs(faces_dir, per_class=1000, exclude=exclude)
+    used = {pair.first for pair in pairs} | {pair.second for pair in pairs}
+    assert ("person2", 3) not in used and ("person2", 2) in used
+    report = _run_json(
+        capsys,
+        *("identify", "--tier", "reference", "--gallery", str(faces_dir)),
+        *("--probe", str(faces_dir), "--enroll-per-person", "2", "--gallery-people", "4"),
+        *("--exclude", str(errors), "--json"),
+    )
+    assert report["probes"] == 4 * 2 + 3 * 4 - 1
+    assert "person2_0003.jpg" not in {Path(row["image"]).name for row in report["results"]}
+    # the shipped list names real files of the dev data, each with a reason
+    for line in LABEL_ERRORS.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, reason = line.split(maxsplit=1)
+            assert name.count("/") == 1 and name.endswith(".jpg") and len(reason) > 10
+
+
 def test_identify_human_readable(faces_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["identify", "--gallery", str(faces_dir), "--probe", str(faces_dir)]
     assert main([*args, "--enroll-per-person", "1", "--gallery-people", "7"]) == 0

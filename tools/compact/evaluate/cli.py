@@ -27,9 +27,11 @@ BACKENDS = ("onnxruntime", "ncnn")
 
 
 def _make_pairs(args: argparse.Namespace) -> int:
+    from tools.compact.evaluate.labels import read_label_errors
     from tools.compact.evaluate.pairs import make_pairs, write_pairs
 
-    pairs = make_pairs(args.images, args.pairs_per_class, args.seed)
+    exclude = read_label_errors(args.exclude)
+    pairs = make_pairs(args.images, args.pairs_per_class, args.seed, exclude)
     write_pairs(args.out, pairs)
     same = sum(pair.same for pair in pairs)
     print(f"{args.out}: {same} same-person and {len(pairs) - same} different-person pairs")
@@ -55,9 +57,11 @@ def _verify(args: argparse.Namespace) -> int:
 def _identify(args: argparse.Namespace) -> int:
     from custom_components.compact_ai.engine.face.gallery import Gallery
     from tools.compact.evaluate.identify import evaluate, report_lines, split
+    from tools.compact.evaluate.labels import read_label_errors
     from tools.compact.evaluate.verify import door_distance, load_face_pipeline
 
-    plan = split(args.gallery, args.probe, args.enroll_per_person, args.gallery_people)
+    exclude = read_label_errors(args.exclude)
+    plan = split(args.gallery, args.probe, args.enroll_per_person, args.gallery_people, exclude)
     pipeline, threshold = load_face_pipeline(args.tier, args.pack, args.backend, args.detector)
     if args.door:
         threshold = door_distance(args.tier, args.pack)
@@ -237,6 +241,17 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     add_json_option(parser)
 
 
+def _exclude_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--exclude``: a list of photos filed under the wrong person, left out."""
+    parser.add_argument(
+        "--exclude",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="photos to leave out, <identity>/<file> per line (e.g. eval/label_errors.txt)",
+    )
+
+
 def _recording_options(parser: argparse.ArgumentParser) -> None:
     """Add the options every evaluation on recordings takes (tier, set, folders, --json)."""
     parser.add_argument(
@@ -279,6 +294,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=300,
         help="same-person pairs, and as many different-person pairs (default 300)",
     )
+    _exclude_option(parser)
 
     parser = add_command(
         subparsers, "verify", _verify, "face verification accuracy on a pairs file"
@@ -309,6 +325,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="T",
         help="also summarize at threshold T (repeatable; e.g. the door's unlock distance)",
     )
+    _exclude_option(parser)
 
     parser = add_command(
         subparsers,

@@ -25,6 +25,7 @@ import numpy as np
 from custom_components.compact_ai.engine.face.gallery import Gallery, MatchStatus
 from custom_components.compact_ai.engine.face.pipeline import FacePipeline
 from tools.compact.errors import ToolError
+from tools.compact.evaluate.labels import listed
 from tools.compact.evaluate.verify import Timer, embed_primary
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
@@ -38,24 +39,34 @@ class Split:
     probes: list[tuple[str, Path]]
 
 
-def _people(folder: Path) -> dict[str, list[Path]]:
+def _people(folder: Path, exclude: frozenset[str]) -> dict[str, list[Path]]:
     if not folder.is_dir():
         raise ToolError(f"{folder}: not a folder")
     return {
-        person.name: sorted(p for p in person.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        person.name: sorted(
+            p
+            for p in person.iterdir()
+            if p.suffix.lower() in IMAGE_SUFFIXES and not listed(p, exclude)
+        )
         for person in sorted(p for p in folder.iterdir() if p.is_dir())
     }
 
 
-def split(gallery: Path, probe: Path, per_person: int | None, gallery_people: int | None) -> Split:
-    """Choose the enrolled and the probe images."""
-    people = _people(gallery)
+def split(
+    gallery: Path,
+    probe: Path,
+    per_person: int | None,
+    gallery_people: int | None,
+    exclude: frozenset[str] = frozenset(),
+) -> Split:
+    """Choose the enrolled and the probe images (none named in ``exclude``)."""
+    people = _people(gallery, exclude)
     enrolled = dict(list(people.items())[:gallery_people])
     enroll = {person: images[:per_person] for person, images in enrolled.items()}
     used = {(person, path.stem) for person, images in enroll.items() for path in images}
     probes = [
         (person, path)
-        for person, images in _people(probe).items()
+        for person, images in _people(probe, exclude).items()
         for path in images
         if (person, path.stem) not in used
     ]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tools.compact.errors import ToolError
+from tools.compact.evaluate.labels import listed
 
 _NUMBERED = re.compile(r"^(?P<name>.+)_(?P<index>\d{4})\.jpg$")
 
@@ -77,20 +78,25 @@ def read_pairs(path: Path) -> list[Pair]:
     return pairs
 
 
-def _identities(images: Path) -> dict[str, list[int]]:
+def _identities(images: Path, exclude: frozenset[str]) -> dict[str, list[int]]:
     """Return each identity's image indices (files named ``<name>_<NNNN>.jpg``), sorted."""
     found: dict[str, list[int]] = {}
     for folder in sorted(p for p in images.iterdir() if p.is_dir()):
         for file in sorted(folder.iterdir()):
             match = _NUMBERED.match(file.name)
-            if match and match["name"] == folder.name:
+            if match and match["name"] == folder.name and not listed(file, exclude):
                 found.setdefault(folder.name, []).append(int(match["index"]))
     return found
 
 
-def make_pairs(images: Path, per_class: int, seed: int = 0) -> list[Pair]:
-    """Return up to ``per_class`` same-person then as many different-person pairs."""
-    identities = _identities(images)
+def make_pairs(
+    images: Path, per_class: int, seed: int = 0, exclude: frozenset[str] = frozenset()
+) -> list[Pair]:
+    """Return up to ``per_class`` same-person then as many different-person pairs.
+
+    Photos named in ``exclude`` (label errors, ``<identity>/<file>``) take part in none.
+    """
+    identities = _identities(images, exclude)
     if len(identities) < 2:
         raise ToolError(f"{images}: needs at least two identity folders of <name>_NNNN.jpg")
     rng = np.random.default_rng(seed)

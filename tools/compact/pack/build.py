@@ -238,7 +238,8 @@ def build(
         "evaluation": f"{builder.held_out_identities} held-out LFW identities "
         f"({len(builder.eval_set.people)} faces, {len(builder.eval_set.pairs)} pairs); "
         f"calibration on {builder.calibration_identities} other identities; door on all "
-        f"{len(set(builder.all_people))} identities",
+        f"{len(set(builder.all_people))} identities; {builder.left_out} mislabeled photo(s) "
+        "left out (eval/label_errors.txt)",
     }
     write_pack(staging, tiers, shared, about)
     add_proposer(staging, reference_dir)  # measured later: add-proposer --frames

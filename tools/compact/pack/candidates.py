@@ -21,6 +21,7 @@ import onnx
 from custom_components.compact_ai.engine.runtime.backend import tensor_specs
 from custom_components.compact_ai.engine.runtime.backend_ncnn import NcnnModel, NcnnOptions
 from custom_components.compact_ai.engine.runtime.backend_onnxruntime import OnnxruntimeModel
+from tools.compact.evaluate.labels import LABEL_ERRORS, listed, read_label_errors
 from tools.compact.pack.embedders import SOURCES, EmbedderSource
 from tools.compact.pack.heldout import (
     embed,
@@ -128,8 +129,11 @@ class Builder:
         self.reference = build_reference_pack() / source.tier / "face_embedder.onnx"
         self.seed = seed
         self.progress = progress
-        photos = files(evaldata / "faces", (".jpg",))
+        errors = read_label_errors(LABEL_ERRORS)
+        every = files(evaldata / "faces", (".jpg",))
+        photos = [p for p in every if not listed(p, errors)]
         self.photos = photos
+        self.left_out = len(every) - len(photos)  # filed under the wrong person
         calibrate, held_out = split_by_identity(photos)
         chipper = FaceChipper(alignment=source.alignment)
         # Every photo of every calibration identity: the late layers' least-squares fits

@@ -29,6 +29,8 @@ CODE = (
     "tools/compact/pack/candidates.py",
     "tools/compact/pack/heldout.py",
     "tools/compact/pack/embedders.py",
+    "tools/compact/evaluate/labels.py",
+    "eval/label_errors.txt",
     "custom_components/compact_ai/engine",
 )
 
