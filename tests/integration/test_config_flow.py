@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from unittest.mock import patch
 
@@ -380,6 +382,24 @@ async def test_user_step_describes_the_tiers(hass: HomeAssistant) -> None:
     # 480x270 pixels of a 1080p frame, so they are three sets that find faces this far away.
     assert [placeholders[f"{tier}_set"] for tier in TIERS] == ["1", "2", "3"]
     assert [placeholders[f"{tier}_reach"] for tier in TIERS] == ["3.6", "2.4", "1.8"]
+
+
+async def test_tier_table_shows_the_door_tar_the_manifest_has(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    """The owner's share of frames recognized at the door, where the manifest measured it."""
+    from custom_components.compact_ai.const import PACK_DIR
+
+    pack = tmp_path / "pack"
+    shutil.copytree(PACK_DIR, pack, symlinks=True)
+    manifest = json.loads((pack / "manifest.json").read_text())
+    manifest["tiers"]["accurate"]["models"]["face_embedder"]["metrics"]["door_tar"] = 0.934
+    (pack / "manifest.json").write_text(json.dumps(manifest))
+    with patch("custom_components.compact_ai.const.PACK_DIR", pack):
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    placeholders = result["description_placeholders"]
+    assert [placeholders[f"{tier}_door"] for tier in TIERS] == ["93", "–", "–"]
+    assert all(placeholders[f"{tier}_accuracy"] != "–" for tier in TIERS)
 
 
 async def test_tier_table_without_a_pack(hass: HomeAssistant, tmp_path: Path) -> None:

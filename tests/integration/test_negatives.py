@@ -15,7 +15,7 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.compact_ai.const import CONF_TIER, DOMAIN
-from custom_components.compact_ai.face.people import STORAGE_KEY, Person
+from custom_components.compact_ai.face.people import STORAGE_KEY, STORAGE_VERSION, Person
 
 from .common import call, set_up_entry
 
@@ -93,7 +93,7 @@ async def test_negatives_of_store_version_1_are_kept_and_tagged(
     eileen = f"person:{person_id(entry, 'Eileen')}"
     assert sources(entry, "Tom") == [eileen, "unknown"]  # kept; hers found to be hers
     migrated = json.loads(path.read_text())
-    assert migrated["version"] == 2
+    assert migrated["version"] == STORAGE_VERSION
     tom = migrated["data"]["people"][person_id(entry, "Tom")]
     before = current["data"]["people"][person_id(entry, "Tom")]
     assert [n["chip"] for n in tom["negatives"]] == [n["chip"] for n in before["negatives"]]
@@ -109,7 +109,9 @@ async def test_a_store_of_a_newer_version_is_kept_not_read(
     hass: HomeAssistant, real_storage: Path
 ) -> None:
     real_storage.mkdir(parents=True, exist_ok=True)
-    newer = json.dumps({"version": 3, "minor_version": 1, "key": STORAGE_KEY, "data": {}})
+    newer = json.dumps(
+        {"version": STORAGE_VERSION + 1, "minor_version": 1, "key": STORAGE_KEY, "data": {}}
+    )
     (real_storage / STORAGE_KEY).write_text(newer)
     await set_up_entry(hass, {CONF_TIER: "balanced"})
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"store_damaged_{STORAGE_KEY}")
