@@ -206,3 +206,31 @@ def test_a_huge_box_around_a_small_face_is_not_that_face() -> None:
     assert same_face(face, [(0.0, 0.0, 1000.0, 1000.0)]) is None  # a false face half a frame
     assert same_face(face, [(500.0, 500.0, 600.0, 600.0), (90.0, 70.0, 210.0, 230.0)]) == 1
     assert same_face(face, [(130.0, 140.0, 330.0, 340.0)]) == 0  # centre inside, twice as wide
+
+
+def test_sface_chips_of_door_frames_use_yunet_mouth_corners(head: Image.Image) -> None:
+    """A 96 px face of a 1080p frame, ArcFace-framed by YuNet's five points, is still her.
+
+    The door frame's chip is cut with YuNet's detected mouth corners (BlazeFace has only a
+    mouth centre); its SFace embedding lies within the door distance of the close-up's.
+    """
+    from custom_components.compact_ai.engine.face.align import ARCFACE_112, align_face
+    from custom_components.compact_ai.engine.face.recognizer import load_pipeline
+    from tools.compact.pack.reference import SFACE_TIER, build_reference_pack
+
+    reference = ModelPack.load(build_reference_pack())
+    sface = load_pipeline(reference, SFACE_TIER, "onnxruntime")
+    assert sface.embedding.alignment is ARCFACE_112
+    close_up = sface.scan(encode(head)).faces[0].embedding
+    picture = decode_picture(encode(scene(head, 96, (1210, 410))))
+    (found,) = sface.cascade.find(picture).detections
+    assert found.landmarks is not None
+    chip = sface.chip(picture, found)
+    keypoints, landmarks = picture.to_picture(found.keypoints), picture.to_picture(found.landmarks)
+    np.testing.assert_array_equal(
+        chip, align_face(picture.pixels, keypoints, ARCFACE_112, landmarks)
+    )
+    estimated = align_face(picture.pixels, keypoints, ARCFACE_112)
+    assert np.abs(chip.astype(float) - estimated).mean() > 0.5  # the corners made a difference
+    door = float(np.linalg.norm(sface.embed(chip) - close_up))
+    assert door < 0.9, door  # 0.8 x OpenCV Zoo's SFace threshold 1.128
