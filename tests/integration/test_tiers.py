@@ -3,8 +3,8 @@ people move between embedders by their stored chips, old chips never mix embedde
 household check per tier.
 
 Until ``build-pack`` ships SFace (issue 20), the pack here is the shipped one with accurate's
-embedder replaced by SFace as the toolkit imports it (fp32, OpenCV Zoo's file): dlib on
-balanced and fast, SFace on accurate, each with its own framing.
+embedder replaced by SFace as the toolkit imports it (fp32, OpenCV Zoo's file and threshold):
+dlib on balanced and fast, SFace on accurate, each with its own framing.
 """
 
 from __future__ import annotations
@@ -45,8 +45,6 @@ from .conftest import ASTRONAUT_KEYPOINTS
 
 MUSL = bool(os.environ.get("COMPACT_AI_SIMULATE_MUSL"))
 SFACE_TIER = "accurate"
-# OpenCV Zoo's SFace threshold: cosine 0.363, an L2 distance of 1.128 between unit vectors
-SFACE_THRESHOLD = 1.128
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +67,7 @@ def tiers_pack(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelPac
         for record in records:
             (folder / Path(record.path).name).symlink_to(reference / record.path)
         files[backend] = [folder / Path(record.path).name for record in records]
-    config = {**sface.config, "threshold": SFACE_THRESHOLD}
-    add_model(root, SFACE_TIER, "face_embedder", files, config=config, metrics={})
+    add_model(root, SFACE_TIER, "face_embedder", files, config=sface.config, metrics={})
     return root, ModelPack.load(root)
 
 

@@ -81,7 +81,8 @@ REFERENCE_MODELS: tuple[SourceModel, ...] = (
         "face_embedder",
         SFACE_SOURCE,
         "sface",
-        {"alignment": "arcface_112", "normalize": True},
+        # OpenCV Zoo's SFace threshold: cosine 0.363, the L2 distance 1.128 of unit vectors
+        {"alignment": "arcface_112", "normalize": True, "threshold": 1.128},
         tier=SFACE_TIER,
     ),
 )
