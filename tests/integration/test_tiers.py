@@ -175,14 +175,18 @@ def _version_2_chip(photo: Path) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _version_2_store(photo_dir: Path, embedder: str) -> dict[str, Any]:
+def _version_2_store(photo_dir: Path, embedder: str, samples: int = 2) -> dict[str, Any]:
     sample = {
         "embedding": [0.1] * 128,
         "chip": _version_2_chip(photo_dir / "astronaut.jpg"),
         "added": "2026-01-01T00:00:00+00:00",
     }
     negative = {**sample, "source": "upload:0a1b2c3d"}
-    person = {"name": "Eileen", "samples": [sample, dict(sample)], "negatives": [negative]}
+    person = {
+        "name": "Eileen",
+        "samples": [dict(sample) for _ in range(samples)],
+        "negatives": [negative],
+    }
     return {
         "version": 2,
         "minor_version": 1,
@@ -299,3 +303,27 @@ def _household_check_on_every_tier(photo_dir: Path, pack: ModelPack) -> None:
         check = household_check(FaceRecognizer.load(pack, tier, "ncnn"), list(chips.items()))
         assert (check.faces, check.recognized) == (2, 2), tier
         assert check.nearest_ratio > 1.2, tier  # Tom is far outside the door distance
+
+
+async def test_a_full_person_of_version_2_can_be_enrolled_again_on_sface(
+    hass: HomeAssistant,
+    camera_entity: str,
+    photo_dir: Path,
+    hass_storage: dict[str, Any],
+    pack: ModelPack,
+) -> None:
+    """Twenty old samples SFace cannot use leave room for new ones, which replace them."""
+    hass_storage[STORAGE_KEY] = _version_2_store(photo_dir, "dlib-of-an-older-pack", 20)
+    entry = await set_up_entry(hass, {CONF_TIER: SFACE_TIER, CONF_CAMERAS: [camera_entity]})
+    assert len(_samples(entry)) == 20
+    result = await call(
+        hass,
+        "enroll_face",
+        name="Eileen",
+        files=[str(photo_dir / "astronaut.jpg")],
+        add_to_existing=True,
+    )
+    assert result["enrolled"] == 1
+    (sample,) = _samples(entry)
+    assert sample.embedder is None
+    assert (await _seen(hass, photo_dir / "mirrored.jpg"))["person"] == "Eileen"

@@ -231,7 +231,9 @@ def files_of(root: Path) -> dict[str, str]:
     reason="builds the pack twice (tens of minutes): set COMPACT_AI_BUILD_TWICE=1",
 )
 def test_build_pack_is_deterministic(tmp_path: Path) -> None:
-    targets = (1.0, 0.8)
+    from tools.compact.pack.embedders import parse_target
+
+    targets = [parse_target("sface:1.0"), parse_target("dlib:0.8")]
     first = build(tmp_path / "a", EVALDATA_DIR, targets, seed=0, progress=False)
     second = build(tmp_path / "b", EVALDATA_DIR, targets, seed=0, progress=False)
     hashes = files_of(tmp_path / "a")

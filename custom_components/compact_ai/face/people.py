@@ -206,7 +206,9 @@ class People:
         person = self.resolve(name, negative=negative, add_to_existing=add_to_existing)
         if person.person_id not in self.people and len(self.people) >= MAX_PEOPLE:
             raise PeopleError("too_many_people", limit=str(MAX_PEOPLE))
-        room = MAX_SAMPLES_PER_PERSON - len(person.negatives if negative else person.samples)
+        kept = person.negatives if negative else person.samples
+        # samples this embedder cannot use are replaced by new ones (see add_samples)
+        room = MAX_SAMPLES_PER_PERSON - sum(s.usable(self.embedder) for s in kept)
         if room <= 0:
             raise PeopleError("person_full", name=person.name, limit=str(MAX_SAMPLES_PER_PERSON))
         if count > room:
