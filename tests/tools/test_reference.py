@@ -54,6 +54,7 @@ def test_load_pack_with_explicit_folder(tmp_path: Path) -> None:
 def test_every_importer_file_counts_in_the_fingerprint(tmp_path: Path) -> None:
     for path in (
         "pack/reference.py",
+        "pack/sources.py",
         "ncnn/export.py",
         "importers/dlib_resnet.py",
         "importers/tflite/reader.py",
