@@ -15,7 +15,7 @@ from tools.compact.compress.graph import Feed, first_sample, tensor_shapes
 from tools.compact.compress.groups import find_groups
 from tools.compact.compress.measure import fidelity, flops, run_outputs
 from tools.compact.compress.prune import allocate, analyze, prune, removal_for
-from tools.compact.compress.reconstruct import reconstruct
+from tools.compact.compress.reconstruct import GRAM_CHUNK, _products, reconstruct
 
 pytest.importorskip("onnxruntime")
 
@@ -85,6 +85,17 @@ def test_reconstruction_lowers_output_error() -> None:
     solved = fidelity(run_outputs(rebuilt, held_out), reference)
     assert 1 - solved.cosine_mean < 0.5 * (1 - plain.cosine_mean)
     assert solved.max_abs < plain.max_abs
+
+
+def test_chunked_products_equal_the_whole_products() -> None:
+    rng = np.random.default_rng(0)
+    a, y = rng.normal(size=(GRAM_CHUNK + 300, 7)), rng.normal(size=(GRAM_CHUNK + 300, 3))
+    rows = np.flatnonzero(rng.random(len(a)) < 0.8)
+    a_mean, y_mean = a[rows].mean(0), y[rows].mean(0)
+    gram, cross = _products(a, y, rows, a_mean, y_mean)
+    centred = a[rows] - a_mean
+    np.testing.assert_allclose(gram, centred.T @ centred, rtol=1e-10)
+    np.testing.assert_allclose(cross, centred.T @ (y[rows] - y_mean), rtol=1e-10)
 
 
 def test_same_input_and_seed_give_the_same_bytes() -> None:

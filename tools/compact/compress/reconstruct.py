@@ -114,6 +114,28 @@ def _ridge(gram: np.ndarray, cross: np.ndarray, w0: np.ndarray, alpha: float) ->
     return np.linalg.solve(gram + lam * np.eye(len(gram)), cross + lam * w0)
 
 
+GRAM_CHUNK = 4096  # rows per product: bounded memory on wide layers (SFace's fc: 25,088 inputs)
+
+
+def _products(
+    a: np.ndarray, y: np.ndarray, rows: np.ndarray, a_mean: np.ndarray, y_mean: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return a'a and a'y of the centred ``rows``, summed over chunks of rows.
+
+    Each product multiplies two separate arrays, so numpy calls GEMM: for ``x.T @ x`` it picks
+    SYRK, which crashed (segmentation fault in OpenBLAS 0.3.30) on SFace's widest layer.
+    """
+    gram = np.zeros((a.shape[1], a.shape[1]))
+    cross = np.zeros((a.shape[1], y.shape[1]))
+    for start in range(0, len(rows), GRAM_CHUNK):
+        chunk = rows[start : start + GRAM_CHUNK]
+        part = a[chunk] - a_mean
+        left = np.ascontiguousarray(part.T)
+        gram += left @ part
+        cross += left @ (y[chunk] - y_mean)
+    return gram, cross
+
+
 def _solve(
     a: np.ndarray,
     y: np.ndarray,
@@ -130,8 +152,7 @@ def _solve(
     def fit(rows: np.ndarray, alphas: Sequence[float]) -> list[tuple[np.ndarray, np.ndarray]]:
         a_mean = a[rows].mean(axis=0) if with_bias else np.zeros(a.shape[1])
         y_mean = y[rows].mean(axis=0) if with_bias else np.zeros(y.shape[1])
-        centred = a[rows] - a_mean
-        gram, cross = centred.T @ centred, centred.T @ (y[rows] - y_mean)
+        gram, cross = _products(a, y, np.flatnonzero(rows), a_mean, y_mean)
         solutions = [_ridge(gram, cross, w0, alpha) for alpha in alphas]
         return [(w, y_mean - a_mean @ w) for w in solutions]
 
