@@ -135,7 +135,12 @@ class FaceManager:
         return state.last if state else None
 
     def sync_gallery(self) -> None:
-        """Load the enrolled people into the recognizer's gallery."""
+        """Load the enrolled people into the recognizer's gallery.
+
+        A person with a negative this embedder cannot use (a chip of before store version 3
+        under SFace) is left out: matched without it, the look-alike it keeps out would be let
+        in. They are matched again once their negatives are enrolled again too.
+        """
         if self.recognizer is None:
             return
         embedder = self.people.embedder
@@ -147,13 +152,10 @@ class FaceManager:
                     for s in person.samples
                     if s.usable(embedder)
                 ],
-                [
-                    np.asarray(s.embedding, dtype=np.float32)
-                    for s in person.negatives
-                    if s.usable(embedder)
-                ],
+                [np.asarray(s.embedding, dtype=np.float32) for s in person.negatives],
             )
             for person in self.people.people.values()
+            if all(s.usable(embedder) for s in person.negatives)
         )
 
     async def async_reembed_if_needed(self) -> bool:

@@ -10,7 +10,8 @@ tier cuts the chip its embedder wants (``engine/face/align.py``).
 Samples stored before version 3 keep dlib's 150 px chip and no points: only an embedder that
 takes dlib's framing can re-embed them. Under any other embedder they keep the embedding of
 the embedder that made it (``embedder``) and are left out of matching until the tier goes
-back, or the person is enrolled again (a repair issue says who).
+back, or the person is enrolled again (a repair issue says who). A person with such a negative
+is not matched at all meanwhile: without it, the look-alike it keeps out would get in.
 """
 
 from __future__ import annotations

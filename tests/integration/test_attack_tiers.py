@@ -1,0 +1,97 @@
+"""Attacks on the door through a tier change: faces that must never open it stay refused.
+
+A look-alike's photos stored as Eileen's negatives by store version 2 (dlib's 150 px chips)
+keep the look-alike out on dlib. SFace cannot read those chips; when Eileen is enrolled again
+on SFace (what the repair issue asks), her old negatives must not silently stop counting.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from PIL import Image
+
+from custom_components.compact_ai.const import CONF_CAMERAS, CONF_TIER, CONF_UNLOCK
+from custom_components.compact_ai.engine.face.align import align_face
+from custom_components.compact_ai.engine.face.image import decode_image
+from custom_components.compact_ai.engine.face.recognizer import FaceRecognizer
+from custom_components.compact_ai.engine.runtime.pack import ModelPack
+from custom_components.compact_ai.face.people import STORAGE_KEY
+
+from .common import call, set_up_entry
+from .test_door import door_event, scan, unlock_options
+from .test_tiers import SFACE_TIER, _reenroll_issue, _reload_as, pack, tiers_pack  # noqa: F401
+
+LOOK_ALIKE = ("mirrored.jpg", "turned.jpg")  # the look-alike's frames at the door
+
+
+def _version_2_chips(models: ModelPack, photos: list[Path]) -> list[str]:
+    """Each photo's face as store version 2 kept it: dlib's 150 px chip (JPEG, base64)."""
+    pipeline = FaceRecognizer.load(models, "fast", "ncnn").pipeline
+    chips = []
+    for photo in photos:
+        image = decode_image(photo.read_bytes())
+        (face,) = pipeline.detect(image)
+        buffer = io.BytesIO()
+        Image.fromarray(align_face(image, face.keypoints)).save(buffer, "JPEG", quality=95)
+        chips.append(base64.b64encode(buffer.getvalue()).decode("ascii"))
+    return chips
+
+
+async def _look_alike_at_the_door(hass: HomeAssistant, photo_dir: Path) -> None:
+    for photo in LOOK_ALIKE:
+        await scan(hass, photo_dir / photo)
+
+
+async def test_negatives_sface_cannot_read_still_keep_the_look_alike_out(
+    hass: HomeAssistant,
+    camera_entity: str,
+    door_lock: str,
+    photo_dir: Path,
+    hass_storage: dict[str, Any],
+    pack: ModelPack,  # noqa: F811
+) -> None:
+    photos = [photo_dir / name for name in ("astronaut.jpg", *LOOK_ALIKE)]
+    own, *look_alike = await hass.async_add_executor_job(_version_2_chips, pack, photos)
+    added = "2026-01-01T00:00:00+00:00"
+    negatives = [{"embedding": [0.1] * 128, "chip": chip, "added": added} for chip in look_alike]
+    hass_storage[STORAGE_KEY] = {
+        "version": 2,
+        "minor_version": 1,
+        "key": STORAGE_KEY,
+        "data": {
+            "embedder": "dlib-of-an-older-pack",
+            "people": {
+                "eileen_1": {
+                    "name": "Eileen",
+                    "samples": [{"embedding": [0.1] * 128, "chip": own, "added": added}],
+                    "negatives": [{**n, "source": "upload:0a1b2c3d"} for n in negatives],
+                }
+            },
+        },
+    }
+    door = unlock_options(door_lock, liveness=False, cooldown=0)
+    options = {CONF_TIER: "fast", CONF_CAMERAS: [camera_entity], CONF_UNLOCK: door}
+    entry = await set_up_entry(hass, options)
+    await _look_alike_at_the_door(hass, photo_dir)  # on dlib her negatives refuse them
+    assert hass.states.get(door_lock).state == "locked"
+    assert door_event(hass)["reason"] == "unknown_face"
+
+    await _reload_as(hass, entry, SFACE_TIER)
+    # The repair issue asks to enroll her again; she is enrolled again from her own photo.
+    assert _reenroll_issue(hass) is not None
+    await call(
+        hass,
+        "enroll_face",
+        name="Eileen",
+        files=[str(photo_dir / "astronaut.jpg")],
+        add_to_existing=True,
+    )
+    await hass.async_block_till_done()
+    await _look_alike_at_the_door(hass, photo_dir)
+    assert hass.states.get(door_lock).state == "locked"  # her negatives still count
+    assert _reenroll_issue(hass) is not None  # and the issue still says to enroll again
