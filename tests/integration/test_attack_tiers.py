@@ -95,3 +95,32 @@ async def test_negatives_sface_cannot_read_still_keep_the_look_alike_out(
     await _look_alike_at_the_door(hass, photo_dir)
     assert hass.states.get(door_lock).state == "locked"  # her negatives still count
     assert _reenroll_issue(hass) is not None  # and the issue still says to enroll again
+
+
+async def test_a_negative_whose_chip_cannot_be_read_still_keeps_the_look_alike_out(
+    hass: HomeAssistant,
+    camera_entity: str,
+    door_lock: str,
+    photo_dir: Path,
+    hass_storage: dict[str, Any],
+    pack: ModelPack,  # noqa: F811
+) -> None:
+    """A damaged stored chip cannot be re-embedded: her negative must not just vanish."""
+    entry = await set_up_entry(hass, {CONF_TIER: "fast", CONF_CAMERAS: [camera_entity]})
+    await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
+    files = [str(photo_dir / photo) for photo in LOOK_ALIKE]
+    assert (await call(hass, "enroll_negative", name="Eileen", files=files))["enrolled"] == 2
+    door = unlock_options(door_lock, liveness=False, cooldown=0)
+    hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_UNLOCK: door})
+    await hass.async_block_till_done()
+    await _look_alike_at_the_door(hass, photo_dir)
+    assert hass.states.get(door_lock).state == "locked"
+    assert door_event(hass)["reason"] == "unknown_face"
+
+    (person,) = hass_storage[STORAGE_KEY]["data"]["people"].values()
+    for negative in person["negatives"]:  # the stored chips damaged, their points intact
+        negative["chip"] = base64.b64encode(b"\xff\xd8 not a JPEG").decode("ascii")
+    await _reload_as(hass, entry, SFACE_TIER)
+    await _look_alike_at_the_door(hass, photo_dir)
+    assert hass.states.get(door_lock).state == "locked"
+    assert _reenroll_issue(hass) is not None  # she is named: enroll her negatives again

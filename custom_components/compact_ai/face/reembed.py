@@ -24,6 +24,8 @@ from ..engine.face.recognizer import FaceRecognizer
 from .people import People, Points
 
 ISSUE_REENROLL: Final = "reenroll_for_tier"
+# The tag of an embedding whose embedder is not known (a store that names none): never usable.
+UNKNOWN_EMBEDDER: Final = "unknown"
 
 
 def _array(points: Points | None) -> np.ndarray | None:
@@ -33,11 +35,12 @@ def _array(points: Points | None) -> np.ndarray | None:
 def reembed(people: People, recognizer: FaceRecognizer) -> int:
     """Re-embed every stored chip the recognizer can read; return how many were dropped.
 
-    Runs in an executor. A chip that cannot be read is dropped (it must not stop setup, and
-    its embedding came from another model); a chip of before version 3 that this embedder
-    cannot frame is kept, tagged with the embedder of its embedding.
+    Runs in an executor. A sample whose chip cannot be read is dropped (it must not stop
+    setup, and its embedding came from another model), but a negative is kept like a chip of
+    before version 3 that this embedder cannot frame: tagged with the embedder of its
+    embedding, so that its person waits for it to be enrolled again (never matched without it).
     """
-    old, dropped = people.embedder, 0
+    old, dropped = people.embedder or UNKNOWN_EMBEDDER, 0
     for person in people.people.values():
         for samples in (person.samples, person.negatives):
             kept = []
@@ -52,7 +55,11 @@ def reembed(people: People, recognizer: FaceRecognizer) -> int:
                         chip, _array(sample.points), _array(sample.landmarks)
                     )
                 except (binascii.Error, EngineError):
-                    dropped += 1
+                    if samples is person.negatives:
+                        sample.embedder = sample.embedder or old
+                        kept.append(sample)
+                    else:
+                        dropped += 1
                     continue
                 sample.embedding = embedding.astype(float).tolist()
                 sample.embedder = None
