@@ -24,7 +24,14 @@ from custom_components.compact_ai.face.people import STORAGE_KEY
 
 from .common import call, set_up_entry
 from .test_door import door_event, scan, unlock_options
-from .test_tiers import SFACE_TIER, _reenroll_issue, _reload_as, pack, tiers_pack  # noqa: F401
+from .test_tiers import (  # noqa: F401
+    SFACE_TIER,
+    _reenroll_issue,
+    _reload_as,
+    _version_2_store,
+    pack,
+    tiers_pack,
+)
 
 LOOK_ALIKE = ("mirrored.jpg", "turned.jpg")  # the look-alike's frames at the door
 
@@ -124,3 +131,17 @@ async def test_a_negative_whose_chip_cannot_be_read_still_keeps_the_look_alike_o
     await _look_alike_at_the_door(hass, photo_dir)
     assert hass.states.get(door_lock).state == "locked"
     assert _reenroll_issue(hass) is not None  # she is named: enroll her negatives again
+
+
+async def test_a_store_that_names_no_embedder_never_mixes_its_vectors_into_sface(
+    hass: HomeAssistant,
+    camera_entity: str,
+    photo_dir: Path,
+    hass_storage: dict[str, Any],
+    pack: ModelPack,  # noqa: F811
+) -> None:
+    """dlib's vectors of a store that does not say whose they are stay out of SFace's gallery."""
+    hass_storage[STORAGE_KEY] = _version_2_store(photo_dir, None)  # type: ignore[arg-type]
+    entry = await set_up_entry(hass, {CONF_TIER: SFACE_TIER, CONF_CAMERAS: [camera_entity]})
+    assert entry.runtime_data.faces.recognizer.gallery.people == ()
+    assert _reenroll_issue(hass) is not None
