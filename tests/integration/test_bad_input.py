@@ -366,11 +366,17 @@ async def test_stored_file(hass: HomeAssistant, real_storage: Path, key: str, co
 async def test_a_stored_chip_that_cannot_be_read_is_dropped_not_a_failed_setup(
     hass: HomeAssistant, camera_entity: str, hass_storage: dict[str, Any]
 ) -> None:
-    """Stored data of another embedder is re-embedded from its chips; a broken chip is dropped."""
+    """Stored data of another embedder is re-embedded from its chips; a broken chip is dropped.
+
+    A broken negative is kept, unusable: Zoe waits for it to be enrolled again, never matched
+    without it (tests/integration/test_attack_tiers.py).
+    """
     broken = {"embedding": [0.1] * 128, "chip": "", "added": "2026-01-01T00:00:00+00:00"}
     person = {"name": "Zoe", "samples": [broken], "negatives": [dict(broken, chip="%%")]}
     hass_storage[PEOPLE_KEY] = json.loads(stored_file(PEOPLE_KEY, {"people": {"zoe": person}}))
     entry = await set_up_entry(hass, {CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]})
     assert entry.state is ConfigEntryState.LOADED
     listed = await call(hass, "list_people")
-    assert listed["people"] == [{"name": "Zoe", "samples": 0, "negatives": 0}]
+    assert listed["people"] == [{"name": "Zoe", "samples": 0, "negatives": 1}]
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, "reenroll_for_tier")
+    assert issue is not None and issue.translation_placeholders == {"people": "Zoe"}
