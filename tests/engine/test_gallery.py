@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from custom_components.compact_ai.engine.face.gallery import (
+    DEFAULT_MARGIN,
     DLIB_THRESHOLD,
     Gallery,
     MatchStatus,
+    margin_for,
 )
 
 
@@ -144,3 +146,35 @@ def test_non_finite_embeddings_are_refused(gallery: Gallery) -> None:
         gallery.add("carol", _at(float("nan")))
     with pytest.raises(ValueError, match="finite"):
         gallery.match(_at(float("inf")))
+
+
+def test_a_look_alike_at_sfaces_scale_is_as_ambiguous_as_at_dlibs() -> None:
+    """A sister 7 % of the distance further than the owner: ambiguous on both scales.
+
+    SFace's distances are about 1.7x dlib's; with dlib's fixed 0.04 the same pair of faces
+    would be told apart (and the door could open) on SFace only.
+    """
+
+    def family(threshold: float, margin: float, scale: float) -> Gallery:
+        gallery = Gallery(threshold, margin)
+        gallery.add("eileen", _at(0.0))
+        gallery.add("sister", _at(0.87 * scale))
+        return gallery
+
+    for threshold, scale in ((0.52, 1.0), (1.13, 1.7)):
+        probe = _at(0.42 * scale)  # eileen 0.42 x scale away, her sister 0.45 x scale
+        match = family(threshold, margin_for(threshold), scale).match(probe)
+        assert match.status is MatchStatus.AMBIGUOUS, threshold
+    assert family(1.13, DEFAULT_MARGIN, 1.7).match(probe).person == "eileen"  # the old margin
+    assert margin_for(0.39) == margin_for(0.6) == DEFAULT_MARGIN  # dlib's tiers: unchanged
+
+
+def test_a_recognizer_keeps_its_embedders_margin_when_people_change() -> None:
+    from custom_components.compact_ai.engine.face.recognizer import FaceRecognizer
+    from custom_components.compact_ai.engine.runtime.pack import ModelPack
+    from tools.compact.pack.reference import SFACE_TIER, build_reference_pack
+
+    sface = FaceRecognizer.load(ModelPack.load(build_reference_pack()), SFACE_TIER, "onnxruntime")
+    assert sface.gallery.margin == margin_for(sface.threshold) > DEFAULT_MARGIN
+    sface.set_people([("eileen", [_at(0.0)], [])])
+    assert sface.gallery.margin == margin_for(sface.threshold)

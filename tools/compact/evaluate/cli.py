@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from custom_components.compact_ai.engine.face.detector import VARIANTS
-from custom_components.compact_ai.engine.face.gallery import DEFAULT_MARGIN
 from tools.compact.command import add_command, add_json_option
 from tools.compact.evaluate.regressions import THRESHOLDS
 from tools.compact.evaluate.verify import CASCADE
@@ -55,7 +54,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _identify(args: argparse.Namespace) -> int:
-    from custom_components.compact_ai.engine.face.gallery import Gallery
+    from custom_components.compact_ai.engine.face.gallery import Gallery, margin_for
     from tools.compact.evaluate.identify import evaluate, report_lines, split
     from tools.compact.evaluate.labels import read_label_errors
     from tools.compact.evaluate.verify import door_distance, load_face_pipeline
@@ -63,17 +62,18 @@ def _identify(args: argparse.Namespace) -> int:
     exclude = read_label_errors(args.exclude)
     plan = split(args.gallery, args.probe, args.enroll_per_person, args.gallery_people, exclude)
     pipeline, threshold = load_face_pipeline(args.tier, args.pack, args.backend, args.detector)
+    margin = margin_for(threshold) if args.margin is None else args.margin  # the tier's scale
     if args.door:
         threshold = door_distance(args.tier, args.pack)
     threshold = args.threshold if args.threshold is not None else threshold
-    gallery = Gallery(threshold=threshold, margin=args.margin)
+    gallery = Gallery(threshold=threshold, margin=margin)
     report = evaluate(pipeline, plan, gallery, tuple(args.also_threshold))
     report.update(
         tier=args.tier,
         backend=args.backend,
         detector=args.detector,
         threshold=threshold,
-        margin=args.margin,
+        margin=margin,
         enrolled_people=len(gallery.people),
         enrolled_faces=sum(gallery.count(person) for person in gallery.people),
     )
@@ -313,7 +313,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--gallery-people", type=int, default=None, metavar="N", help="enroll the first N only"
     )
-    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN)
+    parser.add_argument(
+        "--margin", type=float, default=None, help="ambiguity margin (default: the tier's)"
+    )
     parser.add_argument(
         "--door", action="store_true", help="match at the tier's unlock distance (the door's)"
     )

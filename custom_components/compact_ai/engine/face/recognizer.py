@@ -21,7 +21,7 @@ from ..runtime.backend import load_model
 from ..runtime.pack import ModelPack
 from .align import ALIGN_KEYPOINTS, CHIP_SIZE, DLIB_150, STORED, stored_chip
 from .cascade import DetectionConfig
-from .gallery import DLIB_THRESHOLD, Gallery, Match
+from .gallery import DLIB_THRESHOLD, Gallery, Match, margin_for
 from .image import decode_image
 from .pipeline import STAGES, Face, FacePipeline, detector_config, embedder_config, whole
 from .quality import FaceQuality
@@ -156,7 +156,7 @@ class FaceRecognizer:
         self.threshold = threshold
         self.unlock_threshold = unlock_threshold or threshold * UNLOCK_FACTOR
         self.strict_threshold = self.unlock_threshold * STRICT_FACTOR
-        self.gallery = Gallery(threshold)
+        self.gallery = Gallery(threshold, margin_for(threshold))
 
     @classmethod
     def load(cls, pack: ModelPack, tier: str, backend: str, *, threads: int = 1) -> FaceRecognizer:
@@ -176,7 +176,7 @@ class FaceRecognizer:
         people: Iterable[tuple[str, list[np.ndarray], list[np.ndarray]]],
     ) -> None:
         """Replace the gallery with (name, embeddings, negatives) of every person."""
-        gallery = Gallery(self.threshold)
+        gallery = Gallery(self.threshold, self.gallery.margin)
         for name, embeddings, negatives in people:
             for embedding in embeddings:
                 gallery.add(name, embedding)
