@@ -87,20 +87,25 @@ def test_speed_is_the_worse_backend() -> None:
     assert choose_tiers([sface, lossy_ncnn], budget=10_000)["balanced"] is sface
 
 
-def test_a_missed_speed_goal_falls_back_to_the_fastest_meeting_the_floors() -> None:
+def test_a_missed_goal_falls_back_to_the_tiers_own_priorities() -> None:
+    """balanced keeps its door before its speed; fast its speed before its door."""
     sface = candidate("sface", 0.994, 20.0, door=0.97)
     pruned = candidate("pruned", 0.990, 12.0, door=0.93)  # 0.6x: balanced misses its speed
     dlib = candidate("dlib", 0.987, 7.0, door=0.80)  # 0.35x: fast misses its speed
-    poor_door = candidate("poor_door", 0.985, 2.0, door=0.40)  # fast enough, door too weak
-    tiers = choose_tiers([sface, pruned, dlib, poor_door], budget=10_000)
+    tiers = choose_tiers([sface, pruned, dlib], budget=10_000)
     assert tiers == {"accurate": sface, "balanced": pruned, "fast": dlib}
     rows = {row["tier"]: row["met"] for row in check_goals(tiers)}
     assert rows["balanced"] == {"accuracy": True, "door": True, "speed": False}
     assert rows["fast"] == {"accuracy": True, "door": True, "speed": False}
     assert rows["accurate"] == {"accuracy": True, "door": True, "speed": True}
-    # nothing meets a tier's floors: it reuses accurate's model
+    poor_door = candidate("poor_door", 0.985, 2.0, door=0.40)  # fast enough, door too weak
+    tiers = choose_tiers([sface, pruned, dlib, poor_door], budget=10_000)
+    assert (tiers["balanced"], tiers["fast"]) == (pruned, poor_door)
+    assert check_goals(tiers)[2]["met"] == {"accuracy": True, "door": False, "speed": True}
+    # nothing else keeps balanced's accuracy: it reuses accurate's model
     only = choose_tiers([sface, poor_door], budget=10_000)
-    assert (only["balanced"], only["fast"]) == (sface, sface)
+    assert (only["balanced"], only["fast"]) == (sface, poor_door)
+    assert choose_tiers([sface, candidate("bad", 0.95, 1.0)], budget=10_000)["fast"] is sface
 
 
 def test_budget_keeps_the_best_and_reuses_it_when_nothing_else_fits() -> None:

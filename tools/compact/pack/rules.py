@@ -9,10 +9,12 @@ Goals (issue 20), on every backend, 1 thread:
 | fast | >= 98.0 % | >= 60 % | <= 0.3x accurate |
 
 accurate = the most accurate candidate (then the best door TAR); balanced and fast = the
-fastest candidate meeting the tier's goals, else the fastest meeting its accuracy and door
-floors (its speed goal then shows as missed), else accurate's model. Speed is the worse of
-the two backends' ratios to accurate's ms. The pack must fit 30 MB; it may grow to 45 MB
-only when that meets more goals, and the report says which.
+fastest candidate meeting the tier's goals, else the fastest meeting the tier's fallback pair
+of goals in order (the rest then shows as missed), else accurate's model. balanced keeps
+accuracy and door before speed; fast keeps accuracy and speed before door, as a slow machine
+needs a tier that runs, and every tier's door distance still lets no dev impostor in. Speed is
+the worse of the two backends' ratios to accurate's ms. The pack must fit 30 MB; it may grow
+to 45 MB only when that meets more goals, and the report says which.
 """
 
 from __future__ import annotations
@@ -35,12 +37,16 @@ class TierGoal:
     accuracy: float  # 10-fold verification on the dev pairs
     door_tar: float  # owners' per-frame TAR at the door distance (no dev impostor passes)
     speed: float | None  # ms at most this fraction of accurate's
+    fallbacks: tuple[tuple[str, ...], ...] = ()  # goal parts kept, in order, when not all are
 
 
+EVERY_PART = ("accuracy", "door", "speed")
+KEEP_DOOR = ("accuracy", "door")
+KEEP_SPEED = ("accuracy", "speed")
 GOALS = {
     "accurate": TierGoal(0.990, 0.90, None),
-    "balanced": TierGoal(0.988, 0.80, 0.5),
-    "fast": TierGoal(0.980, 0.60, 0.3),
+    "balanced": TierGoal(0.988, 0.80, 0.5, (KEEP_DOOR, KEEP_SPEED)),
+    "fast": TierGoal(0.980, 0.60, 0.3, (KEEP_SPEED, KEEP_DOOR)),
 }
 
 
@@ -87,9 +93,15 @@ def choose_tiers(candidates: list[Candidate], budget: int) -> dict[str, Candidat
         spare = budget - sum(c.size for c in used.values())
         pool = [c for c in candidates if id(c) in used or c.size <= spare]
         reached = {id(c): met(c, GOALS[tier], accurate) for c in pool}
-        every = [c for c in pool if all(reached[id(c)].values())]
-        floors = [c for c in pool if reached[id(c)]["accuracy"] and reached[id(c)]["door"]]
-        found = every or floors or [accurate]
+        parts = [EVERY_PART, *GOALS[tier].fallbacks]
+        found = next(
+            (
+                kept
+                for wanted in parts
+                if (kept := [c for c in pool if all(reached[id(c)][p] for p in wanted)])
+            ),
+            [accurate],
+        )
         chosen[tier] = min(found, key=lambda c: (speed(c, accurate), -accuracy(c)))
     return chosen
 
