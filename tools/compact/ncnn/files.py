@@ -152,6 +152,7 @@ def read_weights(layers: list[Layer], weights: bytes) -> None:
         raise ToolError("the ncnn .bin has bytes its .param does not describe")
 
 
-def raw_blob(values: np.ndarray) -> bytes:
-    """Return an "auto" blob holding raw float32 ``values``."""
-    return struct.pack("<I", 0) + values.astype(np.float32).tobytes()
+def fp16_blob(values: np.ndarray) -> bytes:
+    """Return an "auto" blob holding ``values`` as fp16 (ncnn widens them when it loads)."""
+    data = values.astype(np.float16).tobytes()
+    return struct.pack("<I", FP16_TAG) + data + bytes(align4(len(data)) - len(data))
