@@ -26,6 +26,7 @@ from .common import call, set_up_entry
 from .test_door import door_event, scan, unlock_options
 from .test_tiers import (  # noqa: F401
     SFACE_TIER,
+    _enroll_her_again,
     _reenroll_issue,
     _reload_as,
     _version_2_store,
@@ -91,13 +92,7 @@ async def test_negatives_sface_cannot_read_still_keep_the_look_alike_out(
     await _reload_as(hass, entry, SFACE_TIER)
     # The repair issue asks to enroll her again; she is enrolled again from her own photo.
     assert _reenroll_issue(hass) is not None
-    await call(
-        hass,
-        "enroll_face",
-        name="Eileen",
-        files=[str(photo_dir / "astronaut.jpg")],
-        add_to_existing=True,
-    )
+    await _enroll_her_again(hass, photo_dir)
     await hass.async_block_till_done()
     await _look_alike_at_the_door(hass, photo_dir)
     assert hass.states.get(door_lock).state == "locked"  # her negatives still count

@@ -195,6 +195,12 @@ def _version_2_store(photo_dir: Path, embedder: str, samples: int = 2) -> dict[s
     }
 
 
+async def _enroll_her_again(hass: HomeAssistant, photo_dir: Path) -> Any:
+    """Add Eileen's photo to her stored faces, as the repair issue asks."""
+    files = [str(photo_dir / "astronaut.jpg")]
+    return await call(hass, "enroll_face", name="Eileen", files=files, add_to_existing=True)
+
+
 def _reenroll_issue(hass: HomeAssistant) -> ir.IssueEntry | None:
     return ir.async_get(hass).async_get_issue(DOMAIN, ISSUE_REENROLL)
 
@@ -237,13 +243,7 @@ async def test_a_version_2_store_keeps_working_on_dlib_and_never_mixes_with_sfac
     (person,) = stored["data"]["people"].values()
     assert person["samples"][0]["embedder"] == dlib and "points" not in person["samples"][0]
 
-    await call(
-        hass,
-        "enroll_face",
-        name="Eileen",
-        files=[str(photo_dir / "astronaut.jpg")],
-        add_to_existing=True,
-    )
+    await _enroll_her_again(hass, photo_dir)
     (sample,) = _samples(entry)  # the samples SFace could not use are replaced
     assert sample.points is not None and sample.embedder is None
     assert _reenroll_issue(hass) is not None  # her old negative is still dlib's
@@ -319,13 +319,7 @@ async def test_a_full_person_of_version_2_can_be_enrolled_again_on_sface(
     hass_storage[STORAGE_KEY] = _version_2_store(photo_dir, "dlib-of-an-older-pack", 20)
     entry = await set_up_entry(hass, {CONF_TIER: SFACE_TIER, CONF_CAMERAS: [camera_entity]})
     assert len(_samples(entry)) == 20
-    result = await call(
-        hass,
-        "enroll_face",
-        name="Eileen",
-        files=[str(photo_dir / "astronaut.jpg")],
-        add_to_existing=True,
-    )
+    result = await _enroll_her_again(hass, photo_dir)
     assert result["enrolled"] == 1
     (sample,) = _samples(entry)
     assert sample.embedder is None

@@ -247,14 +247,7 @@ class Builder:
         self, files: NcnnFiles, io: dict[str, Any]
     ) -> tuple[float, NcnnModel, np.ndarray]:
         """Held-out verification accuracy of ncnn files, their model (1 thread), embeddings."""
-        model = NcnnModel(
-            files.param,
-            files.weights,
-            name=EMBEDDER,
-            inputs=tensor_specs(io, "inputs", EMBEDDER),
-            outputs=tensor_specs(io, "outputs", EMBEDDER),
-            options=NcnnOptions.from_config(files.options),
-        )
+        model = ncnn_embedder(files.param, files.weights, io, files.options)
         embeddings = self.embed(model, self.eval_set.chips)
         return verification(embeddings, self.eval_set)["lfw_accuracy"], model, embeddings
 
@@ -322,14 +315,7 @@ class Builder:
 def load_runners(candidate: Candidate) -> dict[str, Any]:
     """Load a candidate's shipped files on both backends (1 thread)."""
     config = candidate.config
-    ncnn = NcnnModel(
-        candidate.param,
-        candidate.weights,
-        name=EMBEDDER,
-        inputs=tensor_specs(config, "inputs", EMBEDDER),
-        outputs=tensor_specs(config, "outputs", EMBEDDER),
-        options=NcnnOptions.from_config(config.get("ncnn", {})),
-    )
+    ncnn = ncnn_embedder(candidate.param, candidate.weights, config, config.get("ncnn", {}))
     return {"onnxruntime": OnnxruntimeModel(candidate.onnx_bytes, name=EMBEDDER), "ncnn": ncnn}
 
 
@@ -358,3 +344,17 @@ def time_all(
     for c in candidates:
         for backend in c.runners:
             c.metrics[f"ms_per_face_{backend}"] = round(best[f"{c.name}/{backend}"], 2)
+
+
+def ncnn_embedder(
+    param: bytes, weights: bytes, io: dict[str, Any], options: dict[str, Any]
+) -> NcnnModel:
+    """Load embedder files on ncnn with their tensor names (``io``) and options, 1 thread."""
+    return NcnnModel(
+        param,
+        weights,
+        name=EMBEDDER,
+        inputs=tensor_specs(io, "inputs", EMBEDDER),
+        outputs=tensor_specs(io, "outputs", EMBEDDER),
+        options=NcnnOptions.from_config(options),
+    )
