@@ -123,6 +123,27 @@ async def test_recording_samples_keeps_no_other_command(
     await commands.async_shutdown()
 
 
+async def test_a_refused_spoken_sample_does_not_count(
+    hass: HomeAssistant, entry: MockConfigEntry, utterances: dict[str, bytes]
+) -> None:
+    """An utterance the recording checks refuse (here clipped) leaves the count as it was."""
+    commands = entry.runtime_data.commands
+    await hass.services.async_call(
+        DOMAIN, "record_voice_samples", {"phrase": "yes", "count": 1}, blocking=True
+    )
+    samples = np.frombuffer(utterances["yes"], "<i2").astype(np.int32) * 40
+    clipped = np.clip(samples, -32768, 32767).astype("<i2").tobytes()
+    await transcribe(hass, clipped)
+    await hass.async_block_till_done()
+    assert commands.store.recording_count("yes") == 0
+    assert commands.capture is not None and commands.capture.remaining == 1
+    assert (await transcribe(hass, utterances["yes"])).text == "yes"
+    await hass.async_block_till_done()
+    assert commands.store.recording_count("yes") == 1
+    assert commands.capture is None  # done after the one kept
+    await commands.async_shutdown()
+
+
 async def test_only_the_first_ten_seconds_are_heard(
     hass: HomeAssistant, entry: MockConfigEntry, utterances: dict[str, bytes]
 ) -> None:

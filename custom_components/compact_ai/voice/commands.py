@@ -215,10 +215,9 @@ class VoiceCommands:
             capture.phrase, capture.saved, capture.count,
         )  # fmt: skip
         self._notify()
-        if capture.saved:
-            self._entry.async_create_task(
-                self.hass, self._async_train_after_captures(), "compact_ai voice capture"
-            )
+        self._entry.async_create_task(
+            self.hass, self._async_train_after_captures(capture), "compact_ai voice capture"
+        )
 
     @callback
     def _on_result(self, result: VoiceResult) -> None:
@@ -230,29 +229,31 @@ class VoiceCommands:
             # must not be trained as this phrase; unrecognized speech may be the new phrase.
             _LOGGER.debug("Heard %r while recording %r: not kept", result.phrase, capture.phrase)
             return
-        capture.remaining -= 1
-        last = capture.remaining <= 0
-        if last:
-            self._end_capture()
-        self._notify()
         self._entry.async_create_task(
-            self.hass,
-            self._async_capture(capture.phrase, result.samples, last),
-            "compact_ai voice capture",
+            self.hass, self._async_capture(capture, result.samples), "compact_ai voice capture"
         )
 
-    async def _async_capture(self, phrase: str, samples: np.ndarray, last: bool) -> None:
+    async def _async_capture(self, capture: Capture, samples: np.ndarray) -> None:
+        """Keep one utterance; only a kept one counts, so a refused one is spoken again."""
         async with self._capture_lock:
+            if capture.remaining <= 0:
+                return  # enough were kept while this one waited
             try:
-                await self.async_add_recording(phrase, samples, SOURCE_VOICE)
+                await self.async_add_recording(capture.phrase, samples, SOURCE_VOICE)
             except VoiceError as err:
-                _LOGGER.warning("A spoken sample of %r was not kept: %s", phrase, err.key)
-        if last:
+                _LOGGER.warning("A spoken sample of %r was not kept: %s", capture.phrase, err.key)
+                return
+            capture.remaining -= 1
+            if capture.remaining <= 0 and self.capture is capture:
+                self._end_capture()
+            self._notify()
+        if capture.remaining <= 0:
             self.trainer.async_request()
 
-    async def _async_train_after_captures(self) -> None:
-        async with self._capture_lock:  # after the recordings still being saved
-            self.trainer.async_request()
+    async def _async_train_after_captures(self, capture: Capture) -> None:
+        async with self._capture_lock:  # after the utterances still being checked
+            if capture.saved:
+                self.trainer.async_request()
 
     def as_dict(self) -> dict[str, Any]:
         """Return the state for attributes and diagnostics (no audio)."""
