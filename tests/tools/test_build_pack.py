@@ -188,21 +188,27 @@ def test_shipped_pack_is_complete_verified_and_small() -> None:
 
 
 @pytest.mark.skipif(not (PACK_DIR / "manifest.json").exists(), reason="no pack built yet")
-@pytest.mark.xfail(
-    strict=True, reason="issue 20: the shipped pack is not rebuilt with the tiers' rules yet"
-)
-def test_shipped_tiers_use_three_embedders_with_their_sources_and_notice() -> None:
+def test_shipped_embedders_name_their_sources_and_carry_the_notice() -> None:
     pack = ModelPack.load(PACK_DIR)
-    embedders = set()
     for tier in TIERS:
-        embedder = pack.tiers[tier].models["face_embedder"]
-        embedders.add(embedder.files["onnxruntime"][0].sha256)
         source = pack.raw["tiers"][tier]["models"]["face_embedder"]["source"]
         assert source["license"] in ("Apache-2.0", "CC0-1.0") and len(source["sha256"]) == 64
-    assert len(embedders) == len(TIERS)  # three tiers, three embedders
     notice = (PACK_DIR / NOTICE_NAME).read_text()
     assert "SFace" in notice and "sha256 `fb143eea" in notice and "Changes:" in notice
     assert "Apache License" in (PACK_DIR / LICENSE_DIR / APACHE_NAME).read_text()
+
+
+@pytest.mark.skipif(not (PACK_DIR / "manifest.json").exists(), reason="no pack built yet")
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 20: no faster embedder keeps the door goals without a trained student",
+)
+def test_shipped_tiers_use_three_embedders() -> None:
+    pack = ModelPack.load(PACK_DIR)
+    embedders = {
+        pack.tiers[tier].models["face_embedder"].files["onnxruntime"][0].sha256 for tier in TIERS
+    }
+    assert len(embedders) == len(TIERS)
 
 
 def test_goals_are_checked_on_both_backends() -> None:
