@@ -16,7 +16,7 @@ from custom_components.compact_ai.const import PACK_DIR
 from custom_components.compact_ai.engine.face.cascade import MAX_REFINES, DetectionConfig, same_face
 from custom_components.compact_ai.engine.face.detector import LEFT_EYE, RIGHT_EYE, SHORT_RANGE
 from custom_components.compact_ai.engine.face.image import Picture, decode_picture
-from custom_components.compact_ai.engine.face.pipeline import FacePipeline
+from custom_components.compact_ai.engine.face.pipeline import FacePipeline, embedder_config
 from custom_components.compact_ai.engine.face.recognizer import FaceRecognizer
 from custom_components.compact_ai.engine.runtime.backend import InferenceModel, load_model
 from custom_components.compact_ai.engine.runtime.pack import ModelPack
@@ -48,6 +48,7 @@ def pipeline(models: dict[str, InferenceModel], **detection: object) -> FacePipe
         SHORT_RANGE,
         proposer=models["face_proposer"],
         detection=DetectionConfig(**detection),  # type: ignore[arg-type]
+        embedding=embedder_config(PACK.model("balanced", "face_embedder").config),
     )
 
 
@@ -139,11 +140,12 @@ def test_every_tier_finds_a_96_px_face_blazeface_alone_misses(
     recognizer = FaceRecognizer.load(PACK, tier, "onnxruntime")
     (face,) = recognizer.pipeline.scan(frame).faces
     assert 250 < face.detection.box[0] < 420 and 150 < face.detection.box[1] < 330
-    assert (
-        FacePipeline(models["face_detector"], models["face_embedder"]).faces_in_bytes(frame) == []
+    alone = FacePipeline(
+        models["face_detector"], models["face_embedder"], embedding=recognizer.pipeline.embedding
     )
-    close = FacePipeline(models["face_detector"], models["face_embedder"]).faces(np.asarray(head))
-    assert np.linalg.norm(face.embedding - close[0].embedding) < 0.45  # the same person
+    assert alone.faces_in_bytes(frame) == []
+    close = alone.faces(np.asarray(head))
+    assert np.linalg.norm(face.embedding - close[0].embedding) < recognizer.threshold  # her
 
 
 def test_a_grey_night_frame_is_found_and_matches_the_colour_face(
@@ -193,6 +195,7 @@ def test_fifty_faces_are_bounded_work_and_marked_as_too_many(
         models["face_embedder"],
         proposer=models["face_proposer"],
         detection=DetectionConfig(),
+        embedding=embedder_config(PACK.model("balanced", "face_embedder").config),
     )
     result = counted.scan(encode(frame))
     assert result.more_faces

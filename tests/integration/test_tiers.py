@@ -49,26 +49,40 @@ SFACE_TIER = "accurate"
 
 @pytest.fixture(scope="module")
 def tiers_pack(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelPack]:
-    """The shipped pack with SFace (the toolkit's fp32 import) as accurate's embedder.
+    """The shipped pack with the reference SFace on accurate and dlib's net on the others.
 
-    Made before Home Assistant's check for blocking calls starts (module scope).
+    Two embedders whatever the shipped pack holds. Made before Home Assistant's check for
+    blocking calls starts (module scope).
     """
-    from tools.compact.pack.reference import SFACE_TIER as REFERENCE_SFACE, build_reference_pack
-    from tools.compact.pack.writer import add_model
+    from tools.compact.pack.reference import (
+        REFERENCE_TIER,
+        SFACE_TIER as REFERENCE_SFACE,
+        build_reference_pack,
+    )
 
     reference = build_reference_pack()
     root = tmp_path_factory.mktemp("pack") / "pack"
     shutil.copytree(PACK_DIR, root, symlinks=True)
-    sface = ModelPack.load(reference).model(REFERENCE_SFACE, "face_embedder")
-    folder = root / "sface"
+    _link_embedder(reference, REFERENCE_SFACE, root, "sface", [SFACE_TIER])
+    others = [tier for tier in TIERS if tier != SFACE_TIER]
+    _link_embedder(reference, REFERENCE_TIER, root, "dlib", others)
+    return root, ModelPack.load(root)
+
+
+def _link_embedder(reference: Path, source: str, root: Path, name: str, tiers: list[str]) -> None:
+    """List the reference pack's embedder of tier ``source`` as ``tiers``' embedder."""
+    from tools.compact.pack.writer import add_model
+
+    embedder = ModelPack.load(reference).model(source, "face_embedder")
+    folder = root / name
     folder.mkdir()
     files: dict[str, list[Path]] = {}
-    for backend, records in sface.files.items():
+    for backend, records in embedder.files.items():
         for record in records:
             (folder / Path(record.path).name).symlink_to(reference / record.path)
         files[backend] = [folder / Path(record.path).name for record in records]
-    add_model(root, SFACE_TIER, "face_embedder", files, config=sface.config, metrics={})
-    return root, ModelPack.load(root)
+    for tier in tiers:
+        add_model(root, tier, "face_embedder", files, config=embedder.config, metrics={})
 
 
 @pytest.fixture
