@@ -393,6 +393,10 @@ async def test_tier_table_shows_the_door_tar_the_manifest_has(
     pack = tmp_path / "pack"
     shutil.copytree(PACK_DIR, pack, symlinks=True)
     manifest = json.loads((pack / "manifest.json").read_text())
+    for tier in TIERS:  # measured on accurate only
+        metrics = manifest["tiers"][tier]["models"]["face_embedder"]["metrics"]
+        for key in [key for key in metrics if key.startswith("door_tar")]:
+            del metrics[key]
     manifest["tiers"]["accurate"]["models"]["face_embedder"]["metrics"]["door_tar"] = 0.934
     (pack / "manifest.json").write_text(json.dumps(manifest))
     with patch("custom_components.compact_ai.const.PACK_DIR", pack):
