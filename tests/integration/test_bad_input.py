@@ -368,12 +368,16 @@ async def test_a_stored_chip_that_cannot_be_read_is_dropped_not_a_failed_setup(
 ) -> None:
     """Stored data of another embedder is re-embedded from its chips; a broken chip is dropped.
 
-    A broken negative is kept, unusable: Zoe waits for it to be enrolled again, never matched
+    The chip has its points (store version 3), so the shipped embedder tries to read it. A
+    broken negative is kept, unusable: Zoe waits for it to be enrolled again, never matched
     without it (tests/integration/test_attack_tiers.py).
     """
     broken = {"embedding": [0.1] * 128, "chip": "", "added": "2026-01-01T00:00:00+00:00"}
-    person = {"name": "Zoe", "samples": [broken], "negatives": [dict(broken, chip="%%")]}
-    hass_storage[PEOPLE_KEY] = json.loads(stored_file(PEOPLE_KEY, {"people": {"zoe": person}}))
+    broken["points"] = [[1.0, 2.0]] * 4
+    negative = dict(broken, chip="%%", source="a look-alike.jpg")
+    person = {"name": "Zoe", "samples": [broken], "negatives": [negative]}
+    people = {"people": {"zoe": person}}
+    hass_storage[PEOPLE_KEY] = json.loads(stored_file(PEOPLE_KEY, people, version=3))
     entry = await set_up_entry(hass, {CONF_TIER: "balanced", CONF_CAMERAS: [camera_entity]})
     assert entry.state is ConfigEntryState.LOADED
     listed = await call(hass, "list_people")
