@@ -1,10 +1,10 @@
 """Command line of the toolkit: one module per command family.
 
-A family module (``pack/cli.py``, ``compress/cli.py``, ``evaluate/cli.py``, ``train/cli.py``)
-exposes ``register(subparsers)``, which adds its subcommands with
-:func:`tools.compact.command.add_command`: each sets ``func`` (called with the parsed
-namespace, returns an exit code). Family modules import the library modules inside their
-handlers so that ``--help`` stays fast.
+A family module (``pack/cli.py``, ``compress/cli.py``, ``evaluate/face_cli.py``,
+``evaluate/cli.py``, ``train/cli.py``) exposes ``register(subparsers)``, which adds its
+subcommands with :func:`tools.compact.command.add_command`: each sets ``func`` (called with the
+parsed namespace, returns an exit code); ``--help`` lists them in the order of ``FAMILIES``.
+Family modules import the library modules inside their handlers so that ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from tools.compact.errors import ToolError
 FAMILIES: tuple[str, ...] = (
     "tools.compact.pack.cli",
     "tools.compact.compress.cli",
+    "tools.compact.evaluate.face_cli",
     "tools.compact.evaluate.cli",
     "tools.compact.train.cli",
 )
