@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
 import pytest
 from homeassistant.core import Event, HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
 from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -18,6 +22,7 @@ from custom_components.compact_ai.const import (
     CONF_UNLOCK,
     DOMAIN,
     EVENT_DOOR_DECISION,
+    PACK_DIR,
 )
 from custom_components.compact_ai.logbook import describe_door
 
@@ -218,6 +223,28 @@ async def test_no_door_entity_while_unlock_is_off(
     await hass.async_block_till_done()
     assert hass.states.get(DOOR_EVENT) is None
     assert entry.runtime_data.door is None
+
+
+async def test_an_unlock_distance_of_zero_keeps_the_door_shut(
+    hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path, tmp_path: Path
+) -> None:
+    """A manifest unlock distance of 0 is refused, not read as "missing" (the wider default)."""
+    entry = await setup_door(hass, camera_entity, door_lock, photo_dir, liveness=False)
+    pack = shutil.copytree(PACK_DIR, tmp_path / "pack", symlinks=True)
+    manifest = json.loads((pack / "manifest.json").read_text())
+    manifest["tiers"]["balanced"]["models"]["face_embedder"]["config"]["unlock_threshold"] = 0
+    (pack / "manifest.json").write_text(json.dumps(manifest))
+    with patch("custom_components.compact_ai.const.PACK_DIR", pack):
+        assert await hass.config_entries.async_reload(entry.entry_id)
+        await hass.async_block_till_done()
+    assert entry.runtime_data.door is None
+    for photo in ("astronaut.jpg", "turned.jpg"):  # the frames that open it with the real pack
+        await show(hass, photo_dir / photo)
+        with pytest.raises(ServiceValidationError):
+            await call(hass, "scan")
+    assert hass.states.get(door_lock).state == "locked"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, "models_unusable")
+    assert issue is not None and "unlock_threshold" in issue.translation_placeholders["error"]
 
 
 async def test_mirrored_pair_in_one_frame_is_denied(

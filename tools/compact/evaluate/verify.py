@@ -21,7 +21,6 @@ import numpy as np
 
 from custom_components.compact_ai.engine.errors import EngineError, ImageDecodeError
 from custom_components.compact_ai.engine.face.detector import VARIANTS, Detection
-from custom_components.compact_ai.engine.face.gallery import DLIB_THRESHOLD
 from custom_components.compact_ai.engine.face.pipeline import STAGES, FacePipeline, embedder_config
 from tools.compact.errors import ToolError
 from tools.compact.evaluate.pairs import Pair
@@ -94,15 +93,17 @@ def embed_primary(pipeline: FacePipeline, path: Path, timer: Timer) -> Embedded:
 
 def door_distance(tier: str, pack_dir: Path | None) -> float:
     """Return the tier's unlock distance (the door's), as its build calibrated it."""
+    from custom_components.compact_ai.engine.face.recognizer import EMBEDDER_TASK, door_distances
     from tools.compact.pack.reference import load_pack
 
     try:
-        config = load_pack(tier, pack_dir).model(tier, "face_embedder").config
+        config = load_pack(tier, pack_dir).model(tier, EMBEDDER_TASK).config
+        if "unlock_threshold" not in config:
+            raise ToolError(f"tier {tier!r} has no calibrated unlock distance")
+        _, unlock = door_distances(config, f"tiers.{tier}.models.{EMBEDDER_TASK}")
     except EngineError as err:
         raise ToolError(str(err)) from err
-    if "unlock_threshold" not in config:
-        raise ToolError(f"tier {tier!r} has no calibrated unlock distance")
-    return float(config["unlock_threshold"])
+    return unlock
 
 
 def load_face_pipeline(
@@ -113,7 +114,11 @@ def load_face_pipeline(
     ``detector`` ``cascade`` is the tier's own detection; ``short`` or ``full`` is that
     BlazeFace model alone on the whole frame (with the tier's embedder).
     """
-    from custom_components.compact_ai.engine.face.recognizer import load_pipeline
+    from custom_components.compact_ai.engine.face.recognizer import (
+        EMBEDDER_TASK,
+        door_distances,
+        load_pipeline,
+    )
     from custom_components.compact_ai.engine.runtime.backend import load_model
     from tools.compact.pack.reference import load_pack
 
@@ -121,7 +126,8 @@ def load_face_pipeline(
         pack = load_pack(tier, pack_dir)
         if tier not in pack.tiers:
             raise ToolError(f"the pack at {pack.root} has no tier {tier!r}")
-        embedder = pack.model(tier, "face_embedder")
+        embedder = pack.model(tier, EMBEDDER_TASK)
+        threshold, _ = door_distances(embedder.config, f"tiers.{tier}.models.{EMBEDDER_TASK}")
         if detector == CASCADE:
             pipeline = load_pipeline(pack, tier, backend)
         else:
@@ -140,7 +146,7 @@ def load_face_pipeline(
             )
     except (EngineError, ValueError) as err:
         raise ToolError(str(err)) from err
-    return pipeline, float(embedder.config.get("threshold", DLIB_THRESHOLD))
+    return pipeline, threshold
 
 
 def _accuracy(distances: np.ndarray, same: np.ndarray, threshold: float) -> float:

@@ -8,15 +8,16 @@ embeddings can be recomputed when the embedder changes.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from PIL import Image
 
-from ..errors import ImageDecodeError
+from ..errors import ImageDecodeError, ManifestError
 from ..runtime.backend import load_model
 from ..runtime.pack import ModelPack
 from .align import ALIGN_KEYPOINTS, CHIP_SIZE, DLIB_150, STORED, stored_chip
@@ -115,6 +116,33 @@ def decode_chip(data: bytes) -> np.ndarray:
     return chip
 
 
+def _distance(config: Mapping[str, Any], key: str, where: str) -> float:
+    value = config[key]
+    if type(value) not in (int, float) or not math.isfinite(value) or value <= 0:
+        raise ManifestError(f"{where}.config.{key}: expected a distance above 0, not {value!r}")
+    return float(value)
+
+
+def door_distances(config: Mapping[str, Any], where: str) -> tuple[float, float]:
+    """Return an embedder's naming and unlock distances, from its manifest ``config``.
+
+    Without ``unlock_threshold`` the door opens within ``threshold`` * :data:`UNLOCK_FACTOR`.
+    One that is there is the tier's calibration and is used as it is: one the door cannot
+    trust (not a number, 0 or less, wider than ``threshold``) fails the load with
+    :class:`ManifestError`, since falling back would open the door at another distance.
+    """
+    threshold = _distance(config, "threshold", where) if "threshold" in config else DLIB_THRESHOLD
+    if "unlock_threshold" not in config:
+        return threshold, threshold * UNLOCK_FACTOR
+    unlock = _distance(config, "unlock_threshold", where)
+    if unlock > threshold:
+        raise ManifestError(
+            f"{where}.config.unlock_threshold: {unlock!r} is wider than the threshold "
+            f"{threshold!r} that names a face"
+        )
+    return threshold, unlock
+
+
 def load_pipeline(pack: ModelPack, tier: str, backend: str, *, threads: int = 1) -> FacePipeline:
     """Load a tier's face pipeline: BlazeFace, YuNet if the tier has it, the embedder."""
     detector = pack.model(tier, DETECTOR_TASK)
@@ -143,32 +171,37 @@ class FaceRecognizer:
         pipeline: FacePipeline,
         *,
         embedder_id: str,
-        threshold: float = DLIB_THRESHOLD,
-        unlock_threshold: float | None = None,
+        threshold: float,
+        unlock_threshold: float,
     ) -> None:
         """Use ``pipeline``; ``embedder_id`` names the embedder (its file's sha256).
 
         ``threshold`` names a face in events; the door uses ``unlock_threshold`` (calibrated
         so that no impostor of the held-out set is accepted), or a stricter one on request.
+        Both come from :func:`door_distances`.
         """
         self.pipeline = pipeline
         self.embedder_id = embedder_id
         self.threshold = threshold
-        self.unlock_threshold = unlock_threshold or threshold * UNLOCK_FACTOR
+        self.unlock_threshold = unlock_threshold
         self.strict_threshold = self.unlock_threshold * STRICT_FACTOR
         self.gallery = Gallery(threshold, margin_for(threshold))
 
     @classmethod
     def load(cls, pack: ModelPack, tier: str, backend: str, *, threads: int = 1) -> FaceRecognizer:
-        """Load a tier's detectors and embedder (sha256-verified) on ``backend``."""
-        pipeline = load_pipeline(pack, tier, backend, threads=threads)
+        """Load a tier's detectors and embedder (sha256-verified) on ``backend``.
+
+        The door's distances are checked first: a manifest the door cannot trust loads nothing.
+        """
         embedder_entry = pack.model(tier, EMBEDDER_TASK)
-        config = embedder_entry.config
+        where = f"tiers.{tier}.models.{EMBEDDER_TASK}"
+        threshold, unlock_threshold = door_distances(embedder_entry.config, where)
+        pipeline = load_pipeline(pack, tier, backend, threads=threads)
         return cls(
             pipeline,
             embedder_id=embedder_entry.files[backend][-1].sha256,
-            threshold=float(config.get("threshold", DLIB_THRESHOLD)),
-            unlock_threshold=config.get("unlock_threshold"),
+            threshold=threshold,
+            unlock_threshold=unlock_threshold,
         )
 
     def set_people(
