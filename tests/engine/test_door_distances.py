@@ -57,9 +57,8 @@ def test_the_shipped_tiers_open_at_their_calibrated_distance() -> None:
 
 
 @pytest.mark.parametrize("value", [0, 0.0])
-def test_an_unlock_distance_of_zero_is_not_the_wider_default(tmp_path: Path, value: float) -> None:
-    # Falling back would open at threshold * UNLOCK_FACTOR, wider than the calibrated one.
-    assert SHIPPED["threshold"] * UNLOCK_FACTOR > SHIPPED["unlock_threshold"]
+def test_an_unlock_distance_of_zero_is_refused_not_replaced(tmp_path: Path, value: float) -> None:
+    # Falling back would open at threshold * UNLOCK_FACTOR: a distance nobody calibrated.
     pack = _pack(tmp_path, unlock_threshold=value)
     with pytest.raises(ManifestError, match=rf"{WHERE}\.unlock_threshold: expected a distance"):
         FaceRecognizer.load(pack, TIER, BACKEND)
