@@ -1,4 +1,4 @@
-"""The train family: ``train-commands`` and ``merge-commands`` (voice command sets)."""
+"""The train family: voice command sets (``train-commands``, ``merge-commands``), ``distill``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from custom_components.compact_ai.engine.voice.training import DEFAULT_PHRASES, Plan
 from tools.compact.command import add_command
+from tools.compact.train.distill import Recipe
 
 PROGRAM = "python -m tools.compact"
 
@@ -72,6 +73,26 @@ def _merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _distill(args: argparse.Namespace) -> int:
+    from tools.compact.compress.calibration import IMAGE_SUFFIXES, files
+    from tools.compact.pack.embedders import SOURCES
+    from tools.compact.train.distill import Recipe
+    from tools.compact.train.distill_run import run
+
+    recipe = Recipe(args.epochs, args.batch, args.learning_rate, args.seed)
+    photos = files(args.train, IMAGE_SUFFIXES)[: args.limit]
+    source = SOURCES[args.source]
+    rows, about = run(source, args.fraction, photos, args.evaldata, recipe, args.out, True)
+    print(f"{args.out}: {json.dumps(about, sort_keys=True)}")
+    print(f"{'model':<10} {'pairs %':>8} {'door':>6} {'door TAR %':>11} {'GFLOPs':>7} {'ms':>6}")
+    for row in rows:
+        print(
+            f"{row.name:<10} {row.lfw_accuracy * 100:>8.2f} {row.unlock_threshold:>6.3f} "
+            f"{row.door_tar * 100:>11.1f} {row.flops / 1e9:>7.3f} {row.ms_per_face:>6.2f}"
+        )
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the train family's subcommands."""
     parser = add_command(
@@ -118,3 +139,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--set", dest="sets", type=Path, action="append", required=True, help="a command set"
     )
     parser.add_argument("--out", type=Path, required=True, help="command set folder to write")
+
+    parser = add_command(
+        subparsers,
+        "distill",
+        _distill,
+        "prune a face embedder and distill it on unlabeled photos (needs JAX: "
+        "pip install -r requirements_train.txt)",
+    )
+    parser.add_argument(
+        "--source",
+        default="sface",
+        help="teacher embedder (sface: dlib's has operators distillation cannot run)",
+    )
+    parser.add_argument("--fraction", type=float, default=0.3, help="student FLOPs / teacher's")
+    parser.add_argument("--train", type=Path, required=True, help="folder of face photos")
+    parser.add_argument("--limit", type=int, default=None, help="use the first N photos only")
+    parser.add_argument("--evaldata", type=Path, required=True, help="dev photos: EVALDATA/faces")
+    parser.add_argument("--out", type=Path, required=True, help="student ONNX file to write")
+    parser.add_argument("--epochs", type=int, default=Recipe.epochs)
+    parser.add_argument("--batch", type=int, default=Recipe.batch)
+    parser.add_argument("--learning-rate", type=float, default=Recipe.learning_rate)
+    parser.add_argument("--seed", type=int, default=Recipe.seed)

@@ -1,0 +1,151 @@
+"""Distillation: the JAX graph is the ONNX graph, a student learns, a run resumes.
+
+JAX is an optional extra of the toolkit (requirements_train.txt): the tests that train are
+skipped without it; the data and error handling are tested everywhere.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from importlib.util import find_spec
+from pathlib import Path
+from unittest.mock import patch
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper, numpy_helper
+
+from custom_components.compact_ai.engine.face.align import ARCFACE_112
+from custom_components.compact_ai.engine.runtime.backend_onnxruntime import OnnxruntimeModel
+from tools.compact.compress.calibration import FaceChipper
+from tools.compact.errors import ToolError
+from tools.compact.pack.heldout import embed
+from tools.compact.pack.reference import build_reference_pack
+from tools.compact.pack.sources import source_path
+from tools.compact.train.distill import (
+    Recipe,
+    distill,
+    mean_loss,
+    normalized,
+    require_jax,
+    training_set,
+)
+from tools.compact.train.onnx_jax import JaxGraph
+
+needs_jax = pytest.mark.skipif(find_spec("jax") is None, reason="JAX: requirements_train.txt")
+PHOTOS = ("astronaut.png", "t1.jpg", "Tom_Hanks_54745.png")
+
+
+@pytest.fixture(scope="module")
+def teacher() -> onnx.ModelProto:
+    return onnx.load(build_reference_pack() / "reference_sface" / "face_embedder.onnx")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three face photos, a photo without a face and a file that is no image."""
+    folder = tmp_path_factory.mktemp("faces_train")
+    for name in (*PHOTOS, "coffee.png"):
+        shutil.copy(source_path(name), folder / name)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not a JPEG")
+    return sorted(folder.iterdir())
+
+
+@pytest.fixture(scope="module")
+def chips(photos: list[Path]) -> np.ndarray:
+    found = training_set(photos, FaceChipper(alignment=ARCFACE_112), 2, 0.05)
+    return found.chips
+
+
+def _targets(teacher: onnx.ModelProto, chips: np.ndarray) -> np.ndarray:
+    runner = OnnxruntimeModel(teacher.SerializeToString(), name="teacher")
+    return normalized(embed(runner, chips.astype(np.float32))).astype(np.float32)
+
+
+def _spoiled(teacher: onnx.ModelProto) -> onnx.ModelProto:
+    """The teacher with every trainable weight scaled by random factors: a student to train."""
+    student = onnx.ModelProto()
+    student.CopyFrom(teacher)
+    trainable = JaxGraph(teacher).params
+    rng = np.random.default_rng(0)
+    for init in student.graph.initializer:
+        if init.name in trainable:
+            value = numpy_helper.to_array(init)
+            noisy = value * rng.normal(1.0, 0.3, value.shape).astype(np.float32)
+            init.CopyFrom(numpy_helper.from_array(noisy, init.name))
+    return student
+
+
+def test_training_photos_without_a_face_or_unreadable_are_skipped_and_counted(
+    photos: list[Path],
+) -> None:
+    found = training_set(photos, FaceChipper(alignment=ARCFACE_112), 2, 0.05)
+    assert found.images == 5
+    assert [Path(p).name for p in found.unreadable] == ["broken.jpg"]
+    assert [Path(p).name for p in found.without_face] == ["coffee.png"]
+    assert found.chips.shape[1:] == (3, 112, 112) and found.chips.dtype == np.uint8
+    assert len(found.chips) >= 2 * len(PHOTOS)
+    again = training_set(photos, FaceChipper(alignment=ARCFACE_112), 2, 0.05)
+    assert again.data_sha256 == found.data_sha256
+    (photos[0].parent / "broken.jpg").write_bytes(b"\xff\xd8\xff other bytes")
+    changed = training_set(photos, FaceChipper(alignment=ARCFACE_112), 2, 0.05)
+    assert changed.data_sha256 != found.data_sha256
+
+
+def test_an_operator_distillation_cannot_run_is_named(teacher: onnx.ModelProto) -> None:
+    graph = onnx.ModelProto()
+    graph.CopyFrom(teacher)
+    graph.graph.node.append(helper.make_node("MaxPool", ["embedding"], ["pooled"]))
+    with pytest.raises(ToolError, match="cannot run these operators: MaxPool"):
+        JaxGraph(graph)
+
+
+def test_without_jax_the_message_says_how_to_install_it() -> None:
+    with patch.dict(sys.modules, {"jax": None}), pytest.raises(ToolError) as err:
+        require_jax()
+    assert "requirements_train.txt" in str(err.value)
+
+
+@needs_jax
+def test_the_jax_graph_computes_what_onnxruntime_computes(
+    teacher: onnx.ModelProto, chips: np.ndarray
+) -> None:
+    graph = JaxGraph(teacher)
+    ours = normalized(np.asarray(graph.apply(graph.params, chips.astype(np.float32))))
+    cosine = np.sum(ours * _targets(teacher, chips), axis=1)
+    assert cosine.min() >= 0.9999
+
+
+@needs_jax
+def test_a_student_learns_its_teacher_and_an_interrupted_run_resumes(
+    teacher: onnx.ModelProto, chips: np.ndarray, tmp_path: Path
+) -> None:
+    targets = _targets(teacher, chips)
+    student = _spoiled(teacher)
+    recipe = Recipe(epochs=2, batch=4, learning_rate=1e-3)
+    straight = distill(student, chips, targets, recipe)
+    assert mean_loss(straight.model, chips, targets) < 0.75 * mean_loss(student, chips, targets)
+
+    checkpoint = tmp_path / "checkpoint.npz"
+
+    def stop_after_the_first_epoch(line: str) -> None:
+        if "epoch 1/2" in line:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        distill(student, chips, targets, recipe, checkpoint, say=stop_after_the_first_epoch)
+    resumed = distill(student, chips, targets, recipe, checkpoint)
+    assert resumed.resumed_from == 1
+    assert resumed.losses == pytest.approx(straight.losses, rel=1e-4)
+    for a, b in zip(
+        resumed.model.graph.initializer, straight.model.graph.initializer, strict=True
+    ):
+        np.testing.assert_allclose(
+            numpy_helper.to_array(a), numpy_helper.to_array(b), rtol=1e-4, atol=1e-6
+        )
+
+    checkpoint.write_bytes(b"damaged")  # a broken checkpoint: training starts again
+    again = distill(student, chips, targets, recipe, checkpoint)
+    assert again.resumed_from == 0 and len(again.losses) == 2

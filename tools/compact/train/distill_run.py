@@ -1,0 +1,180 @@
+"""``distill``: prune a teacher embedder, distill it on unlabeled photos, measure all three.
+
+The pruned student, the training chips and the teacher's targets are cached (under
+``cache_dir()/distill``) by what made them, so a second run with other training settings starts
+training at once, and an interrupted run resumes from its last epoch. The measurement is
+``build-pack``'s: held-out pairs and the door's distance on the dev photos, onnxruntime fp32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from tools.compact.paths import cache_dir
+from tools.compact.train.distill import (
+    Recipe,
+    TrainingSet,
+    distill,
+    normalized,
+    require_jax,
+    training_set,
+)
+
+METADATA_KEY = "compact_ai_distillation"  # the recipe, written into the student's ONNX
+
+
+@dataclass
+class Row:
+    """One model's measurements on the dev photos."""
+
+    name: str
+    lfw_accuracy: float
+    unlock_threshold: float
+    door_tar: float
+    flops: int
+    ms_per_face: float = 0.0
+
+
+def _folder() -> Path:
+    folder = cache_dir() / "distill"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:24]
+
+
+def cached_student(builder: Any, fraction: float, seed: int, progress: bool) -> onnx.ModelProto:
+    """Return the teacher pruned to ``fraction`` of its FLOPs (least-squares reconstructed)."""
+    from tools.compact.compress.prune import prune
+
+    teacher = builder.reference.read_bytes()
+    photos = [str(p) for p in builder.photos]
+    key = _digest(hashlib.sha256(teacher).hexdigest(), fraction, seed, photos)
+    path = _folder() / f"student-{key}.onnx"
+    if path.is_file():
+        return onnx.load(path)
+    model = prune(
+        onnx.load(builder.reference), builder.feeds(), fraction, seed=seed, progress=progress
+    ).model
+    onnx.save(model, str(path) + ".tmp")
+    os.replace(str(path) + ".tmp", path)
+    return model
+
+
+def cached_training_set(
+    photos: list[Path], builder: Any, recipe: Recipe, progress: bool
+) -> TrainingSet:
+    """Chips of ``photos`` in the student's framing (cached by the files' names, sizes, times)."""
+    from tools.compact.compress.calibration import FaceChipper
+
+    stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in photos]
+    key = _digest(stats, builder.source.alignment, recipe.per_image, recipe.jitter)
+    path = _folder() / f"chips-{key}.npz"
+    if path.is_file():
+        with np.load(path) as data:
+            meta = json.loads(str(data["meta"]))
+            return TrainingSet(data["chips"], **meta)
+    chipper = FaceChipper(alignment=builder.source.alignment)
+    found = training_set(photos, chipper, recipe.per_image, recipe.jitter, progress)
+    meta = {k: v for k, v in asdict(found).items() if k != "chips"}
+    np.savez(str(path) + ".tmp.npz", chips=found.chips, meta=np.array(json.dumps(meta)))
+    os.replace(str(path) + ".tmp.npz", path)
+    return found
+
+
+def teacher_targets(builder: Any, found: TrainingSet) -> np.ndarray:
+    """Return the teacher's normalized embeddings of every chip (cached by chips and teacher)."""
+    from custom_components.compact_ai.engine.runtime.backend_onnxruntime import OnnxruntimeModel
+    from tools.compact.pack.heldout import embed
+
+    teacher = builder.reference.read_bytes()
+    key = _digest(hashlib.sha256(teacher).hexdigest(), found.data_sha256, found.chips.shape)
+    path = _folder() / f"targets-{key}.npy"
+    if path.is_file():
+        kept: np.ndarray = np.load(path)
+        return kept
+    runner = OnnxruntimeModel(teacher, name="teacher", threads=os.cpu_count() or 1)
+    targets = normalized(embed(runner, found.chips.astype(np.float32))).astype(np.float32)
+    np.save(str(path) + ".tmp.npy", targets)
+    os.replace(str(path) + ".tmp.npy", path)
+    return targets
+
+
+def measure(builder: Any, models: dict[str, onnx.ModelProto]) -> list[Row]:
+    """Accuracy, door distance and TAR, FLOPs and ms per face (1 thread) of each model."""
+    from tools.compact.compress.measure import flops
+    from tools.compact.pack.heldout import interleaved_ms
+
+    rows, runners = [], {}
+    for name, model in models.items():
+        verify, _, runner = builder.measure_onnx(model)
+        door = builder.door({"onnxruntime": runner}, verify["threshold_far_0_1"])
+        count = flops(model, {"chip": builder.timing_chip})
+        rows.append(
+            Row(name, verify["lfw_accuracy"], door["unlock_threshold"], door["door_tar"], count)
+        )
+        runners[name] = runner
+    chip = {"chip": builder.timing_chip}
+    times = interleaved_ms({n: partial(r.run, chip) for n, r in runners.items()})
+    for row in rows:
+        row.ms_per_face = round(times[row.name], 2)
+    return rows
+
+
+def run(
+    source: Any,
+    fraction: float,
+    train: list[Path],
+    evaldata: Path,
+    recipe: Recipe,
+    out: Path,
+    progress: bool,
+) -> tuple[list[Row], dict[str, Any]]:
+    """Prune, distill and measure; write the student to ``out``; return rows and recipe."""
+    from tools.compact.pack.candidates import Builder
+
+    require_jax()  # before minutes of chips
+    builder = Builder(evaldata, recipe.seed, progress, source)
+    student = cached_student(builder, fraction, recipe.seed, progress)
+    found = cached_training_set(train, builder, recipe, progress)
+    targets = teacher_targets(builder, found)
+    checkpoint = _folder() / f"checkpoint-{_digest(out.resolve().as_posix())}.npz"
+    result = distill(student, found.chips, targets, recipe, checkpoint, say=_say)
+    about = {
+        "source": source.name,
+        "flops_target": fraction,
+        "recipe": asdict(recipe),
+        "images": found.images,
+        "chips": len(found.chips),
+        "unreadable": len(found.unreadable),
+        "without_face": len(found.without_face),
+        "data_sha256": found.data_sha256,
+        "teacher_sha256": hashlib.sha256(builder.reference.read_bytes()).hexdigest(),
+        "losses": [round(v, 5) for v in result.losses],
+    }
+    model = result.model
+    onnx.helper.set_model_props(model, {METADATA_KEY: json.dumps(about, sort_keys=True)})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out) + ".tmp")
+    os.replace(str(out) + ".tmp", out)
+    teacher = onnx.load(builder.reference)
+    rows = measure(builder, {"teacher": teacher, "pruned": student, "distilled": model})
+    return rows, about
+
+
+def _say(line: str) -> None:
+    """Report training at once (stdout is the final table's)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
