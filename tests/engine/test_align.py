@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from custom_components.compact_ai.engine.errors import ManifestError
 from custom_components.compact_ai.engine.face import detector as fd
 from custom_components.compact_ai.engine.face.align import (
     ALIGN_KEYPOINTS,
@@ -119,7 +120,7 @@ def test_embedder_config_names_a_known_alignment_of_the_right_size() -> None:
     config = embedder_config(sface)
     assert config.alignment is ARCFACE_112 and config.normalize
     assert embedder_config({}).alignment is DLIB_150
-    with pytest.raises(ValueError, match="unknown face alignment"):
+    with pytest.raises(ManifestError, match="unknown face alignment"):
         embedder_config({"alignment": "mtcnn_96"})
-    with pytest.raises(ValueError, match="makes 112 px chips"):
+    with pytest.raises(ManifestError, match="makes 112 px chips"):
         embedder_config({"alignment": "arcface_112", "inputs": [{"shape": [1, 3, 150, 150]}]})

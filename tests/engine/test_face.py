@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from custom_components.compact_ai.engine.errors import ImageDecodeError
+from custom_components.compact_ai.engine.errors import ImageDecodeError, ManifestError
 from custom_components.compact_ai.engine.face import detector as fd
 from custom_components.compact_ai.engine.face.align import (
     TEMPLATE,
@@ -116,9 +116,9 @@ def test_weighted_nms_of_nothing_is_empty() -> None:
 def test_detector_config_from_pack_entry() -> None:
     assert detector_config({"variant": "full", "input_size": 192}) is fd.FULL_RANGE
     assert detector_config({}) is fd.SHORT_RANGE
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(ManifestError, match="unknown"):
         detector_config({"variant": "back"})
-    with pytest.raises(ValueError, match="128 px"):
+    with pytest.raises(ManifestError, match="128 px"):
         detector_config({"variant": "short", "input_size": 192})
 
 

@@ -225,14 +225,29 @@ async def test_no_door_entity_while_unlock_is_off(
     assert entry.runtime_data.door is None
 
 
-async def test_an_unlock_distance_of_zero_keeps_the_door_shut(
-    hass: HomeAssistant, camera_entity: str, door_lock: str, photo_dir: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("model", "key", "value"),
+    [
+        ("face_embedder", "unlock_threshold", 0),  # not "missing" (the default distance)
+        ("face_embedder", "alignment", "mtcnn_96"),
+        ("face_detector", "variant", "huge"),
+    ],
+)
+async def test_a_manifest_the_engine_cannot_use_keeps_the_door_shut(
+    hass: HomeAssistant,
+    camera_entity: str,
+    door_lock: str,
+    photo_dir: Path,
+    tmp_path: Path,
+    model: str,
+    key: str,
+    value: object,
 ) -> None:
-    """A manifest unlock distance of 0 is refused, not read as "missing" (the wider default)."""
+    """A bad value in the pack's manifest is a repair issue and no door, never a guess."""
     entry = await setup_door(hass, camera_entity, door_lock, photo_dir, liveness=False)
     pack = shutil.copytree(PACK_DIR, tmp_path / "pack", symlinks=True)
     manifest = json.loads((pack / "manifest.json").read_text())
-    manifest["tiers"]["balanced"]["models"]["face_embedder"]["config"]["unlock_threshold"] = 0
+    manifest["tiers"]["balanced"]["models"][model]["config"][key] = value
     (pack / "manifest.json").write_text(json.dumps(manifest))
     with patch("custom_components.compact_ai.const.PACK_DIR", pack):
         assert await hass.config_entries.async_reload(entry.entry_id)
@@ -244,7 +259,7 @@ async def test_an_unlock_distance_of_zero_keeps_the_door_shut(
             await call(hass, "scan")
     assert hass.states.get(door_lock).state == "locked"
     issue = ir.async_get(hass).async_get_issue(DOMAIN, "models_unusable")
-    assert issue is not None and "unlock_threshold" in issue.translation_placeholders["error"]
+    assert issue is not None and str(value) in issue.translation_placeholders["error"]
 
 
 async def test_mirrored_pair_in_one_frame_is_denied(

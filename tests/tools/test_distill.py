@@ -139,9 +139,7 @@ def test_a_student_learns_its_teacher_and_an_interrupted_run_resumes(
     resumed = distill(student, chips, targets, recipe, checkpoint)
     assert resumed.resumed_from == 1
     assert resumed.losses == pytest.approx(straight.losses, rel=1e-4)
-    for a, b in zip(
-        resumed.model.graph.initializer, straight.model.graph.initializer, strict=True
-    ):
+    for a, b in zip(resumed.model.graph.initializer, straight.model.graph.initializer, strict=True):
         np.testing.assert_allclose(
             numpy_helper.to_array(a), numpy_helper.to_array(b), rtol=1e-4, atol=1e-6
         )

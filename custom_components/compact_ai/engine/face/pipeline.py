@@ -22,6 +22,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from ..errors import ManifestError
 from ..runtime.backend import InferenceModel
 from .align import ALIGNMENTS, DLIB_150, TEMPLATE, Alignment, align_face
 from .cascade import Cascade, DetectionConfig
@@ -75,12 +76,13 @@ def embedder_config(config: Mapping[str, Any]) -> EmbedderConfig:
     """Return the embedder options named by a pack entry's config (``alignment``, ``normalize``)."""
     name = str(config.get("alignment", DLIB_150.name))
     if name not in ALIGNMENTS:
-        raise ValueError(f"unknown face alignment {name!r}")
+        raise ManifestError(f"unknown face alignment {name!r}")
     alignment = ALIGNMENTS[name]
     inputs = config.get("inputs") or [{}]
     shape = inputs[0].get("shape", [1, 3, alignment.size, alignment.size])
     if list(shape[-2:]) != [alignment.size, alignment.size]:
-        raise ValueError(f"the {name} alignment makes {alignment.size} px chips, not {shape[-2:]}")
+        size = alignment.size
+        raise ManifestError(f"the {name} alignment makes {size} px chips, not {shape[-2:]}")
     return EmbedderConfig(alignment, bool(config.get("normalize", False)))
 
 
@@ -88,11 +90,12 @@ def detector_config(config: Mapping[str, Any]) -> DetectorConfig:
     """Return the BlazeFace options named by a pack entry's config (``variant``)."""
     variant = str(config.get("variant", SHORT_RANGE.variant))
     if variant not in VARIANTS:
-        raise ValueError(f"unknown face detector variant {variant!r}")
+        raise ManifestError(f"unknown face detector variant {variant!r}")
     options = VARIANTS[variant]
     size = config.get("input_size", options.input_size)
     if size != options.input_size:
-        raise ValueError(f"the {variant} range detector takes {options.input_size} px, not {size}")
+        wanted = options.input_size
+        raise ManifestError(f"the {variant} range detector takes {wanted} px, not {size}")
     return options
 
 
