@@ -9,6 +9,7 @@ from typing import Any
 
 import attr
 from homeassistant.components import stt
+from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
@@ -47,6 +48,14 @@ def assert_translated(err: ServiceValidationError) -> str:
 async def call(hass: HomeAssistant, service: str, **data: Any) -> Any:
     return await hass.services.async_call(
         DOMAIN, service, data, blocking=True, return_response=True
+    )
+
+
+async def open_step(hass: HomeAssistant, entry: MockConfigEntry, step: str) -> ConfigFlowResult:
+    """Open the options flow of ``entry`` and pick ``step`` from its menu."""
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    return await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": step}
     )
 
 
