@@ -46,6 +46,7 @@ from tools.compact.pack.embedders import EmbedderSource, candidate_name
 from tools.compact.pack.notice import LICENSE_DIR, NOTICE_NAME, write_notice
 from tools.compact.pack.reference import REFERENCE_TIER, build_reference_pack
 from tools.compact.pack.rules import MAX_PACK_BYTES_WITH_REASON, check_goals, choose_pack
+from tools.compact.pack.students import Student, check_teacher
 from tools.compact.paths import REPO_ROOT
 
 SHARED_TASKS = ("face_detector", "speech_mel", "speech_embedding")  # YuNet: pack/proposer.py
@@ -156,6 +157,30 @@ def _say(line: str) -> None:
     sys.stderr.flush()
 
 
+def _students(builder: Builder, students: list[Student], seed: int, code: str) -> list[Candidate]:
+    """Quantize, export and measure one source's distilled students (cached like the rest)."""
+    found = []
+    for student in students:
+        check_teacher(student, builder.reference)
+        key = resume.candidate_key(
+            builder.source, student.fraction, seed, builder.photos, code + student.sha256
+        )
+        kept = resume.load(key)
+        if kept is not None:
+            _say(f"{kept.name}: measured by an earlier run ({resume.folder(key)})")
+            found.append(kept)
+            continue
+        started = time.perf_counter()
+        made = Candidate(student.name, student.fraction, student.model, builder.source)
+        candidate = builder.finish(made)
+        candidate.metrics["distillation"] = student.recipe
+        candidate.metrics["build_seconds"] = round(time.perf_counter() - started, 1)
+        _say(f"{candidate.name}: {json.dumps(candidate.metrics, sort_keys=True)}")
+        resume.save(key, candidate)
+        found.append(candidate)
+    return found
+
+
 def _candidates(
     builder: Builder, fractions: list[float], seed: int, progress: bool, code: str
 ) -> list[Candidate]:
@@ -200,14 +225,19 @@ def build(
     targets: list[tuple[EmbedderSource, float]],
     seed: int,
     progress: bool,
+    students: list[Student] | None = None,
 ) -> dict[str, Any]:
-    """Run the whole pipeline into ``out``; return the report data."""
+    """Run the whole pipeline into ``out``; return the report data.
+
+    ``students`` (``distill``'s output, :mod:`.students`) are candidates of their source too.
+    """
     from tools.compact.pack.proposer import add_proposer
 
     if not (evaldata / "faces").is_dir():
         raise ToolError(f"{evaldata}/faces: calibration and evaluation photos are needed")
     code = resume.code_fingerprint(REPO_ROOT)  # before any work: edits during a run do not count
-    sources = list(dict.fromkeys(source for source, _ in targets))
+    students = students or []
+    sources = list(dict.fromkeys([*(s for s, _ in targets), *(s.source for s in students)]))
     candidates: list[Candidate] = []
     baselines: dict[str, dict[str, Any]] = {}
     runners: dict[str, Any] = {}
@@ -216,6 +246,7 @@ def build(
         builder = Builder(evaldata, seed, progress, source)
         fractions = [fraction for s, fraction in targets if s is source]
         candidates += _candidates(builder, fractions, seed, progress, code)
+        candidates += _students(builder, [s for s in students if s.source is source], seed, code)
         for candidate in candidates:
             candidate.runners = {}  # loaded again for timing: frees memory meanwhile
         rows, models = builder.baselines()

@@ -60,10 +60,12 @@ def _build_pack(args: argparse.Namespace) -> int:
     from tools.compact.pack.build import build
     from tools.compact.pack.embedders import parse_target
     from tools.compact.pack.report import pareto_plot, report_data, write_report
+    from tools.compact.pack.students import read_student
 
     targets = [parse_target(text) for text in args.targets]
+    students = [read_student(path) for path in args.students]
     with json_stdout(args.json):
-        report = build(args.out, args.evaldata, targets, args.seed, not args.quiet)
+        report = build(args.out, args.evaldata, targets, args.seed, not args.quiet, students)
     docs = REPO_ROOT / "docs"
     docs.mkdir(exist_ok=True)
     write_report(docs / "model-report.md", report)
@@ -147,6 +149,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=list(DEFAULT_TARGETS),
         metavar="SOURCE:FLOPS",
         help="embedder candidates, e.g. sface:0.5 (SFace pruned to half its FLOPs)",
+    )
+    parser.add_argument(
+        "--students",
+        nargs="*",
+        type=Path,
+        default=[],
+        metavar="ONNX",
+        help="distilled students (python -m tools.compact distill) to add as candidates",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true")

@@ -1,0 +1,85 @@
+"""Distilled students as build-pack candidates: their recipe is read, anything else refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import onnx
+import pytest
+
+from tools.compact.errors import ToolError
+from tools.compact.pack.embedders import SOURCES
+from tools.compact.pack.reference import build_reference_pack
+from tools.compact.pack.students import check_teacher, read_student
+from tools.compact.train.distill_run import METADATA_KEY
+
+
+@pytest.fixture(scope="module")
+def teacher() -> Path:
+    return build_reference_pack() / SOURCES["sface"].tier / "face_embedder.onnx"
+
+
+def _student(teacher: Path, folder: Path, record: dict[str, object] | str | None) -> Path:
+    model = onnx.load(teacher)
+    if record is not None:
+        text = record if isinstance(record, str) else json.dumps(record)
+        onnx.helper.set_model_props(model, {METADATA_KEY: text})
+    path = folder / "student.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def _record(teacher: Path) -> dict[str, object]:
+    return {
+        "source": "sface",
+        "flops_target": 0.3,
+        "recipe": {"epochs": 2, "seed": 0},
+        "data_sha256": "0" * 64,
+        "teacher_sha256": hashlib.sha256(teacher.read_bytes()).hexdigest(),
+    }
+
+
+def test_a_student_is_read_with_its_recipe(teacher: Path, tmp_path: Path) -> None:
+    student = read_student(_student(teacher, tmp_path, _record(teacher)))
+    assert (student.name, student.source, student.fraction) == (
+        "embedder_sface_030d",
+        SOURCES["sface"],
+        0.3,
+    )
+    assert student.recipe == _record(teacher)
+    assert student.sha256 == hashlib.sha256((tmp_path / "student.onnx").read_bytes()).hexdigest()
+    check_teacher(student, teacher)
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (None, "no distillation record"),
+        ("{not json", "damaged"),
+        ({"source": "mobilefacenet", "flops_target": 0.3}, "damaged"),
+        ({"source": "sface"}, "damaged"),
+    ],
+)
+def test_a_file_that_is_no_student_is_refused(
+    teacher: Path, tmp_path: Path, record: object, message: str
+) -> None:
+    path = _student(teacher, tmp_path, record)  # type: ignore[arg-type]
+    with pytest.raises(ToolError, match=message):
+        read_student(path)
+
+
+def test_garbage_or_a_missing_file_is_refused(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x0a\xff\xff\xff\xff not a model")
+    for path in (garbage, tmp_path / "missing.onnx"):
+        with pytest.raises(ToolError, match="cannot be read as ONNX"):
+            read_student(path)
+
+
+def test_a_student_of_another_teacher_is_refused(teacher: Path, tmp_path: Path) -> None:
+    record = _record(teacher) | {"teacher_sha256": "1" * 64}
+    student = read_student(_student(teacher, tmp_path, record))
+    with pytest.raises(ToolError, match="distilled from another sface net"):
+        check_teacher(student, teacher)
