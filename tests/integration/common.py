@@ -17,10 +17,33 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
 
-from custom_components.compact_ai.const import DOMAIN
+from custom_components.compact_ai.const import (
+    CONF_BACKEND,
+    CONF_COOLDOWN,
+    CONF_FRAMES_REQUIRED,
+    CONF_FRAMES_WINDOW,
+    CONF_LIVENESS,
+    CONF_REQUIRE_PRESENCE,
+    CONF_STRICT,
+    CONF_WINDOW_SECONDS,
+    DOMAIN,
+    SECTION_ADVANCED,
+)
 
 CAMERA = "camera.front_door"
 TRANSLATIONS = Path(__file__).parents[2] / "custom_components" / DOMAIN / "translations"
+
+# The options flow's "Advanced" section and door page as a user leaves them.
+ADVANCED = {SECTION_ADVANCED: {CONF_BACKEND: "auto"}}
+UNLOCK_FORM = {
+    CONF_FRAMES_REQUIRED: 2,
+    CONF_FRAMES_WINDOW: 3,
+    CONF_WINDOW_SECONDS: 5,
+    CONF_STRICT: False,
+    CONF_COOLDOWN: 30,
+    CONF_LIVENESS: True,
+    CONF_REQUIRE_PRESENCE: False,
+}
 
 
 def messages(language: str) -> dict[str, str]:

@@ -23,12 +23,10 @@ from custom_components.compact_ai.const import (
     TIERS,
 )
 
-from .common import call, open_step
+from .common import ADVANCED, call, open_step
+
 
 # What the frontend sends for the collapsed advanced section when it is left alone.
-ADVANCED = {SECTION_ADVANCED: {CONF_BACKEND: "auto"}}
-
-
 async def test_user_step_creates_entry(hass: HomeAssistant, camera_entity: str) -> None:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.FORM

@@ -34,8 +34,7 @@ from custom_components.compact_ai.const import (
 )
 from custom_components.compact_ai.engine.runtime.availability import BackendUnavailableError
 
-from .common import CAMERA, call
-from .test_config_flow import ADVANCED, UNLOCK_FORM, open_step
+from .common import ADVANCED, CAMERA, UNLOCK_FORM, call, open_step
 from .test_door import DOOR_EVENT, door_event, scan
 
 LAST_PERSON = "sensor.front_door_faces_last_person"

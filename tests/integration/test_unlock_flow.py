@@ -8,34 +8,20 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.compact_ai.const import (
     CONF_CAMERAS,
-    CONF_COOLDOWN,
     CONF_ENABLED,
     CONF_FRAMES_REQUIRED,
-    CONF_FRAMES_WINDOW,
     CONF_LIVENESS,
     CONF_LOCK,
     CONF_PEOPLE,
     CONF_PRESENCE,
     CONF_REQUIRE_PRESENCE,
-    CONF_STRICT,
     CONF_TIER,
     CONF_UNLOCK,
     CONF_UNLOCK_CAMERAS,
-    CONF_WINDOW_SECONDS,
     DOMAIN,
 )
 
-from .common import open_step
-
-UNLOCK_FORM = {
-    CONF_FRAMES_REQUIRED: 2,
-    CONF_FRAMES_WINDOW: 3,
-    CONF_WINDOW_SECONDS: 5,
-    CONF_STRICT: False,
-    CONF_COOLDOWN: 30,
-    CONF_LIVENESS: True,
-    CONF_REQUIRE_PRESENCE: False,
-}
+from .common import UNLOCK_FORM, open_step
 
 
 async def enroll(entry: MockConfigEntry, *names: str) -> None:
