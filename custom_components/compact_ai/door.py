@@ -111,6 +111,7 @@ class DoorController:
     policy: UnlockPolicy
     presence: dict[str, str]  # person id -> device tracker or person entity
     name_of: Callable[[str], str] = str  # person id -> display name
+    waiting: Callable[[], list[str]] = list  # who must be enrolled again (names)
     decider: UnlockDecider = field(init=False)
     _listeners: list[Callable[[str, dict[str, Any]], None]] = field(default_factory=list)
     _last_denial: tuple[str, str | None, str] | None = None
@@ -152,7 +153,7 @@ class DoorController:
 
     async def async_handle(self, report: ScanReport) -> Decision | None:
         """Decide on one report; unlock, log and fire the door event as needed."""
-        decision = self.decider.observe(frame_of(report), self._is_home)
+        decision = self.decider.observe(frame_of(report), self._is_home, bool(self.waiting()))
         if decision is None or not decision.final:
             return decision
         key = (str(decision.reason), decision.person, decision.camera)
@@ -249,13 +250,14 @@ def door_from_options(
     threshold: float,
     strict: float,
     name_of: Callable[[str], str] = str,
+    waiting: Callable[[], list[str]] = list,
 ) -> DoorController | None:
     """Return the door controller for the options, or ``None`` while unlocking is off."""
     policy = build_policy(options, threshold, strict)
     if policy is None:
         return None
     presence = dict(options.get(CONF_PRESENCE, {}))
-    return DoorController(hass, options[CONF_LOCK], policy, presence, name_of)
+    return DoorController(hass, options[CONF_LOCK], policy, presence, name_of, waiting)
 
 
 def unlock_by_person_id(unlock: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:

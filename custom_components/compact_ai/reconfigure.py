@@ -67,6 +67,7 @@ def async_apply_door(hass: HomeAssistant, entry: CompactAIConfigEntry) -> None:
             recognizer.unlock_threshold,
             recognizer.strict_threshold,
             lambda person_id: people.names().get(person_id, person_id),
+            people.waiting,
         )
         if recognizer is not None
         else None

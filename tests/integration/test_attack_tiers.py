@@ -140,3 +140,93 @@ async def test_a_store_that_names_no_embedder_never_mixes_its_vectors_into_sface
     entry = await set_up_entry(hass, {CONF_TIER: SFACE_TIER, CONF_CAMERAS: [camera_entity]})
     assert entry.runtime_data.faces.recognizer.gallery.people == ()
     assert _reenroll_issue(hass) is not None
+
+
+def _version_2_person(name: str, own: str, negatives: dict[str, str]) -> dict[str, Any]:
+    """A person as store version 2 kept them: dlib's chips, negatives by upload source."""
+    added = "2026-01-01T00:00:00+00:00"
+    return {
+        "name": name,
+        "samples": [{"embedding": [0.1] * 128, "chip": own, "added": added}],
+        "negatives": [
+            {"embedding": [0.1] * 128, "chip": chip, "added": added, "source": source}
+            for source, chip in negatives.items()
+        ],
+    }
+
+
+def _version_2_people(people: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "version": 2,
+        "minor_version": 1,
+        "key": STORAGE_KEY,
+        "data": {"embedder": "dlib-of-an-older-pack", "people": people},
+    }
+
+
+async def test_a_look_alike_waiting_to_be_enrolled_again_is_not_let_in_as_her(
+    hass: HomeAssistant,
+    camera_entity: str,
+    door_lock: str,
+    photo_dir: Path,
+    hass_storage: dict[str, Any],
+    pack: ModelPack,  # noqa: F811
+) -> None:
+    """Her twin, enrolled but not authorized, waits for re-enrollment: out of the gallery,
+    the twin no longer makes her face ambiguous, so nobody may open the door meanwhile."""
+    (own,) = await hass.async_add_executor_job(
+        _version_2_chips, pack, [photo_dir / "astronaut.jpg"]
+    )
+    hass_storage[STORAGE_KEY] = _version_2_people(
+        {
+            "eileen_1": _version_2_person("Eileen", own, {}),
+            "twin_1": _version_2_person("Twin", own, {}),
+        }
+    )
+    door = unlock_options(door_lock, liveness=False, cooldown=0)
+    options = {CONF_TIER: "fast", CONF_CAMERAS: [camera_entity], CONF_UNLOCK: door}
+    entry = await set_up_entry(hass, options)
+    await _look_alike_at_the_door(hass, photo_dir)  # on dlib the twin makes it ambiguous
+    assert hass.states.get(door_lock).state == "locked"
+    assert door_event(hass)["reason"] == "ambiguous"
+
+    await _reload_as(hass, entry, SFACE_TIER)
+    await _enroll_her_again(hass, photo_dir)  # only Eileen, who needs the door
+    await hass.async_block_till_done()
+    await _look_alike_at_the_door(hass, photo_dir)
+    assert hass.states.get(door_lock).state == "locked"
+    assert door_event(hass)["reason"] == "reenroll_pending"
+    issue = _reenroll_issue(hass)
+    assert issue is not None and issue.translation_placeholders == {"people": "Twin"}
+
+    await call(hass, "delete_person", name="Twin")  # now nobody waits: she may come in
+    await hass.async_block_till_done()
+    assert _reenroll_issue(hass) is None
+    await _look_alike_at_the_door(hass, photo_dir)
+    assert door_event(hass)["reason"] == "matched"
+
+
+async def test_a_new_negative_does_not_drop_the_old_ones(
+    hass: HomeAssistant,
+    camera_entity: str,
+    door_lock: str,
+    photo_dir: Path,
+    hass_storage: dict[str, Any],
+    pack: ModelPack,  # noqa: F811
+) -> None:
+    """Her two look-alikes' negatives are dlib's; adding one again must not free the other."""
+    photos = [photo_dir / name for name in ("astronaut.jpg", "mirrored.jpg", "hanks.jpg")]
+    own, look_alike, other = await hass.async_add_executor_job(_version_2_chips, pack, photos)
+    negatives = {"upload:aaaaaaaa": look_alike, "upload:bbbbbbbb": other}
+    hass_storage[STORAGE_KEY] = _version_2_people(
+        {"eileen_1": _version_2_person("Eileen", own, negatives)}
+    )
+    door = unlock_options(door_lock, liveness=False, cooldown=0)
+    options = {CONF_TIER: SFACE_TIER, CONF_CAMERAS: [camera_entity], CONF_UNLOCK: door}
+    await set_up_entry(hass, options)
+    await _enroll_her_again(hass, photo_dir)
+    await call(hass, "enroll_negative", name="Eileen", files=[str(photo_dir / "hanks.jpg")])
+    await hass.async_block_till_done()
+    assert _reenroll_issue(hass) is not None  # the mirrored look-alike's negative still waits
+    await _look_alike_at_the_door(hass, photo_dir)
+    assert hass.states.get(door_lock).state == "locked"

@@ -230,7 +230,8 @@ async def test_a_version_2_store_keeps_working_on_dlib_and_never_mixes_with_sfac
 
     Under SFace her old samples and negative stay out of matching (their vectors are dlib's)
     and a repair issue names her until both are enrolled again (she is not matched before:
-    her negative could not keep its look-alike out); dlib's tier takes her back.
+    her negative could not keep its look-alike out; a new negative does not replace it, she is
+    deleted and enrolled again); dlib's tier takes her back.
     """
     hass_storage[STORAGE_KEY] = _version_2_store(photo_dir, "dlib-of-an-older-pack")
     entry = await set_up_entry(hass, {CONF_TIER: "fast", CONF_CAMERAS: [camera_entity]})
@@ -263,9 +264,15 @@ async def test_a_version_2_store_keeps_working_on_dlib_and_never_mixes_with_sfac
     assert _reenroll_issue(hass) is not None  # her old negative is still dlib's
     # and left out, it cannot keep its look-alike out: she waits for it (test_attack_tiers.py)
     assert (await _seen(hass, photo_dir / "mirrored.jpg"))["person"] is None
-    await call(hass, "enroll_negative", name="Eileen", files=[str(photo_dir / "hanks.jpg")])
-    (negative,) = next(iter(entry.runtime_data.people.people.values())).negatives
-    assert negative.embedder is None and negative.points is not None
+    hanks = [str(photo_dir / "hanks.jpg")]
+    await call(hass, "enroll_negative", name="Eileen", files=hanks)
+    old, new = next(iter(entry.runtime_data.people.people.values())).negatives
+    assert old.embedder == dlib and new.embedder is None and new.points is not None
+    assert _reenroll_issue(hass) is not None  # a new negative does not replace an old one
+    assert (await _seen(hass, photo_dir / "mirrored.jpg"))["person"] is None
+    await call(hass, "delete_person", name="Eileen")  # deleted, enrolled again with them all
+    await _enroll_her_again(hass, photo_dir)
+    await call(hass, "enroll_negative", name="Eileen", files=hanks)
     assert _reenroll_issue(hass) is None
     assert (await _seen(hass, photo_dir / "mirrored.jpg"))["person"] == "Eileen"
 
@@ -338,4 +345,6 @@ async def test_a_full_person_of_version_2_can_be_enrolled_again_on_sface(
     (sample,) = _samples(entry)
     assert sample.embedder is None
     await call(hass, "enroll_negative", name="Eileen", files=[str(photo_dir / "hanks.jpg")])
-    assert (await _seen(hass, photo_dir / "mirrored.jpg"))["person"] == "Eileen"
+    (person,) = entry.runtime_data.people.people.values()
+    assert [n.embedder is None for n in person.negatives] == [False, True]  # both kept
+    assert (await _seen(hass, photo_dir / "mirrored.jpg"))["person"] is None  # she waits

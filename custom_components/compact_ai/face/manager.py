@@ -318,6 +318,7 @@ class FaceManager:
         if purged:
             _LOGGER.debug("Deleted %d negatives that showed the deleted person", purged)
         self.sync_gallery()  # before the save: no scan may match them while it is written
+        update_reenroll_issue(self.hass, self.people)  # they may have been the one waiting
         await self.people.async_save()
         return person
 

@@ -11,7 +11,10 @@ Samples stored before version 3 keep dlib's 150 px chip and no points: only an e
 takes dlib's framing can re-embed them. Under any other embedder they keep the embedding of
 the embedder that made it (``embedder``) and are left out of matching until the tier goes
 back, or the person is enrolled again (a repair issue says who). A person with such a negative
-is not matched at all meanwhile: without it, the look-alike it keeps out would get in.
+is not matched at all meanwhile: without it, the look-alike it keeps out would get in. New
+faces replace a person's unusable samples, but never their unusable negatives: which
+look-alike each one kept out is not known, so adding one must not drop the others. Such a
+person is deleted and enrolled again with all their look-alikes.
 """
 
 from __future__ import annotations
@@ -235,8 +238,8 @@ class People:
             name, len(samples), negative=negative, add_to_existing=add_to_existing
         )
         target = person.negatives if negative else person.samples
-        # enrolled again: the samples this embedder could not use are replaced (module doc)
-        target[:] = [sample for sample in target if sample.usable(self.embedder)]
+        if not negative:  # enrolled again: their unusable samples are replaced (module doc)
+            target[:] = [sample for sample in target if sample.usable(self.embedder)]
         now = dt_util.utcnow().isoformat()
         target.extend(
             Sample(embedding, chip, now, source, points, landmarks)

@@ -49,6 +49,9 @@ class Reason(StrEnum):
     SAME_PERSON_TWICE = "same_person_twice"
     TOO_MANY_FACES = "too_many_faces"
     BACKOFF = "backoff"
+    # someone is enrolled under another face model: out of the gallery, they no longer make
+    # a look-alike ambiguous, so the door opens for nobody until they are enrolled again
+    REENROLL_PENDING = "reenroll_pending"
 
 
 # Denials that say nothing about an attacker (time limits) do not lead to a back-off.
@@ -139,11 +142,15 @@ class UnlockDecider:
         self._frames.clear()
 
     def observe(
-        self, frame: Frame, is_home: Callable[[str], bool] | None = None
+        self,
+        frame: Frame,
+        is_home: Callable[[str], bool] | None = None,
+        reenroll_pending: bool = False,
     ) -> Decision | None:
         """Add a frame and decide; ``None`` when the frame is irrelevant to the door.
 
-        A frame without a face still takes its place among the last ``n``.
+        A frame without a face still takes its place among the last ``n``. While
+        ``reenroll_pending``, what would be a grant is denied (no cooldown, no back-off).
         """
         policy = self.policy
         if frame.camera not in policy.cameras:
@@ -162,6 +169,8 @@ class UnlockDecider:
             return Decision(
                 False, Reason.BACKOFF, frame.camera, decision.person, {"backoff_left": left}
             )
+        if decision.granted and reenroll_pending:
+            return Decision(False, Reason.REENROLL_PENDING, frame.camera, decision.person)
         if decision.granted:
             self._last_unlock = frame.timestamp
             self._frames.clear()
