@@ -84,7 +84,9 @@ if (input) input.focus();
 return input;
 """
 # Click the check box whose label is arguments[0]; return its tag name, or null if none shown.
-TICK = """
+# The check box labelled arguments[0] (its element differs between releases), or the page's
+# first switch when that is null: clicked if arguments[1], then read.
+CONTROL = """
 const all = (root, out) => {
   for (const el of root.querySelectorAll('*')) {
     out.push(el);
@@ -92,15 +94,24 @@ const all = (root, out) => {
   }
   return out;
 };
-const boxes = 'ha-checkbox, wa-checkbox, md-checkbox, input[type=checkbox]';
-for (const el of all(document, [])) {
-  if (el.label !== arguments[0] && (el.textContent || '').trim() !== arguments[0]) continue;
-  for (let up = el, i = 0; up && i < 4; up = up.parentElement || up.getRootNode().host, i++) {
-    const box = up.matches(boxes) ? up : up.querySelector(boxes);
-    if (box && box.getBoundingClientRect().width > 0) { box.click(); return box.tagName; }
+const shown = (el) => el.getBoundingClientRect().width > 0;
+const find = (label) => {
+  const every = all(document, []);
+  if (label === null) return every.find((el) => el.matches('ha-switch') && shown(el)) || null;
+  const boxes = 'ha-checkbox, wa-checkbox, md-checkbox, input[type=checkbox]';
+  for (const el of every) {
+    if (el.label !== label && (el.textContent || '').trim() !== label) continue;
+    for (let up = el, i = 0; up && i < 4; up = up.parentElement || up.getRootNode().host, i++) {
+      const box = up.matches(boxes) ? up : up.querySelector(boxes);
+      if (box && shown(box)) return box;
+    }
   }
-}
-return null;
+  return null;
+};
+const control = find(arguments[0]);
+if (!control) return null;
+if (arguments[1]) control.click();
+return {tag: control.tagName, checked: !!control.checked};
 """
 
 
@@ -273,23 +284,32 @@ class Run:
         label = strings(self.language)[f"options.step.init.menu_options.{page}"]
         click(driver, "*", label)
 
-    def tick(self, label: str) -> None:
-        """Tick the check box labelled ``label`` (its element differs between releases)."""
-        ticked = wait(
-            f"no check box for {label}",
-            lambda: self.driver.execute_script(TICK, label),
-        )
-        step(f"ticked {label} ({ticked})")
+    def turn_on(self, label: str | None) -> None:
+        """Tick ``label``'s check box (None: the page's first switch) until it reads on.
+
+        A click on a form that is still rendering (a loaded machine) can be lost, so each
+        click is read back a second later.
+        """
+        what = label or "the first switch"
+        for _ in range(5):
+            state = wait(f"no {what}", lambda: self.driver.execute_script(CONTROL, label, False))
+            if state["checked"]:
+                step(f"on: {what} ({state['tag']})")
+                return
+            self.driver.execute_script(CONTROL, label, True)
+            time.sleep(1)
+        raise CheckFailed(f"{what} does not stay on")
 
     def turn_on_door(self) -> None:
         """Options > Door unlock: the lock, the camera, Eileen; saved."""
         driver = self.driver
         self.open_options("unlock")
         wait_text(driver, strings("en")["options.step.unlock.data.people"])
-        click(driver, "ha-switch, ha-checkbox", None)  # "Unlock the door by face", the first
+        self.turn_on(None)  # "Unlock the door by face", the first switch
         self.pick_entity(0, "Front door")  # the lock
         self.pick_entity(1, CAMERA_NAME)
-        self.tick(PERSON)
+        self.turn_on(PERSON)
+        self.turn_on(None)  # still on after the pickers re-rendered the form
         self.check_page("door_en")
         click(driver, "ha-button", "Submit")
         wait_text(driver, "Options successfully saved", timeout=60)
