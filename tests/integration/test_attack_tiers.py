@@ -50,6 +50,28 @@ def _version_2_chips(models: ModelPack, photos: list[Path]) -> list[str]:
     return chips
 
 
+def _version_2_person(name: str, own: str, negatives: list[tuple[str, str]]) -> dict[str, Any]:
+    """A person as store version 2 kept them: dlib's chips, negatives by upload source."""
+    added = "2026-01-01T00:00:00+00:00"
+    return {
+        "name": name,
+        "samples": [{"embedding": [0.1] * 128, "chip": own, "added": added}],
+        "negatives": [
+            {"embedding": [0.1] * 128, "chip": chip, "added": added, "source": source}
+            for source, chip in negatives
+        ],
+    }
+
+
+def _version_2_people(people: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "version": 2,
+        "minor_version": 1,
+        "key": STORAGE_KEY,
+        "data": {"embedder": "dlib-of-an-older-pack", "people": people},
+    }
+
+
 async def _look_alike_at_the_door(hass: HomeAssistant, photo_dir: Path) -> None:
     for photo in LOOK_ALIKE:
         await scan(hass, photo_dir / photo)
@@ -65,23 +87,10 @@ async def test_negatives_sface_cannot_read_still_keep_the_look_alike_out(
 ) -> None:
     photos = [photo_dir / name for name in ("astronaut.jpg", *LOOK_ALIKE)]
     own, *look_alike = await hass.async_add_executor_job(_version_2_chips, pack, photos)
-    added = "2026-01-01T00:00:00+00:00"
-    negatives = [{"embedding": [0.1] * 128, "chip": chip, "added": added} for chip in look_alike]
-    hass_storage[STORAGE_KEY] = {
-        "version": 2,
-        "minor_version": 1,
-        "key": STORAGE_KEY,
-        "data": {
-            "embedder": "dlib-of-an-older-pack",
-            "people": {
-                "eileen_1": {
-                    "name": "Eileen",
-                    "samples": [{"embedding": [0.1] * 128, "chip": own, "added": added}],
-                    "negatives": [{**n, "source": "upload:0a1b2c3d"} for n in negatives],
-                }
-            },
-        },
-    }
+    negatives = [("upload:0a1b2c3d", chip) for chip in look_alike]
+    hass_storage[STORAGE_KEY] = _version_2_people(
+        {"eileen_1": _version_2_person("Eileen", own, negatives)}
+    )
     door = unlock_options(door_lock, liveness=False, cooldown=0)
     options = {CONF_TIER: "fast", CONF_CAMERAS: [camera_entity], CONF_UNLOCK: door}
     entry = await set_up_entry(hass, options)
@@ -142,28 +151,6 @@ async def test_a_store_that_names_no_embedder_never_mixes_its_vectors_into_sface
     assert _reenroll_issue(hass) is not None
 
 
-def _version_2_person(name: str, own: str, negatives: dict[str, str]) -> dict[str, Any]:
-    """A person as store version 2 kept them: dlib's chips, negatives by upload source."""
-    added = "2026-01-01T00:00:00+00:00"
-    return {
-        "name": name,
-        "samples": [{"embedding": [0.1] * 128, "chip": own, "added": added}],
-        "negatives": [
-            {"embedding": [0.1] * 128, "chip": chip, "added": added, "source": source}
-            for source, chip in negatives.items()
-        ],
-    }
-
-
-def _version_2_people(people: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "version": 2,
-        "minor_version": 1,
-        "key": STORAGE_KEY,
-        "data": {"embedder": "dlib-of-an-older-pack", "people": people},
-    }
-
-
 async def test_a_look_alike_waiting_to_be_enrolled_again_is_not_let_in_as_her(
     hass: HomeAssistant,
     camera_entity: str,
@@ -179,8 +166,8 @@ async def test_a_look_alike_waiting_to_be_enrolled_again_is_not_let_in_as_her(
     )
     hass_storage[STORAGE_KEY] = _version_2_people(
         {
-            "eileen_1": _version_2_person("Eileen", own, {}),
-            "twin_1": _version_2_person("Twin", own, {}),
+            "eileen_1": _version_2_person("Eileen", own, []),
+            "twin_1": _version_2_person("Twin", own, []),
         }
     )
     door = unlock_options(door_lock, liveness=False, cooldown=0)
@@ -217,7 +204,7 @@ async def test_a_new_negative_does_not_drop_the_old_ones(
     """Her two look-alikes' negatives are dlib's; adding one again must not free the other."""
     photos = [photo_dir / name for name in ("astronaut.jpg", "mirrored.jpg", "hanks.jpg")]
     own, look_alike, other = await hass.async_add_executor_job(_version_2_chips, pack, photos)
-    negatives = {"upload:aaaaaaaa": look_alike, "upload:bbbbbbbb": other}
+    negatives = [("upload:aaaaaaaa", look_alike), ("upload:bbbbbbbb", other)]
     hass_storage[STORAGE_KEY] = _version_2_people(
         {"eileen_1": _version_2_person("Eileen", own, negatives)}
     )
