@@ -105,7 +105,21 @@ def test_a_missed_goal_falls_back_to_the_tiers_own_priorities() -> None:
     # nothing else keeps balanced's accuracy: it reuses accurate's model
     only = choose_tiers([sface, poor_door], budget=10_000)
     assert (only["balanced"], only["fast"]) == (sface, poor_door)
-    assert choose_tiers([sface, candidate("bad", 0.95, 1.0)], budget=10_000)["fast"] is sface
+    assert choose_tiers([sface, candidate("bad", 0.95, 1.0, door=0.5)], budget=10_000)[
+        "fast"
+    ] is sface
+
+
+def test_fast_keeps_its_speed_and_the_door_before_pair_accuracy() -> None:
+    """A student below fast's pair accuracy still serves fast when it keeps speed and door."""
+    sface = candidate("sface", 0.994, 20.0, door=0.97)
+    student = candidate("student", 0.970, 5.0, door=0.78)  # 0.25x, the door goal kept
+    slower = candidate("slower", 0.975, 8.0, door=0.80)  # 0.4x: no speed
+    tiers = choose_tiers([sface, student, slower], budget=10_000)
+    assert (tiers["balanced"], tiers["fast"]) == (sface, student)
+    assert check_goals(tiers)[2]["met"] == {"accuracy": False, "door": True, "speed": True}
+    weak_door = candidate("weak_door", 0.970, 5.0, door=0.55)  # fast, but below fast's door
+    assert choose_tiers([sface, weak_door, slower], budget=10_000)["fast"] is sface
 
 
 def test_budget_keeps_the_best_and_reuses_it_when_nothing_else_fits() -> None:

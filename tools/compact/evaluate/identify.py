@@ -92,20 +92,21 @@ def evaluate(
     probes = [
         (truth, path, embed_primary(pipeline, path, timer).embedding) for truth, path in plan.probes
     ]
-    results = _match(probes, gallery)
+    results = match_all(probes, gallery)
     report = {**_summary(results), **timer.report(), "results": results}
     if also:
         report["at_threshold"] = {}
         for threshold in also:
             other = copy.copy(gallery)
             other.threshold = threshold
-            report["at_threshold"][f"{threshold:g}"] = _summary(_match(probes, other))
+            report["at_threshold"][f"{threshold:g}"] = _summary(match_all(probes, other))
     return report
 
 
-def _match(
+def match_all(
     probes: list[tuple[str, Path, np.ndarray | None]], gallery: Gallery
 ) -> list[dict[str, Any]]:
+    """Match each (truth, image, embedding) probe; one result row per probe."""
     results = []
     for truth, path, embedding in probes:
         known = gallery.count(truth) > 0

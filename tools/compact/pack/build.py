@@ -226,10 +226,13 @@ def build(
     seed: int,
     progress: bool,
     students: list[Student] | None = None,
+    frames: Path | None = None,
 ) -> dict[str, Any]:
     """Run the whole pipeline into ``out``; return the report data.
 
     ``students`` (``distill``'s output, :mod:`.students`) are candidates of their source too.
+    ``frames`` (``doorcam.py``'s output) measures detection per tier and calibrates each tier's
+    door distance on door-camera frames (:mod:`.door_frames`).
     """
     from tools.compact.pack.proposer import add_proposer
 
@@ -273,7 +276,8 @@ def build(
         "left out (eval/label_errors.txt)",
     }
     write_pack(staging, tiers, shared, about)
-    add_proposer(staging, reference_dir)  # measured later: add-proposer --frames
+    add_proposer(staging, reference_dir)  # without frames: measured later, add-proposer --frames
+    door = _door_frames(staging, reference_dir, frames, evaldata, tiers) if frames else {}
     notices = write_notice(staging, list(dict.fromkeys(c.source for c in tiers.values())))
     total = pack_bytes(staging) + commands + sum(p.stat().st_size for p in notices)
     if total > MAX_PACK_BYTES_WITH_REASON:
@@ -296,4 +300,23 @@ def build(
         "bytes": total,
         "size_reason": size_reason,
         "about": about,
+        "door_frames": door,
     }
+
+
+def _door_frames(
+    staging: Path, reference: Path, frames: Path, evaldata: Path, tiers: dict[str, Candidate]
+) -> dict[str, dict[str, Any]]:
+    """Measure detection and calibrate the door on ``frames``; tiers' metrics follow the door."""
+    from tools.compact.evaluate.labels import LABEL_ERRORS, read_label_errors
+    from tools.compact.pack.door_frames import calibrate_door
+    from tools.compact.pack.proposer import add_proposer, door_frames, measure_tiers
+
+    add_proposer(staging, reference, measure_tiers(staging, door_frames(frames)))
+    door = calibrate_door(staging, frames, evaldata / "faces", read_label_errors(LABEL_ERRORS))
+    for tier, candidate in tiers.items():  # a model on several tiers: its worst door
+        for key in ("unlock_threshold", "door_tar", "door_tar_onnxruntime", "door_tar_ncnn"):
+            shared = [door[t][key] for t, c in tiers.items() if c is candidate]
+            candidate.metrics[key] = min(shared)
+        candidate.metrics["door_calibration"] = door[tier]["door_calibration"]
+    return door

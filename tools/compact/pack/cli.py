@@ -1,7 +1,7 @@
 """The pack family: sources, reference pack, shipped pack, wheel list and chip template.
 
 Subcommands: ``fetch-sources``, ``build-reference``, ``build-pack``, ``add-proposer``,
-``refresh-wheel-list`` and ``derive-chip-template``.
+``calibrate-door``, ``refresh-wheel-list`` and ``derive-chip-template``.
 """
 
 from __future__ import annotations
@@ -65,7 +65,9 @@ def _build_pack(args: argparse.Namespace) -> int:
     targets = [parse_target(text) for text in args.targets]
     students = [read_student(path) for path in args.students]
     with json_stdout(args.json):
-        report = build(args.out, args.evaldata, targets, args.seed, not args.quiet, students)
+        report = build(
+            args.out, args.evaldata, targets, args.seed, not args.quiet, students, args.frames
+        )
     docs = REPO_ROOT / "docs"
     docs.mkdir(exist_ok=True)
     write_report(docs / "model-report.md", report)
@@ -90,6 +92,18 @@ def _add_proposer(args: argparse.Namespace) -> int:
         metrics = measure_tiers(args.out, door_frames(args.frames, args.per_width))
         add_proposer(args.out, reference, metrics)
         print(json.dumps(metrics, indent=2, sort_keys=True))
+    ModelPack.load(args.out)  # still a valid pack
+    return 0
+
+
+def _calibrate_door(args: argparse.Namespace) -> int:
+    from custom_components.compact_ai.engine.runtime.pack import ModelPack
+    from tools.compact.evaluate.labels import LABEL_ERRORS, read_label_errors
+    from tools.compact.pack.door_frames import calibrate_door
+
+    faces = args.evaldata / "faces"
+    measured = calibrate_door(args.out, args.frames, faces, read_label_errors(LABEL_ERRORS))
+    print(json.dumps(measured, indent=2, sort_keys=True))
     ModelPack.load(args.out)  # still a valid pack
     return 0
 
@@ -158,6 +172,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="ONNX",
         help="distilled students (python -m tools.compact distill) to add as candidates",
     )
+    parser.add_argument(
+        "--frames",
+        type=Path,
+        default=None,
+        help="doorcam.py output: measure detection and calibrate each tier's door on it",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true")
     add_json_option(parser)
@@ -171,6 +191,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--out", type=Path, default=PACK_DIR, help="the pack to change")
     parser.add_argument("--frames", type=Path, default=None, help="doorcam.py output to measure")
     parser.add_argument("--per-width", type=int, default=100, help="frames per face width")
+
+    parser = add_command(
+        subparsers,
+        "calibrate-door",
+        _calibrate_door,
+        "lower each tier's door distance until no impostor doorcam.py frame passes",
+    )
+    parser.add_argument("--out", type=Path, default=PACK_DIR, help="the pack to change")
+    parser.add_argument("--frames", type=Path, required=True, help="doorcam.py output")
+    parser.add_argument(
+        "--evaldata", type=Path, default=EVALDATA_DIR, help="folder with faces/<identity>/*.jpg"
+    )
 
     parser = add_command(
         subparsers,

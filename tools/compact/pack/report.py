@@ -108,6 +108,11 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
             + ")",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    for tier, door in report.get("door_frames", {}).items():
+        frames = ", ".join(
+            f"{k.replace('_', ' px ')} {v:.0%}" for k, v in door["door_tar_frames"].items()
+        )
+        lines += ["", f"- {tier}: {door['door_calibration']}; owners' TAR on frames: {frames}."]
     lines += [
         "",
         "## Baselines (same run, each embedder as imported)",
@@ -155,8 +160,9 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
         "",
         "Rules (`tools/compact/pack/rules.py`): accurate = the most accurate candidate (then",
         "the best door TAR); balanced and fast = the fastest candidate meeting all its goals,",
-        "else the fastest keeping accuracy and door (balanced) or accuracy and speed (fast),",
-        "then the other pair, else accurate's model (a tier reuses a chosen model when its",
+        "else the fastest keeping accuracy and door, then accuracy and speed (balanced), or",
+        "accuracy and speed, then door and speed, then accuracy and door (fast), else",
+        "accurate's model (a tier reuses a chosen model when its",
         "own pick would not fit). The pack may exceed 30 MB",
         "(up to 45 MB) only when that meets more goals. onnxruntime files compute PReLU as",
         "Relu(x) - a*Relu(-x) (exact). ORT int8 calibrates on a quarter of the calibration",
@@ -189,5 +195,6 @@ def report_data(report: dict[str, Any]) -> dict[str, Any]:
         "bytes": report["bytes"],
         "limit_bytes": MAX_PACK_BYTES,
         "size_reason": report["size_reason"],
+        "door_frames": report.get("door_frames", {}),
         **report["about"],
     }
