@@ -33,8 +33,8 @@ def images(seed: int, count: int) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(count, 3, 16, 16)).astype(np.float32)
 
 
-def conv_params(param: bytes) -> list[dict[str, str]]:
-    return [layer.params for layer in parse_param(param)[1] if layer.kind == "Convolution"]
+def conv_params(param: bytes, kind: str = "Convolution") -> list[dict[str, str]]:
+    return [layer.params for layer in parse_param(param)[1] if layer.kind == kind]
 
 
 def test_int8_convolutions_load_and_agree(exported: tuple[bytes, bytes, dict[str, object]]) -> None:
@@ -115,6 +115,10 @@ def test_sface_prelu_and_batchnorm_blobs_are_carried_over() -> None:
     reference = run(param, weights)
     scales = input_scales(param, weights, "in0", chips)
     int8_param, int8_weights = int8_files(param, weights, scales)
+    # about one byte per weight: the 6.4 M-weight fully connected layer in an 8-bit codebook
+    fully_connected = conv_params(param, "InnerProduct")
+    assert int(fully_connected[0]["2"]) > 6_000_000
+    assert len(int8_weights) < 10_500_000
     # lossy, but close: misplaced slopes or BatchNorm vectors would give unrelated outputs
     assert cosine(reference, run(int8_param, int8_weights)) > 0.95
     assert cosine(reference, run(param, codebook_weights(param, weights))) > 0.95
