@@ -81,7 +81,7 @@ def test_a_look_alike_at_the_door_lowers_the_door_distance(
         metrics = pack.model(tier, "face_embedder").metrics
         assert metrics["unlock_threshold_crops"] == 1.04
         assert f"{closest:.3f}" in metrics["door_calibration"]
-        assert set(metrics["door_tar_frames"]) == {"96_onnxruntime", "96_ncnn"}
+        assert set(metrics["door_tar_frames"]) == {"doorcam_96_onnxruntime", "doorcam_96_ncnn"}
     again = calibrate_door(root, frames, faces, frozenset(), protocol=(1, 1))
     assert again == measured  # from the crops' distance again, not from its own result
 
@@ -96,7 +96,7 @@ def test_frames_farther_than_the_crops_keep_the_door(
     for tier in TIERS:
         assert 1.04 + GAP < measured[tier]["closest_impostor_frame"] < math.inf  # Tom was seen
         assert measured[tier]["unlock_threshold"] == _unlock(root, tier) == 1.04
-        assert measured[tier]["door_tar_frames"] == {"96_onnxruntime": 1.0, "96_ncnn": 1.0}
+        assert measured[tier]["door_tar_frames"] == {"doorcam_96_onnxruntime": 1.0, "doorcam_96_ncnn": 1.0}
         assert measured[tier]["door_tar"] == 1.0  # her mirrored crop
 
 
@@ -115,5 +115,5 @@ def test_a_crop_impostor_inside_the_door_is_an_error(
 
 def test_no_door_frames_is_an_error(tmp_path: Path, door_data: tuple[Path, Path]) -> None:
     faces, _ = door_data
-    with pytest.raises(ToolError, match="no doorcam_<W> folders"):
+    with pytest.raises(ToolError, match="no <kind>_<W> folders"):
         calibrate_door(_pack(tmp_path), tmp_path, faces, frozenset())

@@ -5,7 +5,8 @@ is harder: a small face, JPEG-compressed, aligned from few pixels; impostors com
 (SFace: 0.993 on 48 px frames, against 1.04 on crops). So, per tier, with the tier's own
 pipeline (its detector's pixel budget and its embedder) on both backends: enroll 3 crops each of
 the first 40 dev people (the door protocol, the way ``check-regressions`` measures it), probe
-every ``doorcam.py`` frame, and lower the door distance to the closest impostor frame minus
+every ``doorcam.py`` frame (folders ``<kind>_<face width>/<person>/*.jpg``: day, grey, IR), and
+lower the door distance to the closest impostor frame minus
 :data:`GAP` (floored to 0.01) when that is below the crops' distance. It is never raised. The
 owners' per-frame TAR at the result is measured again on the crops and on the frames.
 """
@@ -13,6 +14,7 @@ owners' per-frame TAR at the result is measured again on the crops and on the fr
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 GAP: Final = 0.02  # what the crops keep between the door distance and the closest impostor
 PROTOCOL: Final = (3, 40)  # crops enrolled per person, people enrolled (the rest: impostors)
 BACKENDS: Final = ("onnxruntime", "ncnn")
+FRAME_SET: Final = re.compile(r"[a-z0-9]+_[0-9]+")  # doorcam_96, gray_64: <kind>_<face width>
 EMBEDDER: Final = "face_embedder"
 
 
@@ -85,7 +88,7 @@ def door_distance(crops: float, closest_impostor: float) -> float:
 def measure_tier(
     root: Path,
     tier: str,
-    frames: dict[int, Path],
+    frames: dict[str, Path],
     faces: Path,
     exclude: frozenset[str],
     protocol: tuple[int, int] = PROTOCOL,
@@ -105,9 +108,9 @@ def measure_tier(
         pipeline = load_pipeline(pack, tier, backend, threads=1)
         enrolled, probes = _embed(pipeline, split(faces, faces, *protocol, exclude))
         probed[f"crops_{backend}"] = enrolled, probes
-        for width, folder in frames.items():
+        for name, folder in frames.items():
             plan = split(faces, folder, *protocol, exclude)
-            probed[f"{width}_{backend}"] = enrolled, _embed(pipeline, plan)[1]
+            probed[f"{name}_{backend}"] = enrolled, _embed(pipeline, plan)[1]
     nearest = {key: _closest_impostor(*value) for key, value in probed.items()}
     crops_nearest = min(nearest[f"crops_{b}"] for b in BACKENDS)
     if crops_nearest <= crops:
@@ -130,7 +133,7 @@ def measure_tier(
         "door_tar": min(tar["crops_onnxruntime"], tar["crops_ncnn"]),
         "door_calibration": (
             f"{crops:g} let no dev impostor in on LFW crops; on {frames_count} doorcam.py frames "
-            f"the closest impostor came to {closest:.3f} ({where.replace('_', ' px, ')}): the "
+            f"the closest impostor came to {closest:.3f} ({where.replace('_', ' ')}): the "
             f"door distance is {distance:g}"
         ),
     }
@@ -146,16 +149,12 @@ def calibrate_door(
     """Calibrate every tier of the pack at ``root`` and record the result in its manifest."""
     from tools.compact.pack.writer import read_manifest, write_manifest
 
-    folders = {
-        int(sub.name.removeprefix("doorcam_")): sub
-        for sub in sorted(frames.glob("doorcam_*"))
-        if sub.name.removeprefix("doorcam_").isdigit()
-    }
+    folders = {sub.name: sub for sub in sorted(frames.iterdir()) if FRAME_SET.fullmatch(sub.name)}
     if not folders:
-        raise ToolError(f"{frames}: no doorcam_<W> folders (make them with doorcam.py)")
+        raise ToolError(f"{frames}: no <kind>_<W> folders, e.g. doorcam_96 (doorcam.py makes them)")
     manifest = read_manifest(root)
     measured = {
-        tier: measure_tier(root, tier, dict(sorted(folders.items())), faces, exclude, protocol)
+        tier: measure_tier(root, tier, folders, faces, exclude, protocol)
         for tier in manifest["tiers"]
     }
     for tier, result in measured.items():
