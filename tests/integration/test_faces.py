@@ -304,3 +304,25 @@ async def test_a_scan_in_flight_ends_when_the_entry_unloads(
         with pytest.raises(asyncio.CancelledError):
             async with asyncio.timeout(10):  # a scan left running would hang here
                 await scan
+
+
+async def test_a_non_finite_embedding_is_never_stored_or_matched(
+    hass: HomeAssistant, entry: MockConfigEntry, photo_dir: Path
+) -> None:
+    """An embedder run that returns NaN: nobody is enrolled or recognized from it."""
+    await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
+    embedder = entry.runtime_data.faces.recognizer.pipeline.embedder
+    broken = [np.full((1, 128), np.nan, np.float32)]
+    with patch.object(embedder, "run", return_value=broken):  # inject the failure
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, "enroll_face", name="Tom", files=[str(photo_dir / "hanks.jpg")])
+        assert err.value.translation_key == "nothing_enrolled"
+        assert err.value.translation_placeholders["reasons"] == "no_embedding"
+        await show(hass, photo_dir / "mirrored.jpg")
+        response = await call(hass, "scan")
+        assert response["cameras"][CAMERA] == {"faces": [], "error": "inference_failed"}
+    assert await call(hass, "list_people") == {
+        "people": [{"name": "Eileen", "samples": 1, "negatives": 0}]
+    }
+    (face,) = (await call(hass, "scan"))["cameras"][CAMERA]["faces"]  # the model works again
+    assert face["person"] == "Eileen" and face["status"] == "match"

@@ -20,7 +20,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 
-from ..engine.errors import EngineError
+from ..engine.errors import EngineError, InferenceError
 from ..engine.face.gallery import MatchStatus
 from ..engine.face.recognizer import (
     Enrollment,
@@ -215,6 +215,9 @@ class FaceManager:
             except HomeAssistantError as err:
                 _LOGGER.warning("No snapshot from %s: %s", camera, err)
                 report = ScanReport(camera, None, "camera_unavailable")
+            except InferenceError as err:
+                _LOGGER.warning("The face models failed on a snapshot of %s: %s", camera, err)
+                report = ScanReport(camera, None, "inference_failed")
             except EngineError as err:
                 _LOGGER.warning("Snapshot of %s could not be read: %s", camera, err)
                 report = ScanReport(camera, None, "bad_image")

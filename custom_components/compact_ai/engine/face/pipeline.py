@@ -22,7 +22,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from ..errors import ManifestError
+from ..errors import InferenceError, ManifestError
 from ..runtime.backend import InferenceModel
 from .align import ALIGNMENTS, DLIB_150, TEMPLATE, Alignment, align_face
 from .cascade import Cascade, DetectionConfig
@@ -147,6 +147,8 @@ class FacePipeline:
         tensor = chip.astype(np.float32).transpose(2, 0, 1)[np.newaxis]
         (descriptor,) = self.embedder.run({EMBEDDER_INPUT: np.ascontiguousarray(tensor)})
         vector = np.asarray(descriptor, dtype=np.float32).reshape(EMBEDDING_SIZE)
+        if not np.all(np.isfinite(vector)):  # nothing downstream may compare or store it
+            raise InferenceError("the face embedder returned a non-finite embedding")
         if self.embedding.normalize:
             vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
         return vector

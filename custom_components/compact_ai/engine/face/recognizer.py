@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 from PIL import Image
 
-from ..errors import ImageDecodeError, ManifestError
+from ..errors import ImageDecodeError, InferenceError, ManifestError
 from ..runtime.backend import load_model
 from ..runtime.pack import ModelPack
 from .align import ALIGN_KEYPOINTS, CHIP_SIZE, DLIB_150, STORED, stored_chip
@@ -43,6 +43,7 @@ class Rejection(StrEnum):
     BLURRY = "blurry"
     NOT_FRONTAL = "not_frontal"
     BAD_IMAGE = "bad_image"
+    NO_EMBEDDING = "no_embedding"  # the embedder gave no usable result for this face
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,9 +251,13 @@ class FaceRecognizer:
         rejection = gate.check(quality)
         if rejection is not None:
             return rejection
+        try:
+            embedding = self.pipeline.embed(chip)
+        except InferenceError:
+            return Rejection.NO_EMBEDDING
         kept, points, landmarks = stored_chip(image, face.keypoints, face.landmarks)
         return Enrollment(
-            self.pipeline.embed(chip),
+            embedding,
             encode_chip(kept),
             points[list(ALIGN_KEYPOINTS)],
             landmarks,
