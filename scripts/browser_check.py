@@ -31,7 +31,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -52,6 +51,7 @@ from browser import (  # noqa: E402
     wait,
     wait_text,
 )
+from browser_forms import Forms, step  # noqa: E402
 from check_develop import BANNER, SETUP_TIMEOUT, CheckFailed, Instance  # noqa: E402
 from ha_api import CAMERA_NAME, PASSWORD, USERNAME, HAError, HomeAssistant  # noqa: E402
 from page_checks import page_problems, strings  # noqa: E402
@@ -70,57 +70,9 @@ PAGE_MARKERS = {
     "voice": "options.step.voice.data_description.phrases",  # the same without a synthesizer
     "benchmark": "每帧 1920×1080 画面耗时（毫秒）",  # the benchmark table's first row
 }
-# Focus the first text input inside arguments[0] (through shadow roots); return it, or null.
-FOCUS_INPUT = """
-const deep = (root) => {
-  for (const el of root.querySelectorAll('*')) {
-    if (el.matches('input, textarea')) return el;
-    if (el.shadowRoot) { const found = deep(el.shadowRoot); if (found) return found; }
-  }
-  return null;
-};
-const input = deep(arguments[0].shadowRoot || arguments[0]);
-if (input) input.focus();
-return input;
-"""
-# Click the check box whose label is arguments[0]; return its tag name, or null if none shown.
-# The check box labelled arguments[0] (its element differs between releases), or the page's
-# first switch when that is null: clicked if arguments[1], then read.
-CONTROL = """
-const all = (root, out) => {
-  for (const el of root.querySelectorAll('*')) {
-    out.push(el);
-    if (el.shadowRoot) all(el.shadowRoot, out);
-  }
-  return out;
-};
-const shown = (el) => el.getBoundingClientRect().width > 0;
-const find = (label) => {
-  const every = all(document, []);
-  if (label === null) return every.find((el) => el.matches('ha-switch') && shown(el)) || null;
-  const boxes = 'ha-checkbox, wa-checkbox, md-checkbox, input[type=checkbox]';
-  for (const el of every) {
-    if (el.label !== label && (el.textContent || '').trim() !== label) continue;
-    for (let up = el, i = 0; up && i < 4; up = up.parentElement || up.getRootNode().host, i++) {
-      const box = up.matches(boxes) ? up : up.querySelector(boxes);
-      if (box && shown(box)) return box;
-    }
-  }
-  return null;
-};
-const control = find(arguments[0]);
-if (!control) return null;
-if (arguments[1]) control.click();
-return {tag: control.tagName, checked: !!control.checked};
-"""
 
 
-def step(message: str) -> None:
-    """Print one line of progress."""
-    print(f"browser_check: {message}", flush=True)
-
-
-class Run:
+class Run(Forms):
     """One browser session through Compact AI; every page it opens is checked."""
 
     def __init__(self, driver: WebDriver, ha: HomeAssistant, screens: Path) -> None:
@@ -160,34 +112,6 @@ class Run:
         click(self.driver, "ha-button", "Log in")
         find_one(self.driver, "home-assistant-main")
         step(f"OK logged in as {USERNAME} on the login page")
-
-    def type_keys(self, text: str) -> None:
-        """Type into whatever has the focus."""
-        ActionChains(self.driver).send_keys(text).perform()
-
-    def pick_entity(self, index: int, search: str) -> None:
-        """Pick an entity in the form's ``index``-th entity selector: open, search, Enter.
-
-        Enter is pressed once the list shows a match (one more ``search`` on the page), and
-        the selector must then hold a value.
-        """
-        driver = self.driver
-        selector = wait("no entity selector", lambda: find(driver, "ha-selector-entity"))[index]
-        field = wait("no entity picker", lambda: find(driver, "ha-picker-field"))[index]
-        before = page_text(driver).count(search)
-        driver.execute_script("arguments[0].click()", field)
-        time.sleep(0.5)
-        self.type_keys(search)
-        wait(
-            f"the entity picker lists no {search!r}",
-            lambda: page_text(driver).count(search) > before,
-        )
-        self.type_keys(Keys.ENTER)
-        wait(
-            f"entity selector {index} took no value for {search!r}",
-            lambda: driver.execute_script("return arguments[0].value", selector),
-            timeout=10,
-        )
 
     def add_integration(self) -> None:
         """Add Compact AI from Settings > Integrations > Add integration, with a camera."""
@@ -236,18 +160,6 @@ class Run:
             else:
                 step(f"OK {where}: icon {image['src']} shown ({image['width']} px)")
 
-    def fill_text(self, index: int, text: str) -> None:
-        """Type ``text`` into the form's ``index``-th text field; it must then hold it."""
-        driver = self.driver
-        selector = wait("no text field", lambda: find(driver, "ha-selector-text"))[index]
-        wait("no input in the text field", lambda: driver.execute_script(FOCUS_INPUT, selector))
-        self.type_keys(text)
-        wait(
-            f"text field {index} does not hold {text!r}",
-            lambda: driver.execute_script("return arguments[0].value", selector) == text,
-            timeout=10,
-        )
-
     def enroll(self) -> None:
         """Configure > People > Add a person: Eileen from the demo camera, as a new user would."""
         driver = self.driver
@@ -283,22 +195,6 @@ class Run:
         driver.execute_script("arguments[0].click()", cog)
         label = strings(self.language)[f"options.step.init.menu_options.{page}"]
         click(driver, "*", label)
-
-    def turn_on(self, label: str | None) -> None:
-        """Tick ``label``'s check box (None: the page's first switch) until it reads on.
-
-        A click on a form that is still rendering (a loaded machine) can be lost, so each
-        click is read back a second later.
-        """
-        what = label or "the first switch"
-        for _ in range(5):
-            state = wait(f"no {what}", lambda: self.driver.execute_script(CONTROL, label, False))
-            if state["checked"]:
-                step(f"on: {what} ({state['tag']})")
-                return
-            self.driver.execute_script(CONTROL, label, True)
-            time.sleep(1)
-        raise CheckFailed(f"{what} does not stay on")
 
     def turn_on_door(self) -> None:
         """Options > Door unlock: the lock, the camera, Eileen; saved."""
