@@ -55,13 +55,14 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:24]
 
 
-def cached_student(builder: Any, fraction: float, seed: int, progress: bool) -> onnx.ModelProto:
+def cached_student(
+    builder: Any, teacher_sha256: str, fraction: float, seed: int, progress: bool
+) -> onnx.ModelProto:
     """Return the teacher pruned to ``fraction`` of its FLOPs (least-squares reconstructed)."""
     from tools.compact.compress.prune import prune
 
-    teacher = builder.reference.read_bytes()
     photos = [str(p) for p in builder.photos]
-    key = _digest(hashlib.sha256(teacher).hexdigest(), fraction, seed, photos)
+    key = _digest(teacher_sha256, fraction, seed, photos)
     path = _folder() / f"student-{key}.onnx"
     if path.is_file():
         return onnx.load(path)
@@ -94,13 +95,12 @@ def cached_training_set(
     return found
 
 
-def teacher_targets(builder: Any, found: TrainingSet) -> np.ndarray:
+def teacher_targets(teacher: bytes, teacher_sha256: str, found: TrainingSet) -> np.ndarray:
     """Return the teacher's normalized embeddings of every chip (cached by chips and teacher)."""
     from custom_components.compact_ai.engine.runtime.backend_onnxruntime import OnnxruntimeModel
     from tools.compact.pack.heldout import embed
 
-    teacher = builder.reference.read_bytes()
-    key = _digest(hashlib.sha256(teacher).hexdigest(), found.data_sha256, found.chips.shape)
+    key = _digest(teacher_sha256, found.data_sha256, found.chips.shape)
     path = _folder() / f"targets-{key}.npy"
     if path.is_file():
         kept: np.ndarray = np.load(path)
@@ -147,9 +147,11 @@ def run(
 
     require_jax()  # before minutes of chips
     builder = Builder(evaldata, recipe.seed, progress, source)
-    student = cached_student(builder, fraction, recipe.seed, progress)
+    teacher = builder.reference.read_bytes()
+    teacher_sha256 = hashlib.sha256(teacher).hexdigest()
+    student = cached_student(builder, teacher_sha256, fraction, recipe.seed, progress)
     found = cached_training_set(train, builder, recipe, progress)
-    targets = teacher_targets(builder, found)
+    targets = teacher_targets(teacher, teacher_sha256, found)
     checkpoint = _folder() / f"checkpoint-{_digest(out.resolve().as_posix())}.npz"
     result = distill(student, found.chips, targets, recipe, checkpoint, say=_say)
     about = {
@@ -161,7 +163,7 @@ def run(
         "unreadable": len(found.unreadable),
         "without_face": len(found.without_face),
         "data_sha256": found.data_sha256,
-        "teacher_sha256": hashlib.sha256(builder.reference.read_bytes()).hexdigest(),
+        "teacher_sha256": teacher_sha256,
         "losses": [round(v, 5) for v in result.losses],
     }
     model = result.model
@@ -169,8 +171,9 @@ def run(
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out) + ".tmp")
     os.replace(str(out) + ".tmp", out)
-    teacher = onnx.load(builder.reference)
-    rows = measure(builder, {"teacher": teacher, "pruned": student, "distilled": model})
+    rows = measure(
+        builder, {"teacher": onnx.load_from_string(teacher), "pruned": student, "distilled": model}
+    )
     return rows, about
 
 
