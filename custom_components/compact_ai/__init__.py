@@ -32,7 +32,7 @@ from .face.manager import FaceManager, ScanReport
 from .face.people import People
 from .face.services import async_setup_services
 from .helpers.texts import async_load_texts
-from .reconfigure import async_apply_door, async_options_updated
+from .reconfigure import async_apply_door, async_options_updated, forget_door
 from .scanning import ScanSchedule
 from .voice.commands import VoiceCommands
 from .voice.manager import VoiceManager
@@ -162,3 +162,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) -
     """Unload a config entry (a running voice training is stopped first)."""
     await entry.runtime_data.commands.async_shutdown()
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: CompactAIConfigEntry) -> None:
+    """Forget the removed entry's door state (cooldown and back-off)."""
+    forget_door(hass, entry.entry_id)

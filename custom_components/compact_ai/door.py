@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import InitVar, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -112,6 +112,7 @@ class DoorController:
     presence: dict[str, str]  # person id -> device tracker or person entity
     name_of: Callable[[str], str] = str  # person id -> display name
     waiting: Callable[[], list[str]] = list  # who must be enrolled again (names)
+    kept: InitVar[UnlockDecider | None] = None  # an earlier door's: cooldown and back-off go on
     decider: UnlockDecider = field(init=False)
     _listeners: list[Callable[[str, dict[str, Any]], None]] = field(default_factory=list)
     _last_denial: tuple[str, str | None, str] | None = None
@@ -120,9 +121,10 @@ class DoorController:
     _folded: int = 0
     _flush_timer: CALLBACK_TYPE | None = None
 
-    def __post_init__(self) -> None:
-        """Start a fresh decider for the policy."""
-        self.decider = UnlockDecider(self.policy)
+    def __post_init__(self, kept: UnlockDecider | None) -> None:
+        """Start a fresh decider for the policy, or go on with ``kept``."""
+        self.decider = kept or UnlockDecider(self.policy)
+        self.decider.change_policy(self.policy)
 
     @callback
     def async_add_listener(
@@ -251,13 +253,17 @@ def door_from_options(
     strict: float,
     name_of: Callable[[str], str] = str,
     waiting: Callable[[], list[str]] = list,
+    kept: UnlockDecider | None = None,
 ) -> DoorController | None:
-    """Return the door controller for the options, or ``None`` while unlocking is off."""
+    """Return the door controller for the options, or ``None`` while unlocking is off.
+
+    ``kept`` is the decider of the entry's earlier door (turned off, or before a reload).
+    """
     policy = build_policy(options, threshold, strict)
     if policy is None:
         return None
     presence = dict(options.get(CONF_PRESENCE, {}))
-    return DoorController(hass, options[CONF_LOCK], policy, presence, name_of, waiting)
+    return DoorController(hass, options[CONF_LOCK], policy, presence, name_of, waiting, kept)
 
 
 def unlock_by_person_id(unlock: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:

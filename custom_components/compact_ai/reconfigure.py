@@ -4,7 +4,9 @@ A reload removes every entity and adds it again: each goes unavailable for a mom
 logbook line each) and what is only in memory is gone. So only a new tier or backend (other
 models) or other cameras (other entities) reload the entry; the scan triggers, the interval
 and the door settings are applied to the running entry, and turning the door on or off adds
-or removes just its event entity.
+or removes just its event entity. The door's cooldown and back-off outlive its controller
+(turned off and on, or the entry reloaded): they stay in ``hass.data`` until Home Assistant
+stops or the entry is removed, so no settings change lets anyone try again sooner.
 """
 
 from __future__ import annotations
@@ -28,11 +30,18 @@ from .const import (
 )
 from .data import CompactAIConfigEntry
 from .door import async_check_door_people, door_from_options
+from .engine.door.policy import UnlockDecider
 
+DECIDERS = f"{DOMAIN}_door_deciders"  # hass.data: entry id -> its door's decider
 # What each option is when it was never saved (an entry set up by an older version).
 _RELOAD_DEFAULTS: dict[str, Any] = {CONF_TIER: DEFAULT_TIER, CONF_BACKEND: BACKEND_AUTO}
 _RELOAD_OPTIONS = (CONF_TIER, CONF_BACKEND, CONF_CAMERAS)
 _SCAN_OPTIONS = (CONF_CAMERAS, CONF_TRIGGERS, CONF_SCAN_INTERVAL)
+
+
+def forget_door(hass: HomeAssistant, entry_id: str) -> None:
+    """Drop the cooldown and back-off of a removed entry's door."""
+    hass.data.get(DECIDERS, {}).pop(entry_id, None)
 
 
 def door_signal(entry: CompactAIConfigEntry) -> str:
@@ -60,6 +69,7 @@ def async_apply_door(hass: HomeAssistant, entry: CompactAIConfigEntry) -> None:
     async_check_door_people(hass, unlock)
     recognizer = runtime.faces.recognizer
     people = runtime.people
+    deciders: dict[str, UnlockDecider] = hass.data.setdefault(DECIDERS, {})
     wanted = (
         door_from_options(
             hass,
@@ -68,10 +78,13 @@ def async_apply_door(hass: HomeAssistant, entry: CompactAIConfigEntry) -> None:
             recognizer.strict_threshold,
             lambda person_id: people.names().get(person_id, person_id),
             people.waiting,
+            deciders.get(entry.entry_id),
         )
         if recognizer is not None
         else None
     )
+    if wanted is not None:  # kept while Home Assistant runs: a reload never resets the door
+        deciders[entry.entry_id] = wanted.decider
     door = runtime.door
     if door is not None and wanted is not None:
         door.reconfigure(wanted.lock, wanted.policy, wanted.presence)

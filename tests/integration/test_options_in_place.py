@@ -33,6 +33,7 @@ from custom_components.compact_ai.const import (
     SECTION_ADVANCED,
 )
 from custom_components.compact_ai.engine.runtime.availability import BackendUnavailableError
+from custom_components.compact_ai.reconfigure import DECIDERS
 
 from .common import ADVANCED, CAMERA, UNLOCK_FORM, call, open_step
 from .test_door import DOOR_EVENT, door_event, scan
@@ -200,6 +201,37 @@ async def test_saving_the_door_settings_keeps_the_back_off(
     await save(hass, loaded_entry, "unlock", {**door, CONF_COOLDOWN: 20})
     await scan(hass, photo_dir / "hanks.jpg")
     assert door_event(hass)["reason"] == "backoff"
+
+
+async def test_neither_turning_the_door_off_and_on_nor_a_reload_ends_a_back_off(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, door_lock: str, photo_dir: Path
+) -> None:
+    """A stranger backed off cannot get a fresh count from the door's owner changing settings."""
+    await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
+    eileen = loaded_entry.runtime_data.people.find("Eileen").person_id
+    door = {
+        **UNLOCK_FORM,
+        CONF_ENABLED: True,
+        CONF_LOCK: door_lock,
+        CONF_UNLOCK_CAMERAS: [CAMERA],
+        CONF_PEOPLE: [eileen],
+    }
+    await save(hass, loaded_entry, "unlock", door)
+    for _ in range(3):  # a stranger, three times in a minute: backed off
+        await scan(hass, photo_dir / "hanks.jpg")
+    await save(hass, loaded_entry, "unlock", {**door, CONF_ENABLED: False})
+    await save(hass, loaded_entry, "unlock", door)
+    await scan(hass, photo_dir / "hanks.jpg")
+    assert door_event(hass)["reason"] == "backoff"
+    runtime = loaded_entry.runtime_data
+    await save(
+        hass, loaded_entry, "settings", {CONF_TIER: "fast", CONF_CAMERAS: [CAMERA], **ADVANCED}
+    )
+    assert loaded_entry.runtime_data is not runtime  # reloaded: a new door controller
+    await scan(hass, photo_dir / "hanks.jpg")
+    assert door_event(hass)["reason"] == "backoff"
+    assert await hass.config_entries.async_remove(loaded_entry.entry_id)
+    assert hass.data[DECIDERS] == {}  # a removed entry leaves nothing behind
 
 
 async def test_a_person_taken_off_the_door_cannot_get_in_without_a_reload(
