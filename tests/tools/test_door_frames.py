@@ -61,6 +61,12 @@ def _unlock(root: Path, tier: str) -> float:
     return float(ModelPack.load(root).model(tier, "face_embedder").config["unlock_threshold"])
 
 
+def _crops(root: Path, tier: str) -> float:
+    """The door distance the close-ups alone allow (what calibrate-door starts from)."""
+    entry = ModelPack.load(root).model(tier, "face_embedder")
+    return float(entry.metrics.get("unlock_threshold_crops", entry.config["unlock_threshold"]))
+
+
 def test_a_look_alike_at_the_door_lowers_the_door_distance(
     tmp_path: Path, door_data: tuple[Path, Path]
 ) -> None:
@@ -69,17 +75,19 @@ def test_a_look_alike_at_the_door_lowers_the_door_distance(
     lookalike = Image.open(frames / "doorcam_96" / "a_eileen" / "door.jpg")
     lookalike.save(frames / "doorcam_96" / "b_tom" / "lookalike.jpg", quality=80)
     root = _pack(tmp_path)
-    shipped = {tier: _unlock(root, tier) for tier in TIERS}
+    crops = {tier: _crops(root, tier) for tier in TIERS}
     measured = calibrate_door(root, frames, faces, frozenset(), protocol=(1, 1))
     pack = ModelPack.load(root)  # still a valid, verified pack
     for tier in TIERS:
         result = measured[tier]
         closest = result["closest_impostor_frame"]
-        assert closest < shipped[tier] - GAP  # the attack: inside the crops' door
-        assert _unlock(root, tier) == result["unlock_threshold"] == door_distance(1.04, closest)
+        assert closest < crops[tier] - GAP  # the attack: inside the crops' door
+        assert (
+            _unlock(root, tier) == result["unlock_threshold"] == door_distance(crops[tier], closest)
+        )
         assert _unlock(root, tier) <= closest - GAP
         metrics = pack.model(tier, "face_embedder").metrics
-        assert metrics["unlock_threshold_crops"] == 1.04
+        assert metrics["unlock_threshold_crops"] == crops[tier]
         assert f"{closest:.3f}" in metrics["door_calibration"]
         assert set(metrics["door_tar_frames"]) == {"doorcam_96_onnxruntime", "doorcam_96_ncnn"}
     again = calibrate_door(root, frames, faces, frozenset(), protocol=(1, 1))
@@ -89,14 +97,18 @@ def test_a_look_alike_at_the_door_lowers_the_door_distance(
 def test_frames_farther_than_the_crops_keep_the_door(
     tmp_path: Path, door_data: tuple[Path, Path]
 ) -> None:
-    """Tom's own frame is far from Eileen: the crops' 1.04 holds, and she gets in."""
+    """Tom's own frame is far from Eileen: the crops' distance holds, and she gets in."""
     faces, frames = door_data
     root = _pack(tmp_path)
+    crops = {tier: _crops(root, tier) for tier in TIERS}
     measured = calibrate_door(root, frames, faces, frozenset(), protocol=(1, 1))
     for tier in TIERS:
-        assert 1.04 + GAP < measured[tier]["closest_impostor_frame"] < math.inf  # Tom was seen
-        assert measured[tier]["unlock_threshold"] == _unlock(root, tier) == 1.04
-        assert measured[tier]["door_tar_frames"] == {"doorcam_96_onnxruntime": 1.0, "doorcam_96_ncnn": 1.0}
+        assert crops[tier] + GAP < measured[tier]["closest_impostor_frame"] < math.inf  # Tom seen
+        assert measured[tier]["unlock_threshold"] == _unlock(root, tier) == crops[tier]
+        assert measured[tier]["door_tar_frames"] == {
+            "doorcam_96_onnxruntime": 1.0,
+            "doorcam_96_ncnn": 1.0,
+        }
         assert measured[tier]["door_tar"] == 1.0  # her mirrored crop
 
 
