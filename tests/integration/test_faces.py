@@ -326,3 +326,16 @@ async def test_a_non_finite_embedding_is_never_stored_or_matched(
     }
     (face,) = (await call(hass, "scan"))["cameras"][CAMERA]["faces"]  # the model works again
     assert face["person"] == "Eileen" and face["status"] == "match"
+
+
+async def test_a_degenerate_embedding_is_never_matched(
+    hass: HomeAssistant, entry: MockConfigEntry, photo_dir: Path
+) -> None:
+    """Zeros are 1.0 from every unit-length embedding (inside the naming threshold): refused."""
+    await call(hass, "enroll_face", name="Eileen", files=[str(photo_dir / "astronaut.jpg")])
+    embedder = entry.runtime_data.faces.recognizer.pipeline.embedder
+    for broken in (np.zeros((1, 128), np.float32), np.full((1, 128), 1e20, np.float32)):
+        with patch.object(embedder, "run", return_value=[broken]):  # inject the failure
+            await show(hass, photo_dir / "hanks.jpg")
+            report = (await call(hass, "scan"))["cameras"][CAMERA]
+        assert report == {"faces": [], "error": "inference_failed"}

@@ -105,9 +105,9 @@ def test_a_missed_goal_falls_back_to_the_tiers_own_priorities() -> None:
     # nothing else keeps balanced's accuracy: it reuses accurate's model
     only = choose_tiers([sface, poor_door], budget=10_000)
     assert (only["balanced"], only["fast"]) == (sface, poor_door)
-    assert choose_tiers([sface, candidate("bad", 0.95, 1.0, door=0.5)], budget=10_000)[
-        "fast"
-    ] is sface
+    assert (
+        choose_tiers([sface, candidate("bad", 0.95, 1.0, door=0.5)], budget=10_000)["fast"] is sface
+    )
 
 
 def test_fast_keeps_its_speed_and_the_door_before_pair_accuracy() -> None:
@@ -120,6 +120,20 @@ def test_fast_keeps_its_speed_and_the_door_before_pair_accuracy() -> None:
     assert check_goals(tiers)[2]["met"] == {"accuracy": False, "door": True, "speed": True}
     weak_door = candidate("weak_door", 0.970, 5.0, door=0.55)  # fast, but below fast's door
     assert choose_tiers([sface, weak_door, slower], budget=10_000)["fast"] is sface
+    chance = candidate("chance", 0.60, 2.0, door=0.61)  # near chance, yet "keeps" fast's door
+    assert choose_tiers([sface, chance], budget=10_000)["fast"] is sface  # ACCURACY_FLOOR
+
+
+def test_a_candidates_door_distance_lets_no_dev_impostor_in() -> None:
+    """On a small distance scale too: the distance is checked after its margin, or 0 (no door)."""
+    base = np.zeros((6, 4))
+    base[3, 0] = 0.01  # Alice's probe
+    base[4:, 0] = 0.1  # Bob, never enrolled, 0.1 from Alice
+    people = ["alice"] * 4 + ["bob"] * 2
+    limit = unlock_threshold(base, people, start=0.6)
+    assert 0 < limit < 0.1 and identification(base, people, limit)["far"] == 0
+    twins = np.zeros((6, 4))  # Bob's probes on Alice's enrolled faces: no distance keeps him out
+    assert unlock_threshold(twins, people, start=0.6) == 0.0
 
 
 def test_budget_keeps_the_best_and_reuses_it_when_nothing_else_fits() -> None:

@@ -134,8 +134,15 @@ def identification(
 
 
 def unlock_threshold(embeddings: np.ndarray, people: list[str], start: float) -> float:
-    """Return the largest threshold (step 0.01, at most ``start``) accepting no impostor."""
+    """Return the largest threshold (step 0.01, at most ``start``) accepting no impostor.
+
+    0.02 lower, as a margin, and checked again; 0.0 when no positive distance keeps every
+    impostor out (a candidate with no door: its door TAR is 0).
+    """
     threshold = start
-    while threshold > 0.2 and identification(embeddings, people, threshold)["far"] > 0:
-        threshold -= 0.01
-    return round(threshold - 0.02, 2)  # a margin below the last accepted impostor
+    while threshold > 0 and identification(embeddings, people, threshold)["far"] > 0:
+        threshold = round(threshold - 0.01, 6)
+    limit = round(threshold - 0.02, 2)  # a margin below the last accepted impostor
+    if limit <= 0 or identification(embeddings, people, limit)["far"] > 0:
+        return 0.0
+    return limit

@@ -14,7 +14,7 @@ of goals in order (the rest then shows as missed), else accurate's model. balanc
 accuracy and door before speed; fast keeps speed first (accuracy and speed, then door and
 speed: the owners' TAR at the door is the accuracy a door needs) before accuracy and door, as a
 slow machine needs a tier that runs, and every tier's door distance still lets no dev impostor
-in. Speed is
+in. No balanced or fast pick falls below :data:`ACCURACY_FLOOR` on the held-out pairs. Speed is
 the worse of the two backends' ratios to accurate's ms. The pack must fit 30 MB; it may grow
 to 45 MB only when that meets more goals, and the report says which.
 """
@@ -46,6 +46,7 @@ EVERY_PART = ("accuracy", "door", "speed")
 KEEP_DOOR = ("accuracy", "door")
 KEEP_SPEED = ("accuracy", "speed")
 KEEP_SPEED_AND_DOOR = ("door", "speed")
+ACCURACY_FLOOR = 0.95  # no tier ships a model below this on the held-out pairs, whatever it keeps
 GOALS = {
     "accurate": TierGoal(0.990, 0.90, None),
     "balanced": TierGoal(0.988, 0.80, 0.5, (KEEP_DOOR, KEEP_SPEED)),
@@ -94,7 +95,11 @@ def choose_tiers(candidates: list[Candidate], budget: int) -> dict[str, Candidat
     for tier in ("balanced", "fast"):
         used = {id(c): c for c in chosen.values()}
         spare = budget - sum(c.size for c in used.values())
-        pool = [c for c in candidates if id(c) in used or c.size <= spare]
+        pool = [
+            c
+            for c in candidates
+            if (id(c) in used or c.size <= spare) and accuracy(c) >= ACCURACY_FLOOR - 1e-9
+        ]
         reached = {id(c): met(c, GOALS[tier], accurate) for c in pool}
         parts = [EVERY_PART, *GOALS[tier].fallbacks]
         found = next(

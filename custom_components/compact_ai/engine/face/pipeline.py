@@ -31,6 +31,8 @@ from .image import Picture, decode_picture
 from .quality import FaceQuality, assess
 
 EMBEDDER_INPUT: Final = "chip"
+MIN_LENGTH: Final = 1e-6  # an embedding this short (or longer than MAX_LENGTH) is no face's
+MAX_LENGTH: Final = 1e6
 EMBEDDING_SIZE: Final = 128
 MAX_FACES: Final = 10
 STAGES: Final = ("decode", "detect", "align", "embed")
@@ -147,10 +149,13 @@ class FacePipeline:
         tensor = chip.astype(np.float32).transpose(2, 0, 1)[np.newaxis]
         (descriptor,) = self.embedder.run({EMBEDDER_INPUT: np.ascontiguousarray(tensor)})
         vector = np.asarray(descriptor, dtype=np.float32).reshape(EMBEDDING_SIZE)
-        if not np.all(np.isfinite(vector)):  # nothing downstream may compare or store it
-            raise InferenceError("the face embedder returned a non-finite embedding")
+        length = float(np.linalg.norm(vector.astype(np.float64)))
+        if not np.all(np.isfinite(vector)) or not MIN_LENGTH <= length <= MAX_LENGTH:
+            # nothing downstream may compare or store it: a zero vector is 1.0 from every
+            # unit-length embedding, inside the naming threshold
+            raise InferenceError(f"the face embedder returned a degenerate embedding ({length:g})")
         if self.embedding.normalize:
-            vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+            vector = (vector / length).astype(np.float32)
         return vector
 
     def cut(
