@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -89,15 +90,49 @@ def door_distance(crops: float, closest_impostor: float) -> float:
     return min(crops, lowered)
 
 
-def measure_tier(
+@dataclass
+class TierProbes:
+    """One tier's embedded crops and frames on both backends, and its closest impostors."""
+
+    crops: float  # the door distance the close-ups allow
+    current: float  # the pack's door now (never widened)
+    margin: float
+    probed: dict[str, tuple[dict[str, list[np.ndarray]], Probes]]
+    closest: float  # the closest impostor frame
+    where: str  # its frame set and backend
+
+    def result(self, distance: float, frames_count: int, shared: str) -> dict[str, Any]:
+        """Return what the manifest records for a door at ``distance``."""
+        tar = {
+            key: round(_tar(_results(*value, distance, self.margin)), 4)
+            for key, value in self.probed.items()
+        }
+        return {
+            "unlock_threshold": distance,
+            "unlock_threshold_crops": self.crops,
+            "closest_impostor_frame": round(self.closest, 4),
+            "door_tar_frames": {k: v for k, v in tar.items() if not k.startswith("crops_")},
+            "door_tar_onnxruntime": tar["crops_onnxruntime"],
+            "door_tar_ncnn": tar["crops_ncnn"],
+            "door_tar": min(tar["crops_onnxruntime"], tar["crops_ncnn"]),
+            "door_calibration": (
+                f"{self.crops:g} let no dev impostor in on LFW crops (the pack's door: "
+                f"{self.current:g}); on {frames_count} doorcam.py frames the closest impostor "
+                f"came to {self.closest:.3f} ({self.where.replace('_', ' ')}){shared}: the door "
+                f"distance is {distance:g}"
+            ),
+        }
+
+
+def probe_tier(
     root: Path,
     tier: str,
     frames: dict[str, Path],
     faces: Path,
     exclude: frozenset[str],
     protocol: tuple[int, int] = PROTOCOL,
-) -> dict[str, Any]:
-    """Calibrate one tier of the pack at ``root``; return what the manifest records."""
+) -> TierProbes:
+    """Embed the door protocol's crops and every frame with the tier's own pipeline."""
     from custom_components.compact_ai.engine.face.gallery import margin_for
     from custom_components.compact_ai.engine.face.recognizer import load_pipeline
     from custom_components.compact_ai.engine.runtime.pack import ModelPack
@@ -109,7 +144,6 @@ def measure_tier(
     # from the door the pack has now, never wider: frames that miss an earlier close impostor
     # must not undo its calibration
     current = min(crops, float(entry.config["unlock_threshold"]))
-    margin = margin_for(float(entry.config["threshold"]))
     probed: dict[str, tuple[dict[str, list[np.ndarray]], Probes]] = {}
     for backend in BACKENDS:
         pipeline = load_pipeline(pack, tier, backend, threads=1)
@@ -127,24 +161,8 @@ def measure_tier(
     where, closest = min(
         ((k, v) for k, v in nearest.items() if not k.startswith("crops_")), key=lambda kv: kv[1]
     )
-    distance = door_distance(current, closest)
-    tar = {key: round(_tar(_results(*value, distance, margin)), 4) for key, value in probed.items()}
-    frames_count = sum(len(list(f.glob("*/*.jpg"))) for f in frames.values())
-    return {
-        "unlock_threshold": distance,
-        "unlock_threshold_crops": crops,
-        "closest_impostor_frame": round(closest, 4),
-        "door_tar_frames": {k: v for k, v in tar.items() if not k.startswith("crops_")},
-        "door_tar_onnxruntime": tar["crops_onnxruntime"],
-        "door_tar_ncnn": tar["crops_ncnn"],
-        "door_tar": min(tar["crops_onnxruntime"], tar["crops_ncnn"]),
-        "door_calibration": (
-            f"{crops:g} let no dev impostor in on LFW crops (the pack's door: {current:g}); on "
-            f"{frames_count} doorcam.py frames "
-            f"the closest impostor came to {closest:.3f} ({where.replace('_', ' ')}): the "
-            f"door distance is {distance:g}"
-        ),
-    }
+    margin = margin_for(float(entry.config["threshold"]))
+    return TierProbes(crops, current, margin, probed, closest, where)
 
 
 def calibrate_door(
@@ -154,17 +172,35 @@ def calibrate_door(
     exclude: frozenset[str],
     protocol: tuple[int, int] = PROTOCOL,
 ) -> dict[str, dict[str, Any]]:
-    """Calibrate every tier of the pack at ``root`` and record the result in its manifest."""
+    """Calibrate every tier of the pack at ``root`` and record the result in its manifest.
+
+    Tiers that share an embedder share one door distance, the lowest any of them needs: the
+    distance is the embedder's; a tier whose detector misses an impostor's small face must not
+    open wider for a face it does see.
+    """
+    from custom_components.compact_ai.engine.runtime.pack import ModelPack
     from tools.compact.pack.writer import read_manifest, write_manifest
 
     folders = {sub.name: sub for sub in sorted(frames.iterdir()) if FRAME_SET.fullmatch(sub.name)}
     if not folders:
         raise ToolError(f"{frames}: no <kind>_<W> folders, e.g. doorcam_96 (doorcam.py makes them)")
+    count = sum(len(list(f.glob("*/*.jpg"))) for f in folders.values())
     manifest = read_manifest(root)
-    measured = {
-        tier: measure_tier(root, tier, folders, faces, exclude, protocol)
+    pack = ModelPack.load(root)
+    probes = {
+        tier: probe_tier(root, tier, folders, faces, exclude, protocol)
         for tier in manifest["tiers"]
     }
+    groups: dict[str, list[str]] = {}
+    for tier in probes:
+        files = pack.model(tier, EMBEDDER).files
+        groups.setdefault(",".join(f.sha256 for fs in files.values() for f in fs), []).append(tier)
+    measured = {}
+    for tiers in groups.values():
+        distance = min(door_distance(probes[t].current, probes[t].closest) for t in tiers)
+        shared = f"; the same embedder on {', '.join(tiers)}" if len(tiers) > 1 else ""
+        for tier in tiers:
+            measured[tier] = probes[tier].result(distance, count, shared)
     for tier, result in measured.items():
         entry = manifest["tiers"][tier]["models"][EMBEDDER]
         entry["config"]["unlock_threshold"] = result["unlock_threshold"]

@@ -72,6 +72,23 @@ def _measured_cells(c: Candidate) -> list[str]:
     ]
 
 
+def door_lines(door_frames: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per tier: how its door distance was found, the owners' TAR per frame set."""
+    lines = []
+    for tier, door in door_frames.items():
+        tar = door["door_tar_frames"]
+        sets = dict.fromkeys(key.rsplit("_", 1)[0] for key in tar)
+        frames = ", ".join(
+            f"{name} {tar[f'{name}_onnxruntime']:.0%} / {tar[f'{name}_ncnn']:.0%}" for name in sets
+        )
+        lines += [
+            "",
+            f"- {tier}: {door['door_calibration']}; owners' TAR there on frames (ORT / ncnn): "
+            f"{frames}.",
+        ]
+    return lines
+
+
 def write_report(path: Path, report: dict[str, Any]) -> None:
     """Write docs/model-report.md: candidates, chosen tiers and baselines from one run."""
     lines = [
@@ -108,11 +125,7 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
             + ")",
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    for tier, door in report.get("door_frames", {}).items():
-        frames = ", ".join(
-            f"{k.replace('_', ' px ')} {v:.0%}" for k, v in door["door_tar_frames"].items()
-        )
-        lines += ["", f"- {tier}: {door['door_calibration']}; owners' TAR on frames: {frames}."]
+    lines += door_lines(report.get("door_frames", {}))
     lines += [
         "",
         "## Baselines (same run, each embedder as imported)",
