@@ -3,12 +3,12 @@
 BlazeFace sees a whole frame letterboxed into 128 px, so a 96 px face of a 1080p doorbell
 frame is 6 px there and is missed. The cascade, on a picture of the frame (see ``image.py``):
 
-1. BlazeFace short range on the whole picture finds close-ups, exactly as before; one that
-   fills at least a quarter of its input is kept if YuNet found it too, or if it is wider than
-   YuNet finds faces (on smooth backgrounds the whole-picture pass sometimes sees a face half
-   the frame wide that is not there);
-2. YuNet on the detection picture (the frame reduced to the tier's pixel count) proposes
-   faces down to about 10 px there;
+1. BlazeFace short range on the detection picture (the frame reduced to the tier's pixel
+   count; letterboxed into 128 px either way) finds close-ups; one that fills at least a
+   quarter of its input is kept if YuNet found it too, or if it is wider than YuNet finds
+   faces (on smooth backgrounds the whole-picture pass sometimes sees a face half the frame
+   wide that is not there);
+2. YuNet on the same detection picture proposes faces down to about 10 px there;
 3. each proposal that is not a kept close-up is cut from the picture as a square in which the
    face is 3/8 of the side (48 of BlazeFace's 128 px), and BlazeFace finds it again: its six
    keypoints are the ones the alignment template was derived from, and a proposal it does not
@@ -160,16 +160,18 @@ class Cascade:
 
     def find(self, picture: Picture) -> Found:
         """Return every face of ``picture`` in frame pixels, best first."""
-        side = max(picture.pixels.shape[:2])
+        small = self._small(picture)
+        side = max(small.pixels.shape[:2])
         whole = [
-            (_to_frame(found, picture), (found.box[2] - found.box[0]) / side)
-            for found in self._blazeface(picture.pixels)
+            (_to_frame(found, small), (found.box[2] - found.box[0]) / side)
+            for found in self._blazeface(small.pixels)
         ]
         if self._proposer is None:
             return Found(merge_detections([d for d, _ in whole], OVERLAP), crowded=False)
-        proposals, scale = self._propose(picture)
+        proposals = self._propose(small)
         boxes = [proposal.box for proposal in proposals]
         seen: list[Detection] = []
+        scale = max(small.scale)
         for found, share in whole:
             index = same_face(found.box, boxes)
             too_big = (found.box[2] - found.box[0]) * scale >= YUNET_LARGEST
@@ -197,23 +199,29 @@ class Cascade:
         )
         return Found(faces, len(candidates) > MAX_REFINES, unconfirmed)
 
-    def _propose(self, picture: Picture) -> tuple[list[Proposal], float]:
-        """YuNet's faces in frame pixels, and the scale of the picture it saw."""
-        if self._proposer is None:
-            return [], 1.0
+    def _small(self, picture: Picture) -> Picture:
+        """The detection picture: ``picture`` reduced to the tier's pixels for its colour.
+
+        BlazeFace's whole-picture pass sees it too: letterboxed into 128 px, a larger picture
+        only costs more resampling.
+        """
         config = self.config
         gray = is_gray(picture.pixels)
-        small = shrink(picture, config.gray_detect_pixels if gray else config.detect_pixels)
+        return shrink(picture, config.gray_detect_pixels if gray else config.detect_pixels)
+
+    def _propose(self, small: Picture) -> list[Proposal]:
+        """YuNet's faces on the detection picture ``small``, in frame pixels."""
+        if self._proposer is None:
+            return []
         model = self._proposer
-        found = [
+        return [
             Proposal(
                 _box(small.to_frame(np.asarray(p.box).reshape(2, 2))),
                 small.to_frame(p.landmarks),
                 p.score,
             )
-            for p in propose(model.run, model.output_names, small.pixels, config.min_score)
+            for p in propose(model.run, model.output_names, small.pixels, self.config.min_score)
         ]
-        return found, max(small.scale)
 
     def _refine(self, picture: Picture, candidate: _Candidate) -> Detection | None:
         """BlazeFace on a square crop of ``picture`` around a candidate; frame pixels."""
