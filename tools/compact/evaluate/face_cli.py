@@ -1,8 +1,9 @@
 """The face evaluations on photos: pairs, verification, identification and detection.
 
-Subcommands: ``make-pairs``, ``verify``, ``identify`` and ``detect-recall``. Every one that
-measures prints a table, or with ``--json`` one JSON object. The other evaluations (voice, the
-door at home, the backends) are in ``evaluate/cli.py``.
+Subcommands: ``make-pairs``, ``verify``, ``identify``, ``detect-recall`` and ``night-frames``
+(grey and IR-like door frames). Every one that measures prints a table, or with ``--json`` one
+JSON object. The other evaluations (voice, the door at home, the backends) are in
+``evaluate/cli.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ from custom_components.compact_ai.engine.face.detector import VARIANTS
 from custom_components.compact_ai.engine.runtime.availability import BACKENDS
 from tools.compact.command import add_command, add_json_option
 from tools.compact.evaluate.verify import CASCADE
+
+
+def _night_frames(args: argparse.Namespace) -> int:
+    from tools.compact.evaluate.night_frames import night_frames
+
+    for folder, count in night_frames(args.frames, args.widths).items():
+        print(f"{args.frames / folder}: {count} frames")
+    return 0
 
 
 def _make_pairs(args: argparse.Namespace) -> int:
@@ -179,3 +188,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--images", type=Path, required=True, help="folder of the images")
     parser.add_argument("--boxes", type=Path, nargs="+", required=True, help="imglab XML files")
     parser.add_argument("--prefix", default="", help="try this prefix on image names too")
+
+    parser = add_command(
+        subparsers,
+        "night-frames",
+        _night_frames,
+        "grey and IR-like copies (gray_W, ir_W) of doorcam.py frames (doorcam_W)",
+    )
+    parser.add_argument("--frames", type=Path, required=True, help="doorcam.py output")
+    parser.add_argument("--widths", type=int, nargs="+", default=[64], help="face widths W")

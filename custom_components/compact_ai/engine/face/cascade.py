@@ -200,7 +200,7 @@ class Cascade:
         return Found(faces, len(candidates) > MAX_REFINES, unconfirmed)
 
     def _small(self, picture: Picture) -> Picture:
-        """The detection picture: ``picture`` reduced to the tier's pixels for its colour.
+        """Return the detection picture: ``picture`` reduced to the tier's pixels for its colour.
 
         BlazeFace's whole-picture pass sees it too: letterboxed into 128 px, a larger picture
         only costs more resampling.
