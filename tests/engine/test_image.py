@@ -12,6 +12,7 @@ from PIL import Image
 from custom_components.compact_ai.engine.errors import ImageDecodeError
 from custom_components.compact_ai.engine.face.image import (
     MAX_PIXELS,
+    RESAMPLERS,
     decode_image,
     decode_picture,
     is_gray,
@@ -220,6 +221,23 @@ def test_shrink_resizes_to_the_pixel_count_and_keeps_the_mapping() -> None:
     np.testing.assert_allclose(small.scale, (1 / 3, 1 / 3))
     assert small.frame_size == (1920, 1080)
     assert shrink(small, 10**7) is small  # never enlarged
+
+
+def test_each_resampler_keeps_the_mapping_and_means_what_it_says() -> None:
+    picture = decode_picture(_encode(_frame(1920, 1080), "JPEG"), 960 * 540)
+    pixels = picture.pixels
+    for resample in RESAMPLERS:
+        small = shrink(picture, 640 * 360, resample)
+        assert small.pixels.shape == (360, 640, 3), resample
+        np.testing.assert_allclose(small.scale, (1 / 3, 1 / 3))
+    # nearest: each pixel is the half-scale picture's pixel under its centre, unfiltered
+    nearest = shrink(picture, 640 * 360, "nearest").pixels
+    rows, cols = (np.floor((np.arange(n) + 0.5) * 1.5).astype(int) for n in (360, 640))
+    np.testing.assert_array_equal(nearest, pixels[rows][:, cols])
+    # box at a whole factor: the mean of each 2x2 block (Pillow rounds it)
+    box = shrink(picture, 480 * 270, "box").pixels.astype(float)
+    blocks = pixels.reshape(270, 2, 480, 2, 3).astype(float).mean(axis=(1, 3))
+    assert np.abs(box - blocks).max() <= 0.5 + 1e-9
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from custom_components.compact_ai.engine.errors import ManifestError
 from custom_components.compact_ai.engine.face.cascade import DetectionConfig
 from custom_components.compact_ai.engine.runtime.pack import ModelPack
 from tools.compact.pack.proposer import PROPOSER, REPLACED, TIER_DETECTION, add_proposer
@@ -40,6 +43,7 @@ def test_yunet_joins_every_tier_and_the_far_detector_leaves(tmp_path: Path) -> N
         config = DetectionConfig.from_config(entry.config, tier)
         assert config.detect_pixels == detection["detect_pixels"]
         assert config.sharpen == detection["sharpen"]
+        assert config.resample == detection.get("resample", "bilinear")
         pack.verify(tier)
     assert pack.tiers["fast"].models[PROPOSER].metrics == {"ms_per_frame": 12.5}
     assert (tmp_path / "shared/near.bin").read_bytes() == files["shared/near.bin"]  # untouched
@@ -53,3 +57,10 @@ def test_yunet_joins_every_tier_and_the_far_detector_leaves(tmp_path: Path) -> N
         for f in fs
     }
     assert {p.relative_to(tmp_path).as_posix() for p in (tmp_path / "shared").iterdir()} == listed
+
+
+def test_a_resampler_the_engine_does_not_know_is_refused() -> None:
+    for bad in ("lanczos", 1, None, []):
+        with pytest.raises(ManifestError, match=r"balanced\.config\.resample: one of bilinear"):
+            DetectionConfig.from_config({"resample": bad}, "balanced")
+    assert DetectionConfig.from_config({}, "balanced").resample == "bilinear"

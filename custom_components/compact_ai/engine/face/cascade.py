@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import ManifestError
 from ..runtime.backend import InferenceModel
 from .detector import Detection, DetectorConfig, detect_faces, merge_detections, ssd_anchors
-from .image import Picture, is_gray, shrink
+from .image import RESAMPLERS, Picture, is_gray, shrink
 from .proposals import MIN_SCORE, Proposal, propose
 
 FACE_IN_CROP: Final = 0.375  # a crop is cut so that the face fills this much of its side
@@ -55,6 +55,7 @@ class DetectionConfig:
     align_pixels: int | None = HD_PIXELS  # least pixels faces are aligned from; None: whole
     sharpen: bool = False  # decode again, larger, for faces smaller than the chip's
     min_score: float = MIN_SCORE
+    resample: str = "bilinear"  # how the detection picture is shrunk (image.RESAMPLERS)
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any], where: str) -> DetectionConfig:
@@ -73,6 +74,12 @@ class DetectionConfig:
             if type(raw["sharpen"]) is not bool:
                 raise ManifestError(f"{where}.config.sharpen: expected true or false")
             values["sharpen"] = raw["sharpen"]
+        if "resample" in raw:
+            resample = raw["resample"]
+            if not isinstance(resample, str) or resample not in RESAMPLERS:
+                names = ", ".join(RESAMPLERS)
+                raise ManifestError(f"{where}.config.resample: one of {names}, not {resample!r}")
+            values["resample"] = resample
         if "min_score" in raw:
             score = raw["min_score"]
             if not isinstance(score, int | float) or not 0.0 < score < 1.0:
@@ -207,7 +214,8 @@ class Cascade:
         """
         config = self.config
         gray = is_gray(picture.pixels)
-        return shrink(picture, config.gray_detect_pixels if gray else config.detect_pixels)
+        pixels = config.gray_detect_pixels if gray else config.detect_pixels
+        return shrink(picture, pixels, config.resample)
 
     def _propose(self, small: Picture) -> list[Proposal]:
         """YuNet's faces on the detection picture ``small``, in frame pixels."""
