@@ -13,9 +13,10 @@ import pytest
 from PIL import Image
 
 from custom_components.compact_ai.const import PACK_DIR
+from custom_components.compact_ai.engine.errors import ManifestError
 from custom_components.compact_ai.engine.face.cascade import MAX_REFINES, DetectionConfig, same_face
 from custom_components.compact_ai.engine.face.detector import LEFT_EYE, RIGHT_EYE, SHORT_RANGE
-from custom_components.compact_ai.engine.face.image import Picture, decode_picture
+from custom_components.compact_ai.engine.face.image import RESAMPLERS, Picture, decode_picture
 from custom_components.compact_ai.engine.face.pipeline import FacePipeline, embedder_config
 from custom_components.compact_ai.engine.face.recognizer import FaceRecognizer
 from custom_components.compact_ai.engine.runtime.backend import InferenceModel, load_model
@@ -130,6 +131,28 @@ def test_keypoints_land_where_the_face_was_pasted(
         assert found.landmarks is not None
         eyes = found.landmarks[:2]
         np.testing.assert_allclose(eyes, truth[[RIGHT_EYE, LEFT_EYE]], atol=0.08 * face)
+
+
+@pytest.mark.parametrize("resample", list(RESAMPLERS))
+@pytest.mark.parametrize("size", [(1920, 1080), (1280, 720)])
+def test_every_detection_filter_lands_the_points_where_the_face_was_pasted(
+    head: Image.Image, models: dict[str, InferenceModel], resample: str, size: tuple[int, int]
+) -> None:
+    """A balanced-sized detection picture shrunk 1.5x (1080p) or 2x (720p) by each filter."""
+    (close_up,) = pipeline(models).detect(np.asarray(head))
+    at, face = np.array([610.0, 210.0]), 96
+    truth = close_up.keypoints * round(face / FACE_IN_HEAD) / head.width + at
+    cascade = pipeline(models, detect_pixels=640 * 360, resample=resample).cascade
+    (found,) = cascade.find(decode_picture(encode(scene(head, face, (610, 210), size)))).detections
+    assert np.abs(found.keypoints - truth).max() < 0.05 * face
+    assert found.landmarks is not None
+    eyes = found.landmarks[:2]
+    np.testing.assert_allclose(eyes, truth[[RIGHT_EYE, LEFT_EYE]], atol=0.08 * face)
+
+
+def test_an_unknown_filter_is_refused_before_any_frame() -> None:
+    with pytest.raises(ManifestError, match="unknown resample 'lanczos'"):
+        DetectionConfig(resample="lanczos")
 
 
 @pytest.mark.parametrize("tier", ["accurate", "balanced", "fast"])

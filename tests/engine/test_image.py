@@ -13,6 +13,7 @@ from custom_components.compact_ai.engine.errors import ImageDecodeError
 from custom_components.compact_ai.engine.face.image import (
     MAX_PIXELS,
     RESAMPLERS,
+    Picture,
     decode_image,
     decode_picture,
     is_gray,
@@ -238,6 +239,11 @@ def test_each_resampler_keeps_the_mapping_and_means_what_it_says() -> None:
     box = shrink(picture, 480 * 270, "box").pixels.astype(float)
     blocks = pixels.reshape(270, 2, 480, 2, 3).astype(float).mean(axis=(1, 3))
     assert np.abs(box - blocks).max() <= 0.5 + 1e-9
+    # nearest picks only within 2x: beyond, it averages like box (no pixel dropped, no shift)
+    half = Picture(pixels, picture.scale, picture.frame_size)
+    np.testing.assert_array_equal(
+        shrink(half, 480 * 270, "nearest").pixels, shrink(half, 480 * 270, "box").pixels
+    )
 
 
 @pytest.mark.parametrize(

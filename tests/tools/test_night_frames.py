@@ -35,7 +35,7 @@ def test_grey_and_ir_copies_keep_the_face(tmp_path: Path) -> None:
     assert gray.mode == ir.mode == "L" and gray.size == ir.size == (1920, 1080)
     assert np.abs(np.asarray(gray, np.float64) - colour).mean() < 2.0  # the same picture, grey
     low, high = np.percentile(np.asarray(ir), (1, 99))
-    assert low < 15 and high > 240  # stretched to the full range, unlike the scene
+    assert low < 15 and high > 240  # stretched to the full range
     pipeline = load_pipeline(ModelPack.load(PACK_DIR), "balanced", "onnxruntime", threads=1)
     for kind in ("gray", "ir"):
         found = pipeline.scan((frames / f"{kind}_96/tom/door.jpg").read_bytes())

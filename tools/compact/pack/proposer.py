@@ -34,8 +34,9 @@ TIER_DETECTION: Final[dict[str, dict[str, Any]]] = {
         "align_pixels": HD,
         "sharpen": True,
     },
-    # balanced: 640x360 for colour, picked (not filtered) from the half-scale decode: 3.5 ms
-    # less per frame for 5 pt fewer 48 px faces; night (grey) frames need twice the pixels
+    # balanced: 640x360 for colour, picked (not filtered) from the half-scale decode: 4 ms
+    # less per frame for 5 pt fewer 48 px faces (790 frames); night (grey) frames need twice
+    # the pixels
     "balanced": {
         "detect_pixels": 640 * 360,
         "gray_detect_pixels": HD,

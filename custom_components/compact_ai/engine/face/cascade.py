@@ -50,12 +50,17 @@ UNCONFIRMED_SCORE: Final = 0.7  # a proposal this sure is a face even where Blaz
 class DetectionConfig:
     """How many pixels a tier spends on a frame (its manifest ``face_proposer`` config)."""
 
-    detect_pixels: int = HD_PIXELS  # YuNet's picture of a colour frame
+    detect_pixels: int = HD_PIXELS  # the detection picture of a colour frame (YuNet, BlazeFace)
     gray_detect_pixels: int = HD_PIXELS  # of a frame without colour (night IR needs more)
     align_pixels: int | None = HD_PIXELS  # least pixels faces are aligned from; None: whole
     sharpen: bool = False  # decode again, larger, for faces smaller than the chip's
     min_score: float = MIN_SCORE
     resample: str = "bilinear"  # how the detection picture is shrunk (image.RESAMPLERS)
+
+    def __post_init__(self) -> None:
+        """Refuse a filter ``shrink`` does not know before a frame needs it."""
+        if self.resample not in RESAMPLERS:
+            raise ManifestError(f"unknown resample {self.resample!r}")
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any], where: str) -> DetectionConfig:

@@ -140,14 +140,17 @@ def shrink(picture: Picture, max_pixels: int, resample: str = "bilinear") -> Pic
     """Return ``picture`` resized to at most ``max_pixels`` pixels with a :data:`RESAMPLERS` filter.
 
     Bilinear antialiases best and costs most (4 ms for a 960x540 picture to 640x360 on one x86
-    core); ``box`` reduces by whole factors first (2x: a 2x2 mean, 0.5 ms); ``nearest`` only
-    picks pixels (0.2 ms).
+    core); ``box`` averages whole blocks first (2x: a 2x2 mean, 0.5 ms); ``nearest`` picks
+    pixels (0.2 ms) while the picture shrinks by less than 2x, and is ``box`` beyond: picking
+    one pixel of each 2x2 would drop three and move every point by half a pixel.
     """
     height, width = picture.pixels.shape[:2]
     scale = _reduction(width, height, max_pixels)
     if scale >= 1.0:
         return picture
     size = (max(1, math.floor(width * scale)), max(1, math.floor(height * scale)))
+    if resample == "nearest" and scale <= 0.5:
+        resample = "box"
     gap = 1.0 if resample == "box" else None  # Pillow's reduce() for the whole factors
     resized = Image.fromarray(picture.pixels).resize(size, RESAMPLERS[resample], reducing_gap=gap)
     sx, sy = picture.scale

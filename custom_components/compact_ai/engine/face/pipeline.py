@@ -128,9 +128,10 @@ class FacePipeline:
     ) -> None:
         """Use loaded BlazeFace ``detector`` (of ``config``), ``embedder`` and YuNet ``proposer``.
 
-        Without a proposer, only BlazeFace on the whole frame finds faces (close-ups);
-        ``detection`` sets the pixels each stage gets (default: whole frames); ``embedding``
-        how the embedder wants its chips (default: dlib's).
+        Without a proposer, only BlazeFace finds faces (close-ups), on the frame reduced to
+        ``detection``'s pixels (default: at most 960x540, letterboxed into 128 px anyway) and
+        aligned from the whole frame; ``embedding`` how the embedder wants its chips (default:
+        dlib's).
         """
         self.detection = detection or DetectionConfig(align_pixels=None)
         self.cascade = Cascade(detector, config, proposer, self.detection)
