@@ -13,9 +13,10 @@ frame is 6 px there and is missed. The cascade, on a picture of the frame (see `
    face is 3/8 of the side (48 of BlazeFace's 128 px), and BlazeFace finds it again: its six
    keypoints are the ones the alignment template was derived from, and a proposal it does not
    confirm is dropped (half of YuNet's false faces); one YuNet is sure of
-   (:data:`UNCONFIRMED_SCORE`) is counted, though (``unconfirmed``): a face no one could
-   recognize, for which the door denies (a stranger whose face only YuNet sees must not be
-   hidden behind the owner's print next to it).
+   (:data:`UNCONFIRMED_SCORE`), or one around a found face (:func:`surrounds`: a print held
+   over a face), is counted, though (``unconfirmed``): a face no one could recognize, for
+   which the door denies (a stranger whose face only YuNet sees must not be hidden behind the
+   owner's print next to it).
 
 Every box and keypoint ends in frame pixels; a face YuNet proposed keeps YuNet's five
 landmarks (eyes, nose tip, mouth corners) too. Work is bounded: at most
@@ -150,6 +151,18 @@ def same_face(
     return None
 
 
+def surrounds(
+    box: tuple[float, float, float, float], faces: list[tuple[float, float, float, float]]
+) -> bool:
+    """Whether ``box`` is a face around one of ``faces``: its centre inside, over twice as wide.
+
+    A real face holds no other face: a proposal around a found face is someone holding a
+    print up to their own (their eye covered, so YuNet is unsure and BlazeFace misses it).
+    """
+    width = box[2] - box[0]
+    return any(_centre_inside(face, box) and width > 2.0 * (face[2] - face[0]) for face in faces)
+
+
 class Cascade:
     """Find faces in a picture with BlazeFace short range and (optionally) YuNet proposals."""
 
@@ -205,9 +218,12 @@ class Cascade:
         unconfirmed = sum(
             1
             for candidate, found in zip(candidates, refined, strict=False)
-            if found is None
-            and candidate.score >= UNCONFIRMED_SCORE
-            and same_face(candidate.box, boxes) is None
+            if same_face(candidate.box, boxes) is None
+            and (
+                (found is None and candidate.score >= UNCONFIRMED_SCORE)
+                # confirmed or not: BlazeFace may find the print inside it again
+                or surrounds(candidate.box, boxes)
+            )
         )
         return Found(faces, len(candidates) > MAX_REFINES, unconfirmed)
 
@@ -252,7 +268,8 @@ class Cascade:
         best = None
         for found in self._blazeface(crop):
             in_frame = _to_frame(_shift(found, x0, y0), picture)
-            if _centre_inside(in_frame.box, candidate.box) and (
+            # the same face, not a smaller one inside it (a print held over the face)
+            if same_face(in_frame.box, [candidate.box]) == 0 and (
                 best is None or in_frame.score > best.score
             ):
                 best = in_frame
