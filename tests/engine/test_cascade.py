@@ -17,6 +17,7 @@ from custom_components.compact_ai.engine.errors import ManifestError
 from custom_components.compact_ai.engine.face.cascade import (
     MAX_REFINES,
     DetectionConfig,
+    near,
     same_face,
     surrounds,
 )
@@ -176,11 +177,40 @@ def test_a_face_around_a_held_print_is_never_hidden(
     assert his or found.unconfirmed >= 1
 
 
+@pytest.mark.parametrize("resample", list(RESAMPLERS))
+@pytest.mark.parametrize(
+    ("him", "print_"),
+    [
+        ((300, (800, 200)), (257, (702, 90))),  # over his forehead: YuNet unsure of him
+        ((300, (800, 200)), (214, (884, 112))),
+        ((700, (500, 300)), (400, (825, 471))),  # a close-up only BlazeFace sees, print beside
+    ],
+)
+def test_a_face_beside_a_held_print_is_never_hidden(
+    head: Image.Image,
+    models: dict[str, InferenceModel],
+    resample: str,
+    him: tuple[int, tuple[int, int]],
+    print_: tuple[int, tuple[int, int]],
+) -> None:
+    """The print not centred on his face: his unsure face next to hers still counts."""
+    frame = ImageOps.fit(Image.open(source_path("coffee.png")).convert("RGB"), (1920, 1080))
+    hanks = Image.open(source_path("Tom_Hanks_54745.png")).convert("RGB")
+    frame.paste(hanks.resize((him[0], him[0])), him[1])
+    frame.paste(head.resize((print_[0], print_[0])), print_[1])
+    cascade = pipeline(models, detect_pixels=640 * 360, resample=resample).cascade
+    found = cascade.find(decode_picture(encode(frame), 960 * 540))
+    his = [d for d in found.detections if d.box[2] - d.box[0] > 0.6 * him[0]]
+    assert his or found.unconfirmed >= 1
+
+
 def test_a_face_around_a_found_face_surrounds_it() -> None:
     face = (100.0, 100.0, 150.0, 150.0)
     assert surrounds((60.0, 60.0, 200.0, 260.0), [face])  # 140 px around a 50 px face
     assert not surrounds((90.0, 90.0, 180.0, 180.0), [face])  # 90 px: not over twice as wide
     assert not surrounds((300.0, 60.0, 440.0, 260.0), [face])  # beside it
+    assert near((160.0, 100.0, 210.0, 150.0), [face])  # the next face width
+    assert not near((300.0, 100.0, 350.0, 150.0), [face])  # three face widths away
 
 
 def test_an_unknown_filter_is_refused_before_any_frame() -> None:

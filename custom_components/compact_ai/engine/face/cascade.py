@@ -13,10 +13,11 @@ frame is 6 px there and is missed. The cascade, on a picture of the frame (see `
    face is 3/8 of the side (48 of BlazeFace's 128 px), and BlazeFace finds it again: its six
    keypoints are the ones the alignment template was derived from, and a proposal it does not
    confirm is dropped (half of YuNet's false faces); one YuNet is sure of
-   (:data:`UNCONFIRMED_SCORE`), or one around a found face (:func:`surrounds`: a print held
-   over a face), is counted, though (``unconfirmed``): a face no one could recognize, for
-   which the door denies (a stranger whose face only YuNet sees must not be hidden behind the
-   owner's print next to it).
+   (:data:`UNCONFIRMED_SCORE`), one next to a found face (:func:`near`), one around a found
+   face (:func:`surrounds`: a print held over a face), and a whole-picture close-up YuNet
+   missed next to a found face are counted, though (``unconfirmed``): faces no one could
+   recognize, for which the door denies (a stranger whose face only YuNet sees must not be
+   hidden behind the owner's print next to it).
 
 Every box and keypoint ends in frame pixels; a face YuNet proposed keeps YuNet's five
 landmarks (eyes, nose tip, mouth corners) too. Work is bounded: at most
@@ -163,6 +164,19 @@ def surrounds(
     return any(_centre_inside(face, box) and width > 2.0 * (face[2] - face[0]) for face in faces)
 
 
+def near(
+    box: tuple[float, float, float, float], faces: list[tuple[float, float, float, float]]
+) -> bool:
+    """Whether a found face's centre is within one ``box`` width of ``box`` (or inside it).
+
+    An unsure face next to a recognized one may be a stranger holding up the owner's print,
+    his own face half covered: it counts, however unsure, as a face nobody could recognize.
+    """
+    width = box[2] - box[0]
+    around = (box[0] - width, box[1] - width, box[2] + width, box[3] + width)
+    return any(_centre_inside(face, around) for face in faces)
+
+
 class Cascade:
     """Find faces in a picture with BlazeFace short range and (optionally) YuNet proposals."""
 
@@ -197,12 +211,15 @@ class Cascade:
         boxes = [proposal.box for proposal in proposals]
         seen: list[Detection] = []
         scale = max(small.scale)
+        dropped: list[Detection] = []  # close-ups YuNet did not see: ghosts, or a hidden face
         for found, share in whole:
             index = same_face(found.box, boxes)
             too_big = (found.box[2] - found.box[0]) * scale >= YUNET_LARGEST
             if share >= WELL_SEEN and (index is not None or too_big):
                 landmarks = None if index is None else proposals[index].landmarks
                 seen.append(replace(found, landmarks=landmarks))
+            elif share >= WELL_SEEN:
+                dropped.append(found)
         candidates = sorted(
             (
                 _Candidate(p.box, p.score, p.landmarks)
@@ -220,10 +237,16 @@ class Cascade:
             for candidate, found in zip(candidates, refined, strict=False)
             if same_face(candidate.box, boxes) is None
             and (
-                (found is None and candidate.score >= UNCONFIRMED_SCORE)
+                (
+                    found is None
+                    and (candidate.score >= UNCONFIRMED_SCORE or near(candidate.box, boxes))
+                )
                 # confirmed or not: BlazeFace may find the print inside it again
                 or surrounds(candidate.box, boxes)
             )
+        )
+        unconfirmed += sum(
+            1 for d in dropped if same_face(d.box, boxes) is None and near(d.box, boxes)
         )
         return Found(faces, len(candidates) > MAX_REFINES, unconfirmed)
 
