@@ -22,7 +22,12 @@ from custom_components.compact_ai.engine.face.cascade import (
     surrounds,
 )
 from custom_components.compact_ai.engine.face.detector import LEFT_EYE, RIGHT_EYE, SHORT_RANGE
-from custom_components.compact_ai.engine.face.image import RESAMPLERS, Picture, decode_picture
+from custom_components.compact_ai.engine.face.image import (
+    RESAMPLERS,
+    Picture,
+    decode_picture,
+    shrink,
+)
 from custom_components.compact_ai.engine.face.pipeline import FacePipeline, embedder_config
 from custom_components.compact_ai.engine.face.recognizer import FaceRecognizer
 from custom_components.compact_ai.engine.runtime.backend import InferenceModel, load_model
@@ -216,6 +221,32 @@ def test_a_face_around_a_found_face_surrounds_it() -> None:
 def test_an_unknown_filter_is_refused_before_any_frame() -> None:
     with pytest.raises(ManifestError, match="unknown resample 'lanczos'"):
         DetectionConfig(resample="lanczos")
+    with pytest.raises(ManifestError, match="unknown resample 'lanczos'"):
+        DetectionConfig(gray_resample="lanczos")
+    with pytest.raises(ManifestError, match=r"fast\.config\.gray_resample: one of"):
+        DetectionConfig.from_config({"gray_resample": 2}, "fast")
+
+
+def test_a_grey_frame_gets_its_own_pixels_and_filter(
+    head: Image.Image, models: dict[str, InferenceModel]
+) -> None:
+    """Night frames are shrunk with ``gray_resample`` to ``gray_detect_pixels``, day ones not."""
+    cascade = pipeline(
+        models,
+        detect_pixels=544 * 306,
+        resample="nearest",
+        gray_detect_pixels=640 * 360,
+        gray_resample="box",
+    ).cascade
+    frame = scene(head, 64, (700, 400))
+    colour = decode_picture(encode(frame), 960 * 540)
+    grey = decode_picture(encode(ImageOps.grayscale(frame).convert("RGB")), 960 * 540)
+    day, night = cascade._small(colour), cascade._small(grey)
+    assert day.pixels.shape == (306, 544, 3)
+    np.testing.assert_array_equal(day.pixels, shrink(colour, 544 * 306, "nearest").pixels)
+    assert night.pixels.shape == (360, 640, 3)
+    np.testing.assert_array_equal(night.pixels, shrink(grey, 640 * 360, "box").pixels)
+    assert not np.array_equal(night.pixels, shrink(grey, 640 * 360, "nearest").pixels)
 
 
 @pytest.mark.parametrize("tier", ["accurate", "balanced", "fast"])

@@ -191,9 +191,9 @@ async def test_user_step_describes_the_tiers(hass: HomeAssistant) -> None:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     placeholders = result["description_placeholders"]
     # The shipped pack: the tiers share their files but give YuNet 960x540, 640x360 and
-    # 480x270 pixels of a 1080p frame, so they are three sets that find faces this far away.
+    # 544x306 pixels of a 1080p frame, so they are three sets that find faces this far away.
     assert [placeholders[f"{tier}_set"] for tier in TIERS] == ["1", "2", "3"]
-    assert [placeholders[f"{tier}_reach"] for tier in TIERS] == ["3.6", "2.4", "1.8"]
+    assert [placeholders[f"{tier}_reach"] for tier in TIERS] == ["3.6", "2.4", "2.0"]
 
 
 async def test_tier_table_shows_the_door_tar_the_manifest_has(

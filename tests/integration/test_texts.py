@@ -206,7 +206,7 @@ async def test_settings_table_when_the_stored_backend_cannot_load(hass: HomeAssi
         flow["flow_id"], {"next_step_id": "settings"}
     )
     assert result["step_id"] == "settings"
-    assert result["description_placeholders"]["fast_reach"] == "1.8"
+    assert result["description_placeholders"]["fast_reach"] == "2.0"
 
 
 # The top-level keys hassfest's translation schema allows (it validates translations/en.json of

@@ -44,13 +44,15 @@ TIER_DETECTION: Final[dict[str, dict[str, Any]]] = {
         "sharpen": False,
         "resample": "nearest",
     },
-    # fast: the fewest pixels, each the mean of 2x2
+    # fast: the fewest pixels, picked (544x306: 90 % of 64 px faces found, 79 % at 480x270);
+    # its night picture is filtered, as picking keeps IR noise (70 % of grey 64 px faces, 62 %)
     "fast": {
-        "detect_pixels": 480 * 270,
+        "detect_pixels": 544 * 306,
         "gray_detect_pixels": 640 * 360,
         "align_pixels": HD,
         "sharpen": False,
-        "resample": "box",
+        "resample": "nearest",
+        "gray_resample": "bilinear",
     },
 }
 BACKENDS: Final = ("ncnn", "onnxruntime")

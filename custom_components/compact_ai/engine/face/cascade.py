@@ -58,11 +58,13 @@ class DetectionConfig:
     sharpen: bool = False  # decode again, larger, for faces smaller than the chip's
     min_score: float = MIN_SCORE
     resample: str = "bilinear"  # how the detection picture is shrunk (image.RESAMPLERS)
+    gray_resample: str = "bilinear"  # of a frame without colour: IR noise wants averaging
 
     def __post_init__(self) -> None:
         """Refuse a filter ``shrink`` does not know before a frame needs it."""
-        if self.resample not in RESAMPLERS:
-            raise ManifestError(f"unknown resample {self.resample!r}")
+        for resample in (self.resample, self.gray_resample):
+            if resample not in RESAMPLERS:
+                raise ManifestError(f"unknown resample {resample!r}")
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any], where: str) -> DetectionConfig:
@@ -81,12 +83,13 @@ class DetectionConfig:
             if type(raw["sharpen"]) is not bool:
                 raise ManifestError(f"{where}.config.sharpen: expected true or false")
             values["sharpen"] = raw["sharpen"]
-        if "resample" in raw:
-            resample = raw["resample"]
-            if not isinstance(resample, str) or resample not in RESAMPLERS:
-                names = ", ".join(RESAMPLERS)
-                raise ManifestError(f"{where}.config.resample: one of {names}, not {resample!r}")
-            values["resample"] = resample
+        for key in ("resample", "gray_resample"):
+            if key in raw:
+                resample = raw[key]
+                if not isinstance(resample, str) or resample not in RESAMPLERS:
+                    names = ", ".join(RESAMPLERS)
+                    raise ManifestError(f"{where}.config.{key}: one of {names}, not {resample!r}")
+                values[key] = resample
         if "min_score" in raw:
             score = raw["min_score"]
             if not isinstance(score, int | float) or not 0.0 < score < 1.0:
@@ -258,8 +261,9 @@ class Cascade:
         """
         config = self.config
         gray = is_gray(picture.pixels)
-        pixels = config.gray_detect_pixels if gray else config.detect_pixels
-        return shrink(picture, pixels, config.resample)
+        if gray:
+            return shrink(picture, config.gray_detect_pixels, config.gray_resample)
+        return shrink(picture, config.detect_pixels, config.resample)
 
     def _propose(self, small: Picture) -> list[Proposal]:
         """YuNet's faces on the detection picture ``small``, in frame pixels."""
