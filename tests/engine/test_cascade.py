@@ -14,6 +14,7 @@ from PIL import Image, ImageOps
 
 from custom_components.compact_ai.const import PACK_DIR
 from custom_components.compact_ai.engine.errors import ManifestError
+from custom_components.compact_ai.engine.face import cascade as cascade_module
 from custom_components.compact_ai.engine.face.cascade import (
     MAX_REFINES,
     DetectionConfig,
@@ -241,7 +242,7 @@ def test_a_grey_frame_gets_its_own_pixels_and_filter(
     frame = scene(head, 64, (700, 400))
     colour = decode_picture(encode(frame), 960 * 540)
     grey = decode_picture(encode(ImageOps.grayscale(frame).convert("RGB")), 960 * 540)
-    day, night = cascade._small(colour), cascade._small(grey)
+    day, night = cascade.detection_picture(colour), cascade.detection_picture(grey)
     assert day.pixels.shape == (306, 544, 3)
     np.testing.assert_array_equal(day.pixels, shrink(colour, 544 * 306, "nearest").pixels)
     assert night.pixels.shape == (360, 640, 3)
@@ -263,6 +264,33 @@ def test_every_tier_finds_a_96_px_face_blazeface_alone_misses(
     assert alone.faces_in_bytes(frame) == []
     close = alone.faces(np.asarray(head))
     assert np.linalg.norm(face.embedding - close[0].embedding) < recognizer.threshold  # her
+
+
+def test_a_small_face_gets_its_points_again_from_the_crop(
+    head: Image.Image, models: dict[str, InferenceModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 64 px face is 18 px in a 544x306 picture: its five points are found again on the
+    half-scale crop, as close to YuNet's on the whole half-scale picture as that allows."""
+    frame = decode_picture(encode(scene(head, 64, (1100, 500), background=(40, 60, 50))), 960 * 540)
+    width = 64.0
+
+    def points(detect_pixels: int) -> np.ndarray:
+        (face,) = (
+            pipeline(models, detect_pixels=detect_pixels, resample="nearest")
+            .cascade.find(frame)
+            .detections
+        )
+        assert face.landmarks is not None
+        return face.landmarks
+
+    reference = points(960 * 540)  # YuNet on the picture the crops come from: no second look
+    fine = points(544 * 306)
+    monkeypatch.setattr(cascade_module, "FINE_LANDMARKS_BELOW", 0.0)
+    coarse = points(544 * 306)
+    fine_error = float(np.linalg.norm(fine - reference, axis=1).max()) / width
+    coarse_error = float(np.linalg.norm(coarse - reference, axis=1).max()) / width
+    assert fine_error < 0.08  # 0.05 here
+    assert coarse_error > 2 * fine_error  # 0.17 here
 
 
 def test_a_grey_night_frame_is_found_and_matches_the_colour_face(

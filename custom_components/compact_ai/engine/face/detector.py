@@ -139,7 +139,7 @@ def decode(
     return boxes, keypoints, scores
 
 
-def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+def iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
     """Return the IoU of one box (4,) with each of ``others`` (K, 4)."""
     x0 = np.maximum(box[0], others[:, 0])
     y0 = np.maximum(box[1], others[:, 1])
@@ -165,7 +165,7 @@ def weighted_nms(
     out_boxes, out_points, out_scores = [], [], []
     while order.size:
         best = order[0]
-        overlap = _iou(boxes[best], boxes[order]) > iou_threshold
+        overlap = iou(boxes[best], boxes[order]) > iou_threshold
         overlap[0] = True
         cluster = order[overlap]
         weights = scores[cluster] / scores[cluster].sum()
@@ -210,7 +210,7 @@ def merge_detections(detections: list[Detection], iou_threshold: float) -> list[
     kept: list[Detection] = []
     for detection in sorted(detections, key=lambda d: -d.score):
         box = np.asarray(detection.box)
-        if kept and np.any(_iou(box, np.asarray([k.box for k in kept])) > iou_threshold):
+        if kept and np.any(iou(box, np.asarray([k.box for k in kept])) > iou_threshold):
             continue
         kept.append(detection)
     return kept
