@@ -334,7 +334,7 @@ class Cascade:
         The crop's face must be the proposal's: its box overlaps the proposal's by
         :data:`SAME_BOX` and none of its points is :data:`AGREE` face widths from the first
         ones, so the finer points sharpen that face and never move to another (a print held
-        over it). At 48-96 px, 96-97 % of the door frames' faces pass.
+        over it). 98-99.6 % of the door frames' faces pass (48-144 px, balanced and fast).
         """
         assert self._proposer is not None
         model = self._proposer
