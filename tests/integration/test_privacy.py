@@ -23,6 +23,8 @@ from .common import CAMERA, call, show
 from .test_door import setup_door
 
 NUMBER = re.compile(r"-?\d+\.\d+")
+# a clock time's seconds ("11:40:01.338241") are no distance, whatever they happen to be
+CLOCK = re.compile(r"\d{2}:\d{2}:\d{2}\.\d+")
 
 
 def numbers(value: Any) -> Iterator[float]:
@@ -37,7 +39,7 @@ def numbers(value: Any) -> Iterator[float]:
     elif isinstance(value, float):
         yield value
     elif isinstance(value, str):
-        yield from (float(text) for text in NUMBER.findall(value))
+        yield from (float(text) for text in NUMBER.findall(CLOCK.sub(" ", value)))
 
 
 def keys(value: Any) -> Iterator[str]:
