@@ -54,12 +54,12 @@ def frames(photo_dir: Path) -> Path:
     door_frame(photo_dir, 48, (40, 20), (160, 120)).save(photo_dir / "thumb.jpg", quality=85)
     door_frame(photo_dir, 400, (7000, 400), (16000, 2000)).save(photo_dir / "wide.jpg")
     # A stranger's head (300 px) with a small print of her face held over his eye.
-    held = (
+    prints = (
         ("held.jpg", 120, (930, 250)),
         ("held2.jpg", 130, (925, 245)),
         ("held3.jpg", 140, (920, 240)),
     )
-    for name, side, at in held:
+    for name, side, at in prints:
         held = ImageOps.fit(Image.open(photo_dir / "coffee.jpg"), FRAME)
         held.paste(Image.open(photo_dir / "hanks.jpg").resize((300, 300)), (800, 200))
         print_ = Image.open(photo_dir / "astronaut.jpg").crop(HEAD).resize((side, side))
