@@ -1,4 +1,4 @@
-"""What a TTS entity's voice is asked to say, and the speaker split of commands-recordings."""
+"""What a TTS entity's voices are asked to say, and the speaker split of commands-recordings."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from custom_components.compact_ai.engine.voice.training.texts import (
     negative_words,
     spoken_negatives,
     spoken_texts,
+    spread,
 )
 from tools.compact.evaluate.commands import Clip
 from tools.compact.evaluate.recordings import speaker, split
@@ -28,6 +29,14 @@ def test_each_voice_says_every_phrase_once_and_other_words() -> None:
     assert first != second  # other voices say other words
     assert spoken_negatives(14) == 28
     assert "stop" not in negative_words(PHRASES)
+
+
+def test_voices_and_speakers_are_picked_over_the_whole_list() -> None:
+    speakers = [f"p{n}" for n in range(30)]
+    assert spread(speakers, 4) == ["p0", "p10", "p19", "p29"]  # both ends, evenly between
+    assert spread(speakers, 30) == spread(speakers, 99) == speakers
+    assert spread(speakers, 1) == ["p0"]
+    assert spread(speakers, 0) == spread([], 3) == []
 
 
 def test_no_test_speaker_was_recorded() -> None:

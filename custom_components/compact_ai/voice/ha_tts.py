@@ -4,7 +4,9 @@ Home Assistant OS has no local synthesizer, but most voice users there run one H
 can call (Piper through Wyoming, a cloud TTS, ...). Every English voice such an entity offers
 (phrases are English words; else its voices in Home Assistant's language) says each phrase
 once and a few other words (``_unknown_``); the clips go to training like recordings, with
-augmented copies.
+augmented copies. A multi-speaker voice (Piper's ``libritts`` has 904 speakers) lends several
+of its speakers: more voices, more real speakers recognized (README, "Your Home Assistant
+voices").
 
 Engines may be slow, fail or hang: every call has a timeout, an entity that fails
 :data:`GIVE_UP_AFTER` times in a row is skipped, and whatever came back is used. Calls go
@@ -19,7 +21,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import numpy as np
@@ -31,13 +33,14 @@ from homeassistant.core import HomeAssistant
 from ..engine.errors import EngineError
 from ..engine.voice.audio import decode_wav, speech_segment
 from ..engine.voice.training.features import SpokenClip
-from ..engine.voice.training.texts import spoken_negatives, spoken_texts
+from ..engine.voice.training.texts import spoken_negatives, spoken_texts, spread
 
 _LOGGER = logging.getLogger(__name__)
 
 CALL_TIMEOUT: Final = 20.0  # seconds for one phrase (Piper on a Pi 4 needs about one)
 GIVE_UP_AFTER: Final = 3  # failures in a row after which an entity's other calls are skipped
-MAX_VOICES: Final = 24  # over all entities (Piper installs usually have a few)
+MAX_VOICES: Final = 24  # over all entities and speakers (Piper installs have a few voices)
+SPEAKER: Final = "speaker"  # the option naming a speaker of a voice (Wyoming's ATTR_SPEAKER)
 MAX_SECONDS: Final = 5.0  # of audio kept per clip
 FALLBACK_LANGUAGE: Final = "en"  # the phrases' language; Home Assistant's if none speaks it
 # Why a clip is missing, as counted in :attr:`SpokenSpeech.failures`.
@@ -48,16 +51,21 @@ FAILED, TIMED_OUT, SILENT, SKIPPED, NO_LANGUAGE, MISSING = (
 
 @dataclass(frozen=True, slots=True)
 class TtsVoice:
-    """One voice of a TTS entity in one language (``voice`` None: the entity's default)."""
+    """One voice of a TTS entity in one language (``voice`` None: the entity's default).
+
+    ``speaker`` names one speaker of a multi-speaker voice (None: the voice's default).
+    """
 
     entity_id: str
     language: str
     voice: str | None
+    speaker: str | None = None
 
     @property
     def family(self) -> str:
-        """Return ``<entity>:<voice>``: calibration holds one voice of each entity out."""
-        return f"{self.entity_id}:{self.voice or self.language}"
+        """Return ``<entity>:<voice>[:<speaker>]``: calibration holds one of each entity out."""
+        name = f"{self.entity_id}:{self.voice or self.language}"
+        return name if self.speaker is None else f"{name}:{self.speaker}"
 
 
 @dataclass(slots=True)
@@ -104,6 +112,7 @@ def entity_voices(
     """
     wanted = (FALLBACK_LANGUAGE, _primary(hass.config.language or FALLBACK_LANGUAGE))
     voices: list[TtsVoice] = []
+    speakers: dict[TtsVoice, list[str]] = {}
     for entity_id in entity_ids:
         engine = get_engine_instance(hass, entity_id)
         if not isinstance(engine, tts.TextToSpeechEntity):
@@ -124,8 +133,47 @@ def entity_voices(
             for voice_id in ids:
                 if voice_id not in seen:
                     seen.add(voice_id)
-                    voices.append(TtsVoice(entity_id, language, voice_id))
-    return voices[:MAX_VOICES]
+                    voices.append(voice := TtsVoice(entity_id, language, voice_id))
+                    speakers[voice] = _speakers(engine, voice_id)
+    return _with_speakers(voices[:MAX_VOICES], speakers)
+
+
+def _with_speakers(voices: list[TtsVoice], speakers: dict[TtsVoice, list[str]]) -> list[TtsVoice]:
+    """Let multi-speaker voices fill what :data:`MAX_VOICES` leaves, speakers spread out.
+
+    The slots left go round the voices that have speakers, one at a time, so several
+    multi-speaker voices share them; a voice with speakers is asked for named speakers only.
+    """
+    slots = dict.fromkeys(voices, 1)
+    left = MAX_VOICES - len(voices)
+    while left > 0 and any(slots[v] < len(speakers[v]) for v in voices):
+        for voice in voices:
+            if left > 0 and slots[voice] < len(speakers[voice]):
+                slots[voice] += 1
+                left -= 1
+    named: list[TtsVoice] = []
+    for voice in voices:
+        picked = spread(speakers[voice], slots[voice])
+        named += [replace(voice, speaker=speaker) for speaker in picked] if picked else [voice]
+    return named
+
+
+def _speakers(engine: Any, voice_id: str | None) -> list[str]:
+    """Return the speakers of a Wyoming voice (Piper's multi-speaker models), else none.
+
+    Home Assistant's TTS API lists voices, not speakers; a Wyoming entity takes a ``speaker``
+    option and keeps its service's description (``service.info``, the Wyoming protocol's
+    ``Info``) where each voice lists its speakers. Any other entity: no speakers.
+    """
+    if voice_id is None or SPEAKER not in (getattr(engine, "supported_options", None) or ()):
+        return []
+    info = getattr(getattr(engine, "service", None), "info", None)
+    for program in getattr(info, "tts", None) or ():
+        for voice in getattr(program, "voices", None) or ():
+            if getattr(voice, "name", None) == voice_id:
+                names = (getattr(s, "name", None) for s in getattr(voice, "speakers", None) or ())
+                return list(dict.fromkeys(str(name) for name in names if name))
+    return []
 
 
 def _decode(data: bytes) -> np.ndarray | None:
@@ -139,6 +187,8 @@ async def _say(hass: HomeAssistant, voice: TtsVoice, text: str) -> bytes:
     options: dict[str, Any] = {tts.ATTR_PREFERRED_FORMAT: "wav"}
     if voice.voice is not None:
         options[tts.ATTR_VOICE] = voice.voice
+    if voice.speaker is not None:
+        options[SPEAKER] = voice.speaker
     stream = hass.data[DATA_TTS_MANAGER].async_create_result_stream(
         engine=voice.entity_id, use_file_cache=False, language=voice.language, options=options
     )

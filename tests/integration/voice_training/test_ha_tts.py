@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
+import numpy as np
 import pytest
 from homeassistant.components import stt
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant
@@ -25,7 +27,16 @@ from custom_components.compact_ai.voice.trainer import ISSUE_NEEDS_RECORDINGS, I
 
 from ..common import set_up_entry, transcribe
 from .helpers import TIMEOUT, TRAINING_SENSOR, commands, repair, trained
-from .tts_entities import HANGS, RAISES, SILENT, VOICES, WORKS, set_up_tts
+from .tts_entities import (
+    HANGS,
+    MULTI_SPEAKER,
+    RAISES,
+    SILENT,
+    SPEAKERS,
+    VOICES,
+    WORKS,
+    set_up_tts,
+)
 
 TRANSLATIONS = Path(__file__).parents[3] / "custom_components/compact_ai/translations"
 PHRASES = ["open the garage", "good night"]
@@ -113,6 +124,39 @@ async def test_home_assistant_os_trains_from_tts_voices(
     # An unheard voice (espeak-ng en-us) saying a phrase is recognized.
     result = await transcribe(hass, utterances["open the garage"])
     assert result == stt.SpeechResult("open the garage", stt.SpeechResultState.SUCCESS)
+
+
+async def test_multi_speaker_voices_lend_their_speakers(hass: HomeAssistant) -> None:
+    """Two Wyoming voices of 30 speakers share what the plain voices leave, spread out."""
+    entities = await set_up_tts(
+        hass, {"Piper": MULTI_SPEAKER, "Piper 2": MULTI_SPEAKER, "Espeak": WORKS}
+    )
+    spoken = await ha_tts.async_speak(
+        hass, ["tts.piper", "tts.piper_2", "tts.espeak"], PHRASES, lambda _: None, negatives=0
+    )
+
+    assert spoken.failures == {}
+    assert len(spoken.clips) == spoken.calls
+    families = [voice.family for voice in spoken.voices]
+    assert len(families) == len(set(families)) == ha_tts.MAX_VOICES
+    by_entity = {
+        entity: [v.speaker for v in spoken.voices if v.entity_id == entity] for entity in entities
+    }
+    assert by_entity["tts.espeak"] == [None] * VOICE_COUNT  # no speakers: each voice once
+    left = ha_tts.MAX_VOICES - VOICE_COUNT  # 21, taken in turns: 11 and 10
+    assert [len(by_entity["tts.piper"]), len(by_entity["tts.piper_2"])] == [11, 10]
+    for entity in ("tts.piper", "tts.piper_2"):
+        speakers = by_entity[entity]
+        assert speakers[0] == SPEAKERS[0] and speakers[-1] == SPEAKERS[-1]  # the whole range
+        assert len(set(speakers)) == len(speakers) and set(speakers) < set(SPEAKERS)
+        # Every call through Home Assistant's TTS named one of them, each as often.
+        said = Counter(entities[entity].speakers)  # type: ignore[attr-defined]
+        assert set(said) == set(speakers) and len(set(said.values())) == 1
+    assert sum(map(len, by_entity.values())) - VOICE_COUNT == left
+    # Clips of one phrase by two speakers of a voice differ: the speaker reached the engine.
+    first = [c for c in spoken.clips if c.label == 0 and c.family.startswith("tts.piper:")]
+    assert len(first) == 11
+    assert not np.array_equal(first[0].samples, first[-1].samples)
 
 
 async def test_failing_tts_entities_are_reported_and_the_set_kept(

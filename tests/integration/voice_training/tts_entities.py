@@ -3,6 +3,9 @@
 It behaves like Wyoming Piper as Home Assistant sees it: WAV at 22,050 Hz (espeak-ng's own
 rate), several voices per language (``en_US``, ``en_GB``), the voice chosen with the ``voice``
 option. Entities that fail (raise, hang, return silence) stand in for broken engines.
+:class:`MultiSpeakerEntity` is a Wyoming entity with a multi-speaker voice (Piper's
+``libritts``): its ``service.info`` lists the voice's speakers (the Wyoming protocol's
+``Info``), and the ``speaker`` option picks one (here an espeak-ng variant).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import io
 import subprocess
 import wave
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +86,88 @@ class EspeakEntity(tts.TextToSpeechEntity):
         return "wav", await self.hass.async_add_executor_job(espeak_wav, message, espeak_voice)
 
 
+# One multi-speaker voice; its speakers are espeak-ng variants (``en-gb-scotland+<speaker>``).
+MULTI_VOICE = "en-gb-scotland"
+SPEAKERS = (
+    "Adam", "Alex", "Alicia", "Andrea", "Andy", "Annie", "Antonio", "Auntie", "Belinda",
+    "Benjamin", "Boris", "Caleb", "David", "Denis", "Diogo", "Ed", "Edward", "Gene", "Gustave",
+    "Henrique", "Hugo", "Iven", "Jacky", "John", "Lee", "Linda", "Marco", "Mario", "Max", "Mike",
+)  # fmt: skip
+MULTI_SPEAKER = "multi_speaker"
+
+
+@dataclass
+class Speaker:
+    """A speaker of a voice, as the Wyoming protocol's ``TtsVoiceSpeaker``."""
+
+    name: str
+
+
+@dataclass
+class WyomingVoice:
+    """A voice as Wyoming's ``TtsVoice`` describes it (name, languages, speakers)."""
+
+    name: str
+    languages: list[str]
+    speakers: list[Speaker] | None = None
+
+
+@dataclass
+class WyomingProgram:
+    """A TTS program of a Wyoming server's ``Info`` (Piper), with its voices."""
+
+    voices: list[WyomingVoice]
+    installed: bool = True
+
+
+@dataclass
+class WyomingInfo:
+    """What a Wyoming server describes itself as: here only its TTS programs."""
+
+    tts: list[WyomingProgram] = field(default_factory=list)
+
+
+@dataclass
+class WyomingService:
+    """What a Wyoming TTS entity keeps as ``service``: the server's ``info``."""
+
+    info: WyomingInfo
+
+
+class MultiSpeakerEntity(EspeakEntity):
+    """A Wyoming entity with one multi-speaker English voice (and the ``speaker`` option)."""
+
+    def __init__(self, name: str, behaviour: str) -> None:
+        super().__init__(name, WORKS)
+        self._attr_supported_languages = ["en_GB"]
+        self._attr_default_language = "en_GB"
+        self._attr_supported_options = [tts.ATTR_VOICE, "speaker"]
+        voice = WyomingVoice(MULTI_VOICE, ["en_GB"], [Speaker(n) for n in SPEAKERS])
+        self.service = WyomingService(WyomingInfo([WyomingProgram([voice])]))
+        self.speakers: list[str | None] = []  # the speaker option of each call
+
+    def async_get_supported_voices(self, language: str) -> list[tts.Voice] | None:
+        return [tts.Voice(MULTI_VOICE, "Scottish, many speakers")] if language == "en_GB" else []
+
+    async def async_get_tts_audio(
+        self, message: str, language: str, options: dict[str, Any]
+    ) -> tts.TtsAudioType:
+        speaker = options.get("speaker")
+        self.calls.append((message, language, options.get(tts.ATTR_VOICE)))
+        self.speakers.append(speaker)
+        voice = f"{options[tts.ATTR_VOICE]}+{speaker}" if speaker else options[tts.ATTR_VOICE]
+        return "wav", await self.hass.async_add_executor_job(espeak_wav, message, voice)
+
+
 async def set_up_tts(hass: HomeAssistant, entities: dict[str, str]) -> dict[str, EspeakEntity]:
-    """Set up Home Assistant's TTS and one entity per ``name: behaviour``; return them by id."""
-    made = [EspeakEntity(name, behaviour) for name, behaviour in entities.items()]
+    """Set up Home Assistant's TTS and one entity per ``name: behaviour``; return them by id.
+
+    The behaviour :data:`MULTI_SPEAKER` makes a :class:`MultiSpeakerEntity`.
+    """
+    made = [
+        (MultiSpeakerEntity if behaviour == MULTI_SPEAKER else EspeakEntity)(name, behaviour)
+        for name, behaviour in entities.items()
+    ]
     config = Path(hass.config.config_dir)  # TTS makes its cache folder there
     await hass.async_add_executor_job(lambda: config.mkdir(parents=True, exist_ok=True))
     assert await async_setup_component(hass, "tts", {})

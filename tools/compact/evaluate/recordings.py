@@ -15,7 +15,8 @@ test speaker was recorded. Every row is trained from the same features in one ru
   spread over the engines) stand in for the voices of a user's TTS entity and say what
   :mod:`...voice.ha_tts` asks an entity for (each phrase once, plus other words), learnt with
   augmented copies: TTS voices + recordings and TTS voices only (Home Assistant OS), and text
-  + TTS voices + recordings (a host with synthesizers and a TTS entity).
+  + TTS voices + recordings (a host with synthesizers and a TTS entity). ``--tts-speakers K``
+  takes K voices of each family, as the speakers of a multi-speaker voice (Piper's) would be.
 
 Training noise is generated (never the evaluation noise). Synthetic features are cached in
 ``--cache`` so a second run only retrains the heads. Options: ``evaluate/cli.py``.
@@ -51,6 +52,7 @@ from custom_components.compact_ai.engine.voice.training.features import (
 from custom_components.compact_ai.engine.voice.training.texts import (
     spoken_negatives,
     spoken_texts,
+    spread,
 )
 from custom_components.compact_ai.engine.voice.tts import NoiseSource, Request, synthesize
 from tools.compact.errors import ToolError
@@ -170,17 +172,26 @@ def score(
     }
 
 
-def tts_voices(plan: Plan, embedder: SpeechEmbedder, count: int, seed: int) -> Dataset:
-    """Return what ``count`` Home Assistant TTS voices give training (local voices stand in)."""
-    families: dict[str, Any] = {}
+def tts_voices(
+    plan: Plan, embedder: SpeechEmbedder, count: int, seed: int, speakers: int = 1
+) -> Dataset:
+    """Return what Home Assistant TTS voices give training (local voices stand in).
+
+    ``count`` voice families spread over the engines, and ``speakers`` voices of each (an
+    espeak-ng accent has about a hundred variants, like a multi-speaker Piper voice).
+    """
+    families: dict[str, list[Any]] = {}
     for voice in select_voices(plan.hold_out):
-        families.setdefault(voice.family, voice)
-    picked = list(families.values())
-    picked = [picked[i] for i in np.linspace(0, len(picked) - 1, count).round().astype(int)]
+        families.setdefault(voice.family, []).append(voice)
+    picked = [
+        voice
+        for family in spread(list(families), count)
+        for voice in spread(families[family], speakers)
+    ]
     negatives = spoken_negatives(len(plan.phrases))
     said = [
         (Request(voice, text), label, f"tts.stand_in:{voice.id}")
-        for index, voice in enumerate(dict.fromkeys(picked))
+        for index, voice in enumerate(picked)
         for text, label in spoken_texts(plan.phrases, index, negatives)
     ]
     speech = synthesize([request for request, _, _ in said], workers=plan.threads)
@@ -246,6 +257,7 @@ class Options:
     tier: str = "reference"
     pack: Path | None = None
     tts_voices: int = 0  # stand-ins for a Home Assistant TTS entity's voices (0: no such rows)
+    tts_speakers: int = 1  # voices of each stand-in family (a multi-speaker voice's speakers)
 
 
 def run(options: Options) -> dict[str, Any]:
@@ -279,7 +291,9 @@ def run(options: Options) -> dict[str, Any]:
     index = {phrase: i for i, phrase in enumerate(PHRASES)}
     add_clips([(c.samples, index[c.truth]) for c in recorded], embedder, NoiseSource(), rng, real)
     spoken = (
-        tts_voices(plan, embedder, options.tts_voices, options.seed) if options.tts_voices else None
+        tts_voices(plan, embedder, options.tts_voices, options.seed, options.tts_speakers)
+        if options.tts_voices
+        else None
     )
     x, truths, silent = test_features(embedder, test)
     results = [

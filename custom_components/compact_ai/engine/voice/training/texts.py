@@ -117,6 +117,20 @@ def voice_requests(
     return planned
 
 
+def spread[T](items: Sequence[T], count: int) -> list[T]:
+    """Return ``count`` of ``items`` evenly spread over them, in order (all if fewer).
+
+    Which voices of an engine, or speakers of a multi-speaker voice, are asked to speak:
+    neighbours in such lists are often alike, the whole range is not.
+    """
+    if count >= len(items):
+        return list(items)
+    if count <= 0:
+        return []
+    picked = np.linspace(0, len(items) - 1, count).round().astype(int)
+    return [items[int(i)] for i in dict.fromkeys(picked.tolist())]
+
+
 def spoken_negatives(phrases: int) -> int:
     """Return how many other words each outside voice (a Home Assistant TTS entity) says."""
     return max(10, 2 * phrases)
