@@ -4,9 +4,11 @@ Home Assistant OS has no local synthesizer, but most voice users there run one H
 can call (Piper through Wyoming, a cloud TTS, ...). Every English voice such an entity offers
 (phrases are English words; else its voices in Home Assistant's language) says each phrase
 once and a few other words (``_unknown_``); the clips go to training like recordings, with
-augmented copies. A multi-speaker voice (Piper's ``libritts`` has 904 speakers) lends several
-of its speakers: more voices, more real speakers recognized (README, "Your Home Assistant
-voices").
+augmented copies. A Wyoming server (Piper) lists every voice it could download as installed and
+fetches one when first asked, so of a Wyoming entity only the voices its Assist pipelines use
+are asked (else its default voice); a multi-speaker one (Piper's ``libritts_r``: 904 speakers)
+lends several of its speakers: more voices, more real speakers recognized (README, "More
+voices, or one voice's speakers").
 
 Engines may be slow, fail or hang: every call has a timeout, an entity that fails
 :data:`GIVE_UP_AFTER` times in a row is skipped, and whatever came back is used. Calls go
@@ -39,7 +41,7 @@ _LOGGER = logging.getLogger(__name__)
 
 CALL_TIMEOUT: Final = 20.0  # seconds for one phrase (Piper on a Pi 4 needs about one)
 GIVE_UP_AFTER: Final = 3  # failures in a row after which an entity's other calls are skipped
-MAX_VOICES: Final = 24  # over all entities and speakers (Piper installs have a few voices)
+MAX_VOICES: Final = 24  # over all entities and speakers
 SPEAKER: Final = "speaker"  # the option naming a speaker of a voice (Wyoming's ATTR_SPEAKER)
 MAX_SECONDS: Final = 5.0  # of audio kept per clip
 FALLBACK_LANGUAGE: Final = "en"  # the phrases' language; Home Assistant's if none speaks it
@@ -108,12 +110,14 @@ def entity_voices(
 ) -> list[TtsVoice]:
     """Return every English voice of the entities (else those in Home Assistant's language).
 
-    Entities that are missing or speak neither are counted in ``spoken``'s failures.
+    Of a Wyoming entity only the voices its Assist pipelines use (else its default voice), and
+    the speakers of those. Entities that are missing or speak neither are counted in
+    ``spoken``'s failures.
     """
     wanted = (FALLBACK_LANGUAGE, _primary(hass.config.language or FALLBACK_LANGUAGE))
     voices: list[TtsVoice] = []
     speakers: dict[TtsVoice, list[str]] = {}
-    for entity_id in entity_ids:
+    for entity_id in dict.fromkeys(entity_ids):
         engine = get_engine_instance(hass, entity_id)
         if not isinstance(engine, tts.TextToSpeechEntity):
             spoken.fail(entity_id, MISSING)
@@ -126,15 +130,19 @@ def entity_voices(
         if not matching:
             spoken.fail(entity_id, NO_LANGUAGE)
             continue
+        listed = _wyoming_speakers(engine)  # None: not a Wyoming entity
+        used = _pipeline_voices(hass, entity_id)
         seen: set[str | None] = set()
         for language in matching:
             offered = engine.async_get_supported_voices(language) or []
-            ids: list[str | None] = [voice.voice_id for voice in offered] or [None]
-            for voice_id in ids:
+            ids: list[str | None] = [voice.voice_id for voice in offered]
+            if listed is not None:  # asking a voice may download it: only those in use
+                ids = [voice_id for voice_id in ids if voice_id in used]
+            for voice_id in ids or [None]:
                 if voice_id not in seen:
                     seen.add(voice_id)
                     voices.append(voice := TtsVoice(entity_id, language, voice_id))
-                    speakers[voice] = _speakers(engine, voice_id)
+                    speakers[voice] = (listed or {}).get(voice_id or "", [])
     return _with_speakers(voices[:MAX_VOICES], speakers)
 
 
@@ -158,22 +166,39 @@ def _with_speakers(voices: list[TtsVoice], speakers: dict[TtsVoice, list[str]]) 
     return named
 
 
-def _speakers(engine: Any, voice_id: str | None) -> list[str]:
-    """Return the speakers of a Wyoming voice (Piper's multi-speaker models), else none.
+def _wyoming_speakers(engine: Any) -> dict[str, list[str]] | None:
+    """Return the speakers of each voice of a Wyoming entity, or None for any other entity.
 
     Home Assistant's TTS API lists voices, not speakers; a Wyoming entity takes a ``speaker``
-    option and keeps its service's description (``service.info``, the Wyoming protocol's
-    ``Info``) where each voice lists its speakers. Any other entity: no speakers.
+    option and keeps its server's description (``service.info``, the Wyoming protocol's
+    ``Info``: installed programs, their voices and each voice's speakers).
     """
-    if voice_id is None or SPEAKER not in (getattr(engine, "supported_options", None) or ()):
-        return []
-    info = getattr(getattr(engine, "service", None), "info", None)
-    for program in getattr(info, "tts", None) or ():
+    if SPEAKER not in (getattr(engine, "supported_options", None) or ()):
+        return None
+    programs = getattr(getattr(getattr(engine, "service", None), "info", None), "tts", None)
+    if programs is None:
+        return None
+    speakers: dict[str, list[str]] = {}
+    for program in programs:
+        if not getattr(program, "installed", False):
+            continue
         for voice in getattr(program, "voices", None) or ():
-            if getattr(voice, "name", None) == voice_id:
-                names = (getattr(s, "name", None) for s in getattr(voice, "speakers", None) or ())
-                return list(dict.fromkeys(str(name) for name in names if name))
-    return []
+            names = (getattr(s, "name", None) for s in getattr(voice, "speakers", None) or ())
+            speakers[str(voice.name)] = list(dict.fromkeys(str(name) for name in names if name))
+    return speakers
+
+
+def _pipeline_voices(hass: HomeAssistant, entity_id: str) -> set[str]:
+    """Return the voices the Assist pipelines speak with through ``entity_id``."""
+    if "assist_pipeline" not in hass.config.components:
+        return set()
+    from homeassistant.components import assist_pipeline  # loaded: nothing is imported here
+
+    return {
+        pipeline.tts_voice
+        for pipeline in assist_pipeline.async_get_pipelines(hass)
+        if pipeline.tts_engine == entity_id and pipeline.tts_voice
+    }
 
 
 def _decode(data: bytes) -> np.ndarray | None:

@@ -18,7 +18,9 @@ from unittest.mock import patch
 import numpy as np
 import pytest
 from homeassistant.components import stt
+from homeassistant.components.assist_pipeline.pipeline import KEY_ASSIST_PIPELINE
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.compact_ai.const import CONF_PHRASES, CONF_TIER, CONF_TTS_ENTITIES
@@ -30,11 +32,13 @@ from .helpers import TIMEOUT, TRAINING_SENSOR, commands, repair, trained
 from .tts_entities import (
     HANGS,
     MULTI_SPEAKER,
+    MULTI_VOICE,
     RAISES,
     SILENT,
     SPEAKERS,
     VOICES,
     WORKS,
+    MultiSpeakerEntity,
     set_up_tts,
 )
 
@@ -126,37 +130,69 @@ async def test_home_assistant_os_trains_from_tts_voices(
     assert result == stt.SpeechResult("open the garage", stt.SpeechResultState.SUCCESS)
 
 
+async def use_in_pipelines(hass: HomeAssistant, voices: dict[str, str]) -> None:
+    """Set up Assist with one pipeline per ``tts entity: voice``, as a user picks them."""
+    assert await async_setup_component(hass, "homeassistant", {})
+    assert await async_setup_component(hass, "assist_pipeline", {})
+    store = hass.data[KEY_ASSIST_PIPELINE].pipeline_store
+    for entity_id, voice in voices.items():
+        await store.async_create_item(
+            {
+                "conversation_engine": "conversation.home_assistant",
+                "conversation_language": "en", "language": "en", "name": entity_id,
+                "stt_engine": None, "stt_language": None, "tts_engine": entity_id,
+                "tts_language": "en_GB", "tts_voice": voice, "wake_word_entity": None,
+                "wake_word_id": None,
+            }
+        )  # fmt: skip
+
+
 async def test_multi_speaker_voices_lend_their_speakers(hass: HomeAssistant) -> None:
     """Two Wyoming voices of 30 speakers share what the plain voices leave, spread out."""
     entities = await set_up_tts(
         hass, {"Piper": MULTI_SPEAKER, "Piper 2": MULTI_SPEAKER, "Espeak": WORKS}
     )
+    await use_in_pipelines(hass, {"tts.piper": MULTI_VOICE, "tts.piper_2": MULTI_VOICE})
     spoken = await ha_tts.async_speak(
-        hass, ["tts.piper", "tts.piper_2", "tts.espeak"], PHRASES, lambda _: None, negatives=0
-    )
+        hass, ["tts.piper", "tts.piper_2", "tts.espeak", "tts.piper"], PHRASES, lambda _: None,
+        negatives=0,
+    )  # fmt: skip
 
     assert spoken.failures == {}
     assert len(spoken.clips) == spoken.calls
     families = [voice.family for voice in spoken.voices]
-    assert len(families) == len(set(families)) == ha_tts.MAX_VOICES
+    assert len(families) == len(set(families)) == ha_tts.MAX_VOICES  # an entity named twice
     by_entity = {
         entity: [v.speaker for v in spoken.voices if v.entity_id == entity] for entity in entities
     }
     assert by_entity["tts.espeak"] == [None] * VOICE_COUNT  # no speakers: each voice once
-    left = ha_tts.MAX_VOICES - VOICE_COUNT  # 21, taken in turns: 11 and 10
+    # 21 places left, taken in turns: 11 and 10 speakers of the voice each pipeline uses.
     assert [len(by_entity["tts.piper"]), len(by_entity["tts.piper_2"])] == [11, 10]
     for entity in ("tts.piper", "tts.piper_2"):
         speakers = by_entity[entity]
         assert speakers[0] == SPEAKERS[0] and speakers[-1] == SPEAKERS[-1]  # the whole range
         assert len(set(speakers)) == len(speakers) and set(speakers) < set(SPEAKERS)
-        # Every call through Home Assistant's TTS named one of them, each as often.
-        said = Counter(entities[entity].speakers)  # type: ignore[attr-defined]
+        piper = entities[entity]
+        assert isinstance(piper, MultiSpeakerEntity)
+        # Every call through Home Assistant's TTS named one of them, each as often, and only
+        # the pipeline's voice: the other listed voices would be downloaded.
+        said = Counter(piper.speakers)
         assert set(said) == set(speakers) and len(set(said.values())) == 1
-    assert sum(map(len, by_entity.values())) - VOICE_COUNT == left
+        assert {voice for _, _, voice in piper.calls} == {MULTI_VOICE}
     # Clips of one phrase by two speakers of a voice differ: the speaker reached the engine.
     first = [c for c in spoken.clips if c.label == 0 and c.family.startswith("tts.piper:")]
     assert len(first) == 11
     assert not np.array_equal(first[0].samples, first[-1].samples)
+
+
+async def test_a_wyoming_voice_no_pipeline_uses_is_never_asked(hass: HomeAssistant) -> None:
+    """Piper lists every voice it could download: without Assist, its default voice speaks."""
+    entities = await set_up_tts(hass, {"Piper": MULTI_SPEAKER})
+    spoken = await ha_tts.async_speak(hass, ["tts.piper"], PHRASES, lambda _: None, negatives=0)
+
+    assert [(v.voice, v.speaker) for v in spoken.voices] == [(None, None)]
+    assert spoken.failures == {} and len(spoken.clips) == spoken.calls > 0
+    assert {voice for _, _, voice in entities["tts.piper"].calls} == {None}
 
 
 async def test_failing_tts_entities_are_reported_and_the_set_kept(

@@ -3,9 +3,9 @@
 It behaves like Wyoming Piper as Home Assistant sees it: WAV at 22,050 Hz (espeak-ng's own
 rate), several voices per language (``en_US``, ``en_GB``), the voice chosen with the ``voice``
 option. Entities that fail (raise, hang, return silence) stand in for broken engines.
-:class:`MultiSpeakerEntity` is a Wyoming entity with a multi-speaker voice (Piper's
-``libritts``): its ``service.info`` lists the voice's speakers (the Wyoming protocol's
-``Info``), and the ``speaker`` option picks one (here an espeak-ng variant).
+:class:`MultiSpeakerEntity` is a Wyoming entity like Piper's: its ``service.info`` (the Wyoming
+protocol's ``Info``) lists every voice as installed, one of them with many speakers (Piper's
+``libritts_r``), and the ``speaker`` option picks one (here an espeak-ng variant).
 """
 
 from __future__ import annotations
@@ -94,6 +94,8 @@ SPEAKERS = (
     "Henrique", "Hugo", "Iven", "Jacky", "John", "Lee", "Linda", "Marco", "Mario", "Max", "Mike",
 )  # fmt: skip
 MULTI_SPEAKER = "multi_speaker"
+PLAIN_VOICES = ("en-029", "en-gb-x-rp")  # listed beside it, never downloaded: never asked
+DEFAULT_VOICE = "en-gb-x-gbclan"  # what the server speaks with when no voice is named
 
 
 @dataclass
@@ -135,28 +137,30 @@ class WyomingService:
 
 
 class MultiSpeakerEntity(EspeakEntity):
-    """A Wyoming entity with one multi-speaker English voice (and the ``speaker`` option)."""
+    """A Wyoming entity: every voice listed as installed, one with many speakers."""
 
     def __init__(self, name: str, behaviour: str) -> None:
         super().__init__(name, WORKS)
         self._attr_supported_languages = ["en_GB"]
         self._attr_default_language = "en_GB"
         self._attr_supported_options = [tts.ATTR_VOICE, "speaker"]
-        voice = WyomingVoice(MULTI_VOICE, ["en_GB"], [Speaker(n) for n in SPEAKERS])
-        self.service = WyomingService(WyomingInfo([WyomingProgram([voice])]))
+        listed = [WyomingVoice(MULTI_VOICE, ["en_GB"], [Speaker(n) for n in SPEAKERS])]
+        listed += [WyomingVoice(voice, ["en_GB"]) for voice in PLAIN_VOICES]
+        self.service = WyomingService(WyomingInfo([WyomingProgram(listed)]))
         self.speakers: list[str | None] = []  # the speaker option of each call
 
     def async_get_supported_voices(self, language: str) -> list[tts.Voice] | None:
-        return [tts.Voice(MULTI_VOICE, "Scottish, many speakers")] if language == "en_GB" else []
+        voices = [MULTI_VOICE, *PLAIN_VOICES] if language == "en_GB" else []
+        return [tts.Voice(voice, voice) for voice in voices]
 
     async def async_get_tts_audio(
         self, message: str, language: str, options: dict[str, Any]
     ) -> tts.TtsAudioType:
-        speaker = options.get("speaker")
-        self.calls.append((message, language, options.get(tts.ATTR_VOICE)))
+        voice, speaker = options.get(tts.ATTR_VOICE), options.get("speaker")
+        self.calls.append((message, language, voice))
         self.speakers.append(speaker)
-        voice = f"{options[tts.ATTR_VOICE]}+{speaker}" if speaker else options[tts.ATTR_VOICE]
-        return "wav", await self.hass.async_add_executor_job(espeak_wav, message, voice)
+        espeak_voice = f"{voice}+{speaker}" if speaker else voice or DEFAULT_VOICE
+        return "wav", await self.hass.async_add_executor_job(espeak_wav, message, espeak_voice)
 
 
 async def set_up_tts(hass: HomeAssistant, entities: dict[str, str]) -> dict[str, EspeakEntity]:

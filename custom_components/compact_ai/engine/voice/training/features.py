@@ -31,7 +31,8 @@ RECORDING = "recording"  # the family of the user's recordings and their copies
 class SpokenClip:
     """One clean clip (16 kHz int16) synthesized outside the engine, its label and voice family.
 
-    Home Assistant's TTS entities speak these; the family (``<entity>:<voice>``) lets
+    Home Assistant's TTS entities speak these; the family (``<entity>:<voice>``, plus
+    ``:<speaker>`` for a speaker of a multi-speaker voice: another person's voice) lets
     calibration hold one voice of each entity out, like a local synthesizer's voices.
     """
 
