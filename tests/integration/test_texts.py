@@ -39,7 +39,7 @@ LANGUAGES = ("en", "zh-Hans")
 NAMES = {
     "AI", "Compact", "Home", "Assistant", "OS", "HACS", "onnxruntime", "ncnn", "espeak", "ng",
     "flite", "festival", "WAV", "PCM", "allowlist_external_dirs", "media", "open", "the",
-    "garage", "MB", "JPEG", "PNG", "Piper", "Wyoming",
+    "garage", "MB", "JPEG", "PNG", "Piper", "Wyoming", "Assist",
 }  # fmt: skip
 # "open the garage" is an example phrase: voice commands are English words in every language.
 
