@@ -184,7 +184,8 @@ def _wyoming_speakers(engine: Any) -> dict[str, list[str]] | None:
             continue
         for voice in getattr(program, "voices", None) or ():
             names = (getattr(s, "name", None) for s in getattr(voice, "speakers", None) or ())
-            speakers[str(voice.name)] = list(dict.fromkeys(str(name) for name in names if name))
+            key = str(getattr(voice, "name", ""))
+            speakers[key] = list(dict.fromkeys(str(name) for name in names if name))
     return speakers
 
 
