@@ -18,7 +18,7 @@ PHRASES = ("lights on", "stop", "good night")
 
 
 def test_each_voice_says_every_phrase_once_and_other_words() -> None:
-    negatives = spoken_negatives(len(PHRASES))
+    negatives = spoken_negatives(len(PHRASES), voices=12)
     first, second = (spoken_texts(PHRASES, index, negatives) for index in (0, 1))
     for said in (first, second):
         assert [text for text, label in said if label < len(PHRASES)] == list(PHRASES)
@@ -27,7 +27,9 @@ def test_each_voice_says_every_phrase_once_and_other_words() -> None:
         assert {"lights", "on", "good", "night"} <= set(others)  # the phrase parts
         assert not set(others) & set(PHRASES)
     assert first != second  # other voices say other words
-    assert spoken_negatives(14) == 28
+    assert spoken_negatives(14, voices=24) == 28  # twice the phrases
+    assert spoken_negatives(3, voices=1) == 120  # one voice says what many would
+    assert spoken_negatives(3, voices=7) == 18  # 7 voices: 126 other words together
     assert "stop" not in negative_words(PHRASES)
 
 

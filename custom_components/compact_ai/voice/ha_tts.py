@@ -235,7 +235,8 @@ async def async_speak(
     """
     spoken = SpokenSpeech()
     spoken.voices = entity_voices(hass, entity_ids, spoken)
-    negatives = spoken_negatives(len(phrases)) if negatives is None else negatives
+    if negatives is None:
+        negatives = spoken_negatives(len(phrases), len(spoken.voices))
     texts = await hass.async_add_executor_job(  # the word lists are read from a file once
         lambda: [spoken_texts(phrases, i, negatives) for i in range(len(spoken.voices))]
     )

@@ -188,7 +188,7 @@ def tts_voices(
         for family in spread(list(families), count)
         for voice in spread(families[family], speakers)
     ]
-    negatives = spoken_negatives(len(plan.phrases))
+    negatives = spoken_negatives(len(plan.phrases), len(picked))
     said = [
         (Request(voice, text), label, f"tts.stand_in:{voice.id}")
         for index, voice in enumerate(picked)

@@ -131,9 +131,17 @@ def spread[T](items: Sequence[T], count: int) -> list[T]:
     return [items[int(i)] for i in dict.fromkeys(picked.tolist())]
 
 
-def spoken_negatives(phrases: int) -> int:
-    """Return how many other words each outside voice (a Home Assistant TTS entity) says."""
-    return max(10, 2 * phrases)
+OTHER_CLIPS = 120  # other words said by all outside voices together, at least
+
+
+def spoken_negatives(phrases: int, voices: int = 1) -> int:
+    """Return how many other words each of ``voices`` outside voices (Home Assistant TTS) says.
+
+    At least 10 and twice the phrases; fewer voices each say more, together
+    :data:`OTHER_CLIPS`: one voice's 20 other words let 47 % of other speech through as a
+    command, 120 let 19 % through (README, "More voices, or one voice's speakers").
+    """
+    return max(10, 2 * phrases, -(-OTHER_CLIPS // max(1, voices)))
 
 
 def spoken_texts(phrases: Sequence[str], voice_index: int, negatives: int) -> list[tuple[str, int]]:
