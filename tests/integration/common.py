@@ -9,6 +9,7 @@ from typing import Any
 
 import attr
 from homeassistant.components import stt
+from homeassistant.components.assist_pipeline.pipeline import KEY_ASSIST_PIPELINE
 from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import ServiceValidationError
@@ -187,3 +188,18 @@ def stt_entity(hass: HomeAssistant) -> stt.SpeechToTextEntity:
 async def transcribe(hass: HomeAssistant, data: bytes) -> stt.SpeechResult:
     """Send ``data`` to speech-to-text in satellite-sized chunks."""
     return await stt_entity(hass).internal_async_process_audio_stream(metadata(), chunks(data))
+
+
+# An Assist pipeline with Home Assistant's conversation agent and nothing else chosen.
+PIPELINE: dict[str, Any] = {
+    "conversation_engine": "conversation.home_assistant", "conversation_language": "en",
+    "language": "en", "name": "Compact AI", "stt_engine": None, "stt_language": None,
+    "tts_engine": None, "tts_language": None, "tts_voice": None, "wake_word_entity": None,
+    "wake_word_id": None,
+}  # fmt: skip
+
+
+async def add_pipeline(hass: HomeAssistant, **fields: Any) -> str:
+    """Store an Assist pipeline (assist_pipeline set up): :data:`PIPELINE` and ``fields``."""
+    store = hass.data[KEY_ASSIST_PIPELINE].pipeline_store
+    return str((await store.async_create_item({**PIPELINE, **fields})).id)

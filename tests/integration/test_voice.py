@@ -18,7 +18,6 @@ from unittest.mock import patch
 import numpy as np
 import pytest
 from homeassistant.components import assist_pipeline, stt, tts, wake_word
-from homeassistant.components.assist_pipeline.pipeline import KEY_ASSIST_PIPELINE
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
@@ -31,7 +30,7 @@ from custom_components.compact_ai.engine.errors import InferenceError
 from custom_components.compact_ai.engine.voice.audio import decode_wav, speech_segment
 from custom_components.compact_ai.voice.manager import ISSUE_VOICE
 
-from .common import CHUNK, STT, chunks, metadata, stt_entity, transcribe
+from .common import CHUNK, STT, add_pipeline, chunks, metadata, stt_entity, transcribe
 from .voice_training.tts_entities import WORKS, set_up_tts
 
 WAKE = "wake_word.compact_ai_wake_phrases"
@@ -224,23 +223,17 @@ async def lamp_and_pipeline(
     assert await async_setup_component(hass, "template", {"template": [{"light": [light]}]})
     assert await async_setup_component(hass, "assist_pipeline", {})
     await hass.async_block_till_done()
-    store = hass.data[KEY_ASSIST_PIPELINE].pipeline_store
-    pipeline = await store.async_create_item(
-        {
-            "conversation_engine": "conversation.home_assistant",
-            "conversation_language": "en",
-            "language": "en",
-            "name": "Compact AI commands",
-            "stt_engine": STT,
-            "stt_language": "en",
-            "tts_engine": tts_entity,
-            "tts_language": TTS_LANGUAGE if tts_entity else None,
-            "tts_voice": TTS_VOICE if tts_entity else None,
-            "wake_word_entity": wake_word_entity,
-            "wake_word_id": WAKE_PHRASE if wake_word_entity else None,
-        }
+    return await add_pipeline(
+        hass,
+        name="Compact AI commands",
+        stt_engine=STT,
+        stt_language="en",
+        tts_engine=tts_entity,
+        tts_language=TTS_LANGUAGE if tts_entity else None,
+        tts_voice=TTS_VOICE if tts_entity else None,
+        wake_word_entity=wake_word_entity,
+        wake_word_id=WAKE_PHRASE if wake_word_entity else None,
     )
-    return str(pipeline.id)
 
 
 async def test_spoken_command_turns_a_light_on_and_is_answered_through_assist(

@@ -18,7 +18,6 @@ from unittest.mock import patch
 import numpy as np
 import pytest
 from homeassistant.components import stt
-from homeassistant.components.assist_pipeline.pipeline import KEY_ASSIST_PIPELINE
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -27,7 +26,7 @@ from custom_components.compact_ai.const import CONF_PHRASES, CONF_TIER, CONF_TTS
 from custom_components.compact_ai.voice import ha_tts
 from custom_components.compact_ai.voice.trainer import ISSUE_NEEDS_RECORDINGS, ISSUE_TTS_FAILED
 
-from ..common import set_up_entry, transcribe
+from ..common import add_pipeline, set_up_entry, transcribe
 from .helpers import TIMEOUT, TRAINING_SENSOR, commands, repair, trained
 from .tts_entities import (
     HANGS,
@@ -134,17 +133,10 @@ async def use_in_pipelines(hass: HomeAssistant, voices: dict[str, str]) -> None:
     """Set up Assist with one pipeline per ``tts entity: voice``, as a user picks them."""
     assert await async_setup_component(hass, "homeassistant", {})
     assert await async_setup_component(hass, "assist_pipeline", {})
-    store = hass.data[KEY_ASSIST_PIPELINE].pipeline_store
     for entity_id, voice in voices.items():
-        await store.async_create_item(
-            {
-                "conversation_engine": "conversation.home_assistant",
-                "conversation_language": "en", "language": "en", "name": entity_id,
-                "stt_engine": None, "stt_language": None, "tts_engine": entity_id,
-                "tts_language": "en_GB", "tts_voice": voice, "wake_word_entity": None,
-                "wake_word_id": None,
-            }
-        )  # fmt: skip
+        await add_pipeline(
+            hass, name=entity_id, tts_engine=entity_id, tts_language="en_GB", tts_voice=voice
+        )
 
 
 async def test_multi_speaker_voices_lend_their_speakers(hass: HomeAssistant) -> None:

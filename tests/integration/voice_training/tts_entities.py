@@ -150,8 +150,9 @@ class MultiSpeakerEntity(EspeakEntity):
         self.speakers: list[str | None] = []  # the speaker option of each call
 
     def async_get_supported_voices(self, language: str) -> list[tts.Voice] | None:
-        voices = [MULTI_VOICE, *PLAIN_VOICES] if language == "en_GB" else []
-        return [tts.Voice(voice, voice) for voice in voices]
+        """Every voice its server's ``info`` lists in ``language``, as Wyoming's entity does."""
+        listed = self.service.info.tts[0].voices
+        return [tts.Voice(v.name, v.name) for v in listed if language in v.languages]
 
     async def async_get_tts_audio(
         self, message: str, language: str, options: dict[str, Any]

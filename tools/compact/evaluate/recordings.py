@@ -53,6 +53,7 @@ from custom_components.compact_ai.engine.voice.training.texts import (
     spoken_negatives,
     spoken_texts,
     spread,
+    voice_families,
 )
 from custom_components.compact_ai.engine.voice.tts import NoiseSource, Request, synthesize
 from tools.compact.errors import ToolError
@@ -180,9 +181,7 @@ def tts_voices(
     ``count`` voice families spread over the engines, and ``speakers`` voices of each (an
     espeak-ng accent has about a hundred variants, like a multi-speaker Piper voice).
     """
-    families: dict[str, list[Any]] = {}
-    for voice in select_voices(plan.hold_out):
-        families.setdefault(voice.family, []).append(voice)
+    families = voice_families(select_voices(plan.hold_out))
     picked = [
         voice
         for family in spread(list(families), count)

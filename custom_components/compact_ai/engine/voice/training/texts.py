@@ -91,7 +91,8 @@ def plan_items(plan: Plan, rng: np.random.Generator) -> list[tuple[str, int]]:
     return items
 
 
-def _families(voices: Sequence[Voice]) -> dict[str, list[Voice]]:
+def voice_families(voices: Sequence[Voice]) -> dict[str, list[Voice]]:
+    """Return the voices by family (an engine's accent and its variants), in order."""
     families: dict[str, list[Voice]] = {}
     for voice in voices:
         families.setdefault(voice.family, []).append(voice)
@@ -106,7 +107,7 @@ def voice_requests(
     rng: np.random.Generator, items: Sequence[tuple[str, int]], voices: Sequence[Voice]
 ) -> list[tuple[Request, int]]:
     """Give every (text, label) a voice: families take turns, a random voice within each."""
-    families = list(_families(voices).values())
+    families = list(voice_families(voices).values())
     order = rng.permutation(len(items))
     planned = []
     for turn, index in enumerate(order):
