@@ -9,6 +9,7 @@ from custom_components.compact_ai.engine.errors import ManifestError
 from custom_components.compact_ai.engine.face import detector as fd
 from custom_components.compact_ai.engine.face.align import (
     ALIGN_KEYPOINTS,
+    ALIGNMENTS,
     ARCFACE_112,
     ARCFACE_TEMPLATE,
     DLIB_150,
@@ -124,3 +125,28 @@ def test_embedder_config_names_a_known_alignment_of_the_right_size() -> None:
         embedder_config({"alignment": "mtcnn_96"})
     with pytest.raises(ManifestError, match="makes 112 px chips"):
         embedder_config({"alignment": "arcface_112", "inputs": [{"shape": [1, 3, 150, 150]}]})
+    student = {"alignment": "arcface_80", "inputs": [{"shape": [1, 3, 80, 80]}]}
+    assert embedder_config(student).alignment is ALIGNMENTS["arcface_80"]
+    with pytest.raises(ManifestError, match="makes 64 px chips"):
+        embedder_config({"alignment": "arcface_64", "inputs": [{"shape": [1, 3, 112, 112]}]})
+
+
+@pytest.mark.parametrize("size", [96, 80, 64])
+def test_a_smaller_arcface_chip_is_the_112_px_chip_in_fewer_pixels(size: int) -> None:
+    """Distillation teaches a small student on 112 px chips box-resized: the engine's own cut
+    must be that picture, not one shifted by half a pixel."""
+    from PIL import Image
+
+    image = decode_image(source_path("astronaut.png").read_bytes())
+    keypoints = _blazeface_of_arcface_face(0.2, 1.0, (260.0, 190.0))  # frame px = 112 chip px
+    alignment = ALIGNMENTS[f"arcface_{size}"]
+    assert alignment.size == size
+    big = align_face(image, keypoints, ARCFACE_112)
+    resized = np.asarray(Image.fromarray(big).resize((size, size), Image.Resampling.BOX), float)
+    small = align_face(image, keypoints, alignment).astype(float)
+    assert np.abs(small - resized).mean() < 3  # 1.8-2.5 of 255: bilinear against box
+    assert np.corrcoef(small.ravel(), resized.ravel())[0, 1] > 0.997
+    # half a pixel off would show: the same comparison with the template not centred is worse
+    naive = Alignment("naive", size, ARCFACE_TEMPLATE * size / 112)
+    shifted = align_face(image, keypoints, naive).astype(float)
+    assert np.abs(small - resized).mean() < np.abs(shifted - resized).mean()

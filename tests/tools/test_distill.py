@@ -33,6 +33,7 @@ from tools.compact.train.distill import (
     training_set,
 )
 from tools.compact.train.onnx_jax import JaxGraph
+from tools.compact.train.resolution import at_input_size, smaller_chips
 
 needs_jax = pytest.mark.skipif(find_spec("jax") is None, reason="JAX: requirements_train.txt")
 PHOTOS = ("astronaut.png", "t1.jpg", "Tom_Hanks_54745.png")
@@ -147,3 +148,35 @@ def test_a_student_learns_its_teacher_and_an_interrupted_run_resumes(
     checkpoint.write_bytes(b"damaged")  # a broken checkpoint: training starts again
     again = distill(student, chips, targets, recipe, checkpoint)
     assert again.resumed_from == 0 and len(again.losses) == 2
+
+
+def test_a_smaller_student_runs_the_teachers_convolutions_with_a_solved_last_layer(
+    teacher: onnx.ModelProto, chips: np.ndarray
+) -> None:
+    """SFace on 80 px chips: only its last layer is new, and it points where SFace points."""
+    targets = _targets(teacher, chips)
+    small = smaller_chips(chips, 80)
+    assert small.shape == (len(chips), 3, 80, 80) and small.dtype == np.uint8
+    student = at_input_size(teacher, 80, small, targets)
+    dims = student.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims[1:]] == [3, 80, 80]
+    assert [n.op_type for n in student.graph.node][-2:] == ["Flatten", "Gemm"]
+    runner = OnnxruntimeModel(student.SerializeToString(), name="student")
+    cosine = np.sum(normalized(embed(runner, small.astype(np.float32))) * targets, axis=1)
+    assert cosine.mean() > 0.9, cosine
+    # every convolution keeps the teacher's weights
+    before = {i.name: numpy_helper.to_array(i) for i in teacher.graph.initializer}
+    kept = [i for i in student.graph.initializer if i.name in before]
+    assert sum(name.endswith("conv2d_weight_reshaped") for name in (i.name for i in kept)) > 20
+    for init in kept:
+        np.testing.assert_array_equal(numpy_helper.to_array(init), before[init.name])
+
+
+def test_a_last_layer_that_cannot_be_solved_is_named(
+    teacher: onnx.ModelProto, chips: np.ndarray
+) -> None:
+    graph = onnx.ModelProto()
+    graph.CopyFrom(teacher)
+    graph.graph.node.append(helper.make_node("Relu", ["embedding"], ["after"]))
+    with pytest.raises(ToolError, match="followed by BatchNormalization, Relu"):
+        at_input_size(graph, 80, smaller_chips(chips, 80), _targets(teacher, chips))

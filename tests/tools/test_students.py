@@ -9,8 +9,9 @@ from pathlib import Path
 import onnx
 import pytest
 
+from custom_components.compact_ai.engine.face.align import ALIGNMENTS
 from tools.compact.errors import ToolError
-from tools.compact.pack.embedders import SOURCES
+from tools.compact.pack.embedders import SOURCES, at_size
 from tools.compact.pack.reference import build_reference_pack
 from tools.compact.pack.students import check_teacher, read_student
 from tools.compact.train.distill_run import METADATA_KEY
@@ -60,6 +61,7 @@ def test_a_student_is_read_with_its_recipe(teacher: Path, tmp_path: Path) -> Non
         ("{not json", "damaged"),
         ({"source": "mobilefacenet", "flops_target": 0.3}, "damaged"),
         ({"source": "sface"}, "damaged"),
+        ({"source": "sface", "flops_target": 1.0, "input_size": 72}, "damaged"),
     ],
 )
 def test_a_file_that_is_no_student_is_refused(
@@ -68,6 +70,20 @@ def test_a_file_that_is_no_student_is_refused(
     path = _student(teacher, tmp_path, record)  # type: ignore[arg-type]
     with pytest.raises(ToolError, match=message):
         read_student(path)
+
+
+def test_a_student_of_smaller_chips_is_the_teacher_fed_that_size(
+    teacher: Path, tmp_path: Path
+) -> None:
+    record = _record(teacher) | {"flops_target": 1.0, "input_size": 80}
+    student = read_student(_student(teacher, tmp_path, record))
+    assert student.source is at_size(SOURCES["sface"], 80)
+    assert student.source.alignment is ALIGNMENTS["arcface_80"]
+    assert student.source.config() == {"alignment": "arcface_80", "normalize": True}
+    assert student.name == "embedder_sface80_100d"
+    assert at_size(SOURCES["sface"], 112) is SOURCES["sface"]
+    with pytest.raises(ToolError, match=r"no 72 px framing \(sizes: 64, 80, 96, 112\)"):
+        at_size(SOURCES["sface"], 72)
 
 
 def test_garbage_or_a_missing_file_is_refused(tmp_path: Path) -> None:

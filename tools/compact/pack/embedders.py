@@ -7,9 +7,15 @@ and changes the pack's NOTICE states. Candidates are named ``<source>:<FLOPs fra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
 
-from custom_components.compact_ai.engine.face.align import ARCFACE_112, DLIB_150, Alignment
+from custom_components.compact_ai.engine.face.align import (
+    ALIGNMENTS,
+    ARCFACE_112,
+    DLIB_150,
+    Alignment,
+)
 from tools.compact.errors import ToolError
 from tools.compact.pack.reference import REFERENCE_TIER, SFACE_TIER
 from tools.compact.pack.sources import SFACE_SHA256, SFACE_SOURCE
@@ -78,6 +84,22 @@ SOURCES = {
         f"removed; PReLU computed as Relu(x) - a*Relu(-x) for onnxruntime; {CHANGES}",
     ),
 }
+
+
+@cache  # one object per size: build-pack groups students by their source's identity
+def at_size(source: EmbedderSource, size: int) -> EmbedderSource:
+    """Return ``source`` fed ``size`` px chips of its framing (``distill --input-size``).
+
+    ``source`` itself at its own size; else named ``<source><size>``, e.g. ``sface80``.
+    """
+    if size == source.alignment.size:
+        return source
+    family = source.alignment.name.rsplit("_", 1)[0]
+    if f"{family}_{size}" not in ALIGNMENTS:
+        sizes = sorted(int(n.rsplit("_", 1)[1]) for n in ALIGNMENTS if n.startswith(family + "_"))
+        known = ", ".join(map(str, sizes))
+        raise ToolError(f"{source.name} has no {size} px framing (sizes: {known})")
+    return replace(source, name=f"{source.name}{size}", alignment=ALIGNMENTS[f"{family}_{size}"])
 
 
 def parse_target(text: str) -> tuple[EmbedderSource, float]:

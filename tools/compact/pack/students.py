@@ -19,7 +19,7 @@ import onnx
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 from tools.compact.errors import ToolError
-from tools.compact.pack.embedders import SOURCES, EmbedderSource, candidate_name
+from tools.compact.pack.embedders import SOURCES, EmbedderSource, at_size, candidate_name
 from tools.compact.train.distill_run import METADATA_KEY
 
 
@@ -53,8 +53,9 @@ def read_student(path: Path) -> Student:
     try:
         recipe = json.loads(props[METADATA_KEY])
         source = SOURCES[recipe["source"]]
+        source = at_size(source, int(recipe.get("input_size", source.alignment.size)))
         fraction = float(recipe["flops_target"])
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, ToolError) as err:
         raise ToolError(f"{path}: its distillation record is damaged ({err})") from err
     return Student(path, model, source, fraction, recipe, hashlib.sha256(data).hexdigest())
 

@@ -82,7 +82,9 @@ def _distill(args: argparse.Namespace) -> int:
     recipe = Recipe(args.epochs, args.batch, args.learning_rate, args.seed)
     photos = files(args.train, IMAGE_SUFFIXES)[: args.limit]
     source = SOURCES[args.source]
-    rows, about = run(source, args.fraction, photos, args.evaldata, recipe, args.out, True)
+    rows, about = run(
+        source, args.fraction, photos, args.evaldata, recipe, args.out, True, args.input_size
+    )
     print(f"{args.out}: {json.dumps(about, sort_keys=True)}")
     print(f"{'model':<10} {'pairs %':>8} {'door':>6} {'door TAR %':>11} {'GFLOPs':>7} {'ms':>6}")
     for row in rows:
@@ -153,6 +155,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="teacher embedder (sface: dlib's has operators distillation cannot run)",
     )
     parser.add_argument("--fraction", type=float, default=0.3, help="student FLOPs / teacher's")
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        default=None,
+        help="student chip size in px (SFace: 96, 80 or 64; default: the teacher's)",
+    )
     parser.add_argument("--train", type=Path, required=True, help="folder of face photos")
     parser.add_argument("--limit", type=int, default=None, help="use the first N photos only")
     parser.add_argument("--evaldata", type=Path, required=True, help="dev photos: EVALDATA/faces")

@@ -1,5 +1,7 @@
 """``distill``: prune a teacher embedder, distill it on unlabeled photos, measure all three.
 
+A student may also see fewer pixels than its teacher (``input_size``, :mod:`.resolution`): its
+chips are the teacher's box-resized, as the engine's ``arcface_<size>`` framing cuts them.
 The pruned student, the training chips and the teacher's targets are cached (under
 ``cache_dir()/distill``) by what made them, so a second run with other training settings starts
 training at once, and an interrupted run resumes from its last epoch. The measurement is
@@ -12,6 +14,7 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -61,6 +64,8 @@ def cached_student(
     """Return the teacher pruned to ``fraction`` of its FLOPs (least-squares reconstructed)."""
     from tools.compact.compress.prune import prune
 
+    if fraction >= 1.0:
+        return onnx.load(builder.reference)
     photos = [str(p) for p in builder.photos]
     key = _digest(teacher_sha256, fraction, seed, photos)
     path = _folder() / f"student-{key}.onnx"
@@ -112,22 +117,42 @@ def teacher_targets(teacher: bytes, teacher_sha256: str, found: TrainingSet) -> 
     return targets
 
 
-def measure(builder: Any, models: dict[str, onnx.ModelProto]) -> list[Row]:
-    """Accuracy, door distance and TAR, FLOPs and ms per face (1 thread) of each model."""
+def cached_smaller(
+    student: onnx.ModelProto, size: int, chips: np.ndarray, targets: np.ndarray, seed: int
+) -> onnx.ModelProto:
+    """Return ``student`` at ``size`` px with its last layer solved (cached by what made it)."""
+    from tools.compact.train.resolution import at_input_size
+
+    key = _digest(hashlib.sha256(student.SerializeToString()).hexdigest(), size, seed)
+    path = _folder() / f"student-{key}-{size}px.onnx"
+    if path.is_file():
+        return onnx.load(path)
+    model = at_input_size(student, size, chips, targets, seed)
+    onnx.save(model, str(path) + ".tmp")
+    os.replace(str(path) + ".tmp", path)
+    return model
+
+
+def measure(models: dict[str, tuple[Any, onnx.ModelProto]]) -> list[Row]:
+    """Accuracy, door distance and TAR, FLOPs and ms per face (1 thread) of each model.
+
+    Each model comes with the builder whose chips it takes (its framing and size).
+    """
     from tools.compact.compress.measure import flops
     from tools.compact.pack.heldout import interleaved_ms
 
-    rows, runners = [], {}
-    for name, model in models.items():
+    rows: list[Row] = []
+    runs: dict[str, Callable[[], object]] = {}
+    for name, (builder, model) in models.items():
         verify, _, runner = builder.measure_onnx(model)
         door = builder.door({"onnxruntime": runner}, verify["threshold_far_0_1"])
-        count = flops(model, {"chip": builder.timing_chip})
+        chip = {"chip": builder.timing_chip}
+        count = flops(model, chip)
         rows.append(
             Row(name, verify["lfw_accuracy"], door["unlock_threshold"], door["door_tar"], count)
         )
-        runners[name] = runner
-    chip = {"chip": builder.timing_chip}
-    times = interleaved_ms({n: partial(r.run, chip) for n, r in runners.items()})
+        runs[name] = partial(runner.run, chip)
+    times = interleaved_ms(runs)
     for row in rows:
         row.ms_per_face = round(times[row.name], 2)
     return rows
@@ -141,21 +166,38 @@ def run(
     recipe: Recipe,
     out: Path,
     progress: bool,
+    input_size: int | None = None,
 ) -> tuple[list[Row], dict[str, Any]]:
-    """Prune, distill and measure; write the student to ``out``; return rows and recipe."""
+    """Prune, distill and measure; write the student to ``out``; return rows and recipe.
+
+    ``input_size`` (px) gives the student smaller chips than its teacher's.
+    """
     from tools.compact.pack.candidates import Builder
+    from tools.compact.pack.embedders import at_size
+    from tools.compact.train.resolution import smaller_chips
 
     require_jax()  # before minutes of chips
+    small = at_size(source, input_size or source.alignment.size)  # refuses an unknown size
     builder = Builder(evaldata, recipe.seed, progress, source)
     teacher = builder.reference.read_bytes()
     teacher_sha256 = hashlib.sha256(teacher).hexdigest()
     student = cached_student(builder, teacher_sha256, fraction, recipe.seed, progress)
     found = cached_training_set(train, builder, recipe, progress)
     targets = teacher_targets(teacher, teacher_sha256, found)
+    # Before training: the pruned teacher, and at a smaller size that with its last layer solved.
+    chips, own, before = found.chips, builder, {}
+    if fraction < 1.0:
+        before["pruned"] = (builder, student)
+    if small is not source:
+        chips = smaller_chips(found.chips, small.alignment.size)
+        student = cached_smaller(student, small.alignment.size, chips, targets, recipe.seed)
+        own = Builder(evaldata, recipe.seed, progress, small)
+        before["solved"] = (own, student)
     checkpoint = _folder() / f"checkpoint-{_digest(out.resolve().as_posix())}.npz"
-    result = distill(student, found.chips, targets, recipe, checkpoint, say=_say)
+    result = distill(student, chips, targets, recipe, checkpoint, say=_say)
     about = {
         "source": source.name,
+        "input_size": small.alignment.size,
         "flops_target": fraction,
         "recipe": asdict(recipe),
         "images": found.images,
@@ -172,7 +214,7 @@ def run(
     onnx.save(model, str(out) + ".tmp")
     os.replace(str(out) + ".tmp", out)
     rows = measure(
-        builder, {"teacher": onnx.load_from_string(teacher), "pruned": student, "distilled": model}
+        {"teacher": (builder, onnx.load_from_string(teacher)), **before, "distilled": (own, model)}
     )
     return rows, about
 

@@ -6,7 +6,9 @@ Each embedder names its :class:`Alignment` in the pack (``config.alignment``):
   padding=0.25)`` (dlib's ResNet). Four BlazeFace keypoints (eyes, nose tip, mouth) map onto
   :data:`TEMPLATE`, the place they take on average in dlib's chips.
 - ``arcface_112``: the standard 112x112 five-point ArcFace chip (SFace): eyes, nose tip and
-  mouth corners. A face YuNet proposed carries YuNet's five points (``landmarks``), used as
+  mouth corners. ``arcface_96``, ``_80`` and ``_64`` are the same framing in fewer pixels, for
+  students that learned SFace's embedding from smaller chips (an embedder's time falls with
+  its pixels). A face YuNet proposed carries YuNet's five points (``landmarks``), used as
   they are; otherwise (a close-up only BlazeFace saw) the corners are put at BlazeFace's mouth
   centre +- half the template's mouth width along the eye line. Measured with SFace on 3,000
   dev pairs: 99.30 % with YuNet's corners, 99.40 % with the estimated ones (6 pairs apart).
@@ -111,13 +113,25 @@ class Alignment:
 
 DLIB_150: Final = Alignment("dlib_150", CHIP_SIZE, TEMPLATE)
 ARCFACE_112: Final = Alignment("arcface_112", 112, ARCFACE_TEMPLATE)
+
+
+def arcface(size: int) -> Alignment:
+    """Return the ArcFace framing in ``size`` px: the template scaled about pixel corners.
+
+    Chip pixel centres are integers, so a 112 px chip box-resized to ``size`` is this chip.
+    """
+    return Alignment(f"arcface_{size}", size, (ARCFACE_TEMPLATE + 0.5) * size / 112 - 0.5)
+
+
 # 224 px = the ArcFace chip plus a margin of 16 ArcFace pixels all round (dlib's chip reaches
 # 10 px below ArcFace's), eyes 55 px apart (dlib's chip: 57). Measured on 790 dev faces (JPEG
 # quality 95, 14 kB): chips cut from it give embeddings within cosine 0.9994 (dlib) and 0.9967
 # (SFace) of chips cut from the frame; 3,000 dev pairs 98.60 vs 98.70 % and 99.43 vs 99.40 %.
 _STORED_SCALE: Final = 224 / (112 + 2 * 16)
 STORED: Final = Alignment("stored_224", 224, (ARCFACE_TEMPLATE + 16) * _STORED_SCALE)
-ALIGNMENTS: Final = {a.name: a for a in (DLIB_150, ARCFACE_112)}
+ALIGNMENTS: Final = {
+    a.name: a for a in (DLIB_150, ARCFACE_112, arcface(96), arcface(80), arcface(64))
+}
 _ANTIALIAS_FROM: Final = 2  # downscale the frame first when a chip pixel spans >= 2 pixels
 
 
