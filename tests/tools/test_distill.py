@@ -32,6 +32,7 @@ from tools.compact.train.distill import (
     require_jax,
     training_set,
 )
+from tools.compact.train.distill_run import cached_smaller
 from tools.compact.train.onnx_jax import JaxGraph
 from tools.compact.train.resolution import at_input_size, smaller_chips
 
@@ -180,3 +181,18 @@ def test_a_last_layer_that_cannot_be_solved_is_named(
     graph.graph.node.append(helper.make_node("Relu", ["embedding"], ["after"]))
     with pytest.raises(ToolError, match="followed by BatchNormalization, Relu"):
         at_input_size(graph, 80, smaller_chips(chips, 80), _targets(teacher, chips))
+
+
+def test_a_solved_smaller_student_is_cached_by_the_chips_it_was_solved_on(
+    teacher: onnx.ModelProto, chips: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMPACT_AI_CACHE", str(tmp_path))
+    targets = _targets(teacher, chips)
+    small = smaller_chips(chips, 80)
+    first = cached_smaller(teacher, 80, small, targets, seed=0)
+    again = cached_smaller(teacher, 80, small, targets, seed=0)
+    assert again.SerializeToString() == first.SerializeToString()
+    assert len(list((tmp_path / "distill").glob("student-*-80px.onnx"))) == 1
+    fewer = cached_smaller(teacher, 80, small[:-2], targets[:-2], seed=0)
+    assert len(list((tmp_path / "distill").glob("student-*-80px.onnx"))) == 2
+    assert fewer.SerializeToString() != first.SerializeToString()

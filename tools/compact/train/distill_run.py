@@ -120,10 +120,14 @@ def teacher_targets(teacher: bytes, teacher_sha256: str, found: TrainingSet) -> 
 def cached_smaller(
     student: onnx.ModelProto, size: int, chips: np.ndarray, targets: np.ndarray, seed: int
 ) -> onnx.ModelProto:
-    """Return ``student`` at ``size`` px with its last layer solved (cached by what made it)."""
+    """Return ``student`` at ``size`` px with its last layer solved on ``chips``' targets.
+
+    Cached by everything that made it: the student, the size, the seed, the chips, the targets.
+    """
     from tools.compact.train.resolution import at_input_size
 
-    key = _digest(hashlib.sha256(student.SerializeToString()).hexdigest(), size, seed)
+    made_of = [hashlib.sha256(a.tobytes()).hexdigest() for a in (chips, targets)]
+    key = _digest(hashlib.sha256(student.SerializeToString()).hexdigest(), size, seed, made_of)
     path = _folder() / f"student-{key}-{size}px.onnx"
     if path.is_file():
         return onnx.load(path)
