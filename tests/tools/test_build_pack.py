@@ -380,31 +380,28 @@ def test_report_data_is_json_with_every_measurement() -> None:
     assert data["measured_on"] == "test CPU"
 
 
+@pytest.mark.parametrize("name", ["sface", "sface80"])  # sface80: a student's smaller chips
 def test_a_finished_candidate_is_kept_for_a_resumed_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     from tools.compact.pack import resume
-    from tools.compact.pack.embedders import SOURCES
+    from tools.compact.pack.embedders import SOURCES, source_named
     from tools.compact.paths import REPO_ROOT
 
     monkeypatch.setenv("COMPACT_AI_CACHE", str(tmp_path / "cache"))
     photo = tmp_path / "a.jpg"
     photo.write_bytes(b"jpeg")
     code = resume.code_fingerprint(REPO_ROOT)
-    key = resume.candidate_key(SOURCES["sface"], 0.5, 0, [photo], code)
+    source = source_named(name)
+    key = resume.candidate_key(source, 0.5, 0, [photo], code)
     assert resume.load(key) is None
-    made = candidate("embedder_sface_050", 0.99, 9.0)
-    made.source, made.param, made.weights = SOURCES["sface"], b"param", b"weights"
-    made.config = {"alignment": "arcface_112"}
+    made = candidate(f"embedder_{name}_050", 0.99, 9.0)
+    made.source, made.param, made.weights = source, b"param", b"weights"
+    made.config = {"alignment": source.alignment.name}
     resume.save(key, made)
     kept = resume.load(key)
-    assert kept is not None
-    assert (kept.name, kept.source, kept.metrics, kept.config) == (
-        made.name,
-        made.source,
-        made.metrics,
-        made.config,
-    )
+    assert kept is not None and kept.source is source  # students are grouped by identity
+    assert (kept.name, kept.metrics, kept.config) == (made.name, made.metrics, made.config)
     assert (kept.onnx_bytes, kept.param, kept.weights) == (made.onnx_bytes, b"param", b"weights")
     assert not list(resume.folder(key).parent.glob("*.partial"))
     others = [

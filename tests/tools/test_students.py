@@ -76,7 +76,13 @@ def test_a_student_of_smaller_chips_is_the_teacher_fed_that_size(
     teacher: Path, tmp_path: Path
 ) -> None:
     record = _record(teacher) | {"flops_target": 1.0, "input_size": 80}
-    student = read_student(_student(teacher, tmp_path, record))
+    with pytest.raises(ToolError, match=r"takes \[112, 112\] px chips, its record says 80"):
+        read_student(_student(teacher, tmp_path, record))
+    smaller = onnx.load(_student(teacher, tmp_path, record))
+    for dim in smaller.graph.input[0].type.tensor_type.shape.dim[2:]:
+        dim.dim_value = 80
+    onnx.save(smaller, tmp_path / "student.onnx")
+    student = read_student(tmp_path / "student.onnx")
     assert student.source is at_size(SOURCES["sface"], 80)
     assert student.source.alignment is ALIGNMENTS["arcface_80"]
     assert student.source.config() == {"alignment": "arcface_80", "normalize": True}

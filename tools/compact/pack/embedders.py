@@ -99,7 +99,21 @@ def at_size(source: EmbedderSource, size: int) -> EmbedderSource:
         sizes = sorted(int(n.rsplit("_", 1)[1]) for n in ALIGNMENTS if n.startswith(family + "_"))
         known = ", ".join(map(str, sizes))
         raise ToolError(f"{source.name} has no {size} px framing (sizes: {known})")
-    return replace(source, name=f"{source.name}{size}", alignment=ALIGNMENTS[f"{family}_{size}"])
+    return replace(
+        source,
+        name=f"{source.name}{size}",
+        alignment=ALIGNMENTS[f"{family}_{size}"],
+        changes=f"fed {size} px chips, its last layer solved again and the whole net distilled "
+        f"on unlabeled faces (distill --input-size); {source.changes}",
+    )
+
+
+def source_named(name: str) -> EmbedderSource:
+    """Return the source called ``name``: one of :data:`SOURCES`, or one fed smaller chips."""
+    base = name.rstrip("0123456789")
+    if base not in SOURCES:
+        raise ToolError(f"unknown embedder {name!r} (known: {', '.join(SOURCES)})")
+    return SOURCES[base] if base == name else at_size(SOURCES[base], int(name[len(base) :]))
 
 
 def parse_target(text: str) -> tuple[EmbedderSource, float]:

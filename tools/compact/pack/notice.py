@@ -44,6 +44,7 @@ def notice_text(embedders: list[EmbedderSource]) -> str:
         "",
     ]
     entries = [embedder.about() for embedder in embedders] + list(SHARED_MODELS)
+    entries = [e for i, e in enumerate(entries) if e not in entries[:i]]  # tiers share models
     for entry in entries:
         lines += [f"## {entry['model']}", "", f"- License: {entry['license']}"]
         lines.append(f"- From: {entry['origin']}")

@@ -17,7 +17,7 @@ from pathlib import Path
 import onnx
 
 from tools.compact.pack.candidates import Candidate
-from tools.compact.pack.embedders import SOURCES, EmbedderSource
+from tools.compact.pack.embedders import EmbedderSource, source_named
 from tools.compact.paths import cache_dir
 
 FILES = ("face_embedder.onnx", "face_embedder.param", "face_embedder.bin")
@@ -88,7 +88,7 @@ def load(key: str) -> Candidate | None:
         return None
     about = json.loads((path / "candidate.json").read_text())
     candidate = Candidate(
-        about["name"], about["flops_target"], onnx.ModelProto(), SOURCES[about["source"]]
+        about["name"], about["flops_target"], onnx.ModelProto(), source_named(about["source"])
     )
     candidate.onnx_bytes, candidate.param, candidate.weights = (
         (path / name).read_bytes() for name in FILES

@@ -57,6 +57,10 @@ def read_student(path: Path) -> Student:
         fraction = float(recipe["flops_target"])
     except (ValueError, KeyError, TypeError, ToolError) as err:
         raise ToolError(f"{path}: its distillation record is damaged ({err})") from err
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim[2:]]
+    if dims != [source.alignment.size] * 2:
+        size = source.alignment.size
+        raise ToolError(f"{path}: takes {dims} px chips, its record says {size}: distill it again")
     return Student(path, model, source, fraction, recipe, hashlib.sha256(data).hexdigest())
 
 

@@ -1,7 +1,7 @@
 """``distill``: prune a teacher embedder, distill it on unlabeled photos, measure all three.
 
 A student may also see fewer pixels than its teacher (``input_size``, :mod:`.resolution`): its
-chips are the teacher's box-resized, as the engine's ``arcface_<size>`` framing cuts them.
+chips are the teacher's faces with the same jitters, cut at that size as the engine cuts them.
 The pruned student, the training chips and the teacher's targets are cached (under
 ``cache_dir()/distill``) by what made them, so a second run with other training settings starts
 training at once, and an interrupted run resumes from its last epoch. The measurement is
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from tools.compact.errors import ToolError
 from tools.compact.paths import cache_dir
 from tools.compact.train.distill import (
     Recipe,
@@ -124,14 +125,17 @@ def cached_smaller(
 
     Cached by everything that made it: the student, the size, the seed, the chips, the targets.
     """
-    from tools.compact.train.resolution import at_input_size
+    from tools.compact.train import resolution
 
     made_of = [hashlib.sha256(a.tobytes()).hexdigest() for a in (chips, targets)]
-    key = _digest(hashlib.sha256(student.SerializeToString()).hexdigest(), size, seed, made_of)
+    solver = (resolution.FIT_SAMPLES, resolution.HELD_OUT, resolution.STRENGTHS)
+    key = _digest(
+        hashlib.sha256(student.SerializeToString()).hexdigest(), size, seed, made_of, solver
+    )
     path = _folder() / f"student-{key}-{size}px.onnx"
     if path.is_file():
         return onnx.load(path)
-    model = at_input_size(student, size, chips, targets, seed)
+    model = resolution.at_input_size(student, size, chips, targets, seed)
     onnx.save(model, str(path) + ".tmp")
     os.replace(str(path) + ".tmp", path)
     return model
@@ -178,7 +182,6 @@ def run(
     """
     from tools.compact.pack.candidates import Builder
     from tools.compact.pack.embedders import at_size
-    from tools.compact.train.resolution import smaller_chips
 
     require_jax()  # before minutes of chips
     small = at_size(source, input_size or source.alignment.size)  # refuses an unknown size
@@ -193,9 +196,14 @@ def run(
     if fraction < 1.0:
         before["pruned"] = (builder, student)
     if small is not source:
-        chips = smaller_chips(found.chips, small.alignment.size)
-        student = cached_smaller(student, small.alignment.size, chips, targets, recipe.seed)
         own = Builder(evaldata, recipe.seed, progress, small)
+        # The same faces and jitters, cut at the smaller size as the engine cuts them.
+        chips = cached_training_set(train, own, recipe, progress).chips
+        if len(chips) != len(found.chips):
+            raise ToolError(
+                "the smaller chips do not match the teacher's: delete the distill cache"
+            )
+        student = cached_smaller(student, small.alignment.size, chips, targets, recipe.seed)
         before["solved"] = (own, student)
     checkpoint = _folder() / f"checkpoint-{_digest(out.resolve().as_posix())}.npz"
     result = distill(student, chips, targets, recipe, checkpoint, say=_say)

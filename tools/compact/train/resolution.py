@@ -16,27 +16,12 @@ import os
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
-from PIL import Image
 
 from tools.compact.errors import ToolError
 
 FIT_SAMPLES = 8000  # chips the last layer is solved on (the dual problem is this square)
 HELD_OUT = 0.1  # of them, to pick the ridge strength
 STRENGTHS = (0.1, 1.0, 10.0, 100.0)  # times the mean eigenvalue of the chips' Gram matrix
-
-
-def smaller_chips(chips: np.ndarray, size: int) -> np.ndarray:
-    """Return (N, 3, S, S) uint8 chips box-resized to ``size``: the engine's ``arcface_<S>`` cut.
-
-    The engine cuts those from the frame directly (``align.arcface``); tested to match.
-    """
-    if chips.shape[-1] == size:
-        return chips
-    out = np.empty((*chips.shape[:2], size, size), np.uint8)
-    for index, chip in enumerate(chips):
-        image = Image.fromarray(np.ascontiguousarray(chip.transpose(1, 2, 0)))
-        out[index] = np.asarray(image.resize((size, size), Image.Resampling.BOX)).transpose(2, 0, 1)
-    return out
 
 
 def _tail(model: onnx.ModelProto) -> tuple[int, onnx.NodeProto, list[onnx.NodeProto]]:
@@ -79,19 +64,26 @@ def _ridge(features: np.ndarray, targets: np.ndarray, seed: int) -> tuple[np.nda
     x_mean, y_mean = features[~held].mean(axis=0), targets[~held].mean(axis=0)
     x = (features[~held] - x_mean).astype(np.float64)
     y = (targets[~held] - y_mean).astype(np.float64)
-    values, vectors = np.linalg.eigh(x @ x.T)
-    projected = vectors.T @ y
-    best: tuple[float, np.ndarray] | None = None
-    for strength in STRENGTHS:
-        weights = x.T @ (vectors @ (projected / (values + strength * values.mean())[:, None]))
+
+    def solve(x: np.ndarray, y: np.ndarray, strengths: tuple[float, ...]) -> list[np.ndarray]:
+        values, vectors = np.linalg.eigh(x @ x.T)
+        projected = vectors.T @ y
+        return [
+            x.T @ (vectors @ (projected / (values + s * values.mean())[:, None])) for s in strengths
+        ]
+
+    cosines = []
+    for weights in solve(x, y, STRENGTHS):
         guess = (features[held] - x_mean) @ weights + y_mean
         guess /= np.linalg.norm(guess, axis=1, keepdims=True)
-        cosine = float(np.mean(np.sum(guess * targets[held], axis=1)))
-        if best is None or cosine > best[0]:
-            best = (cosine, weights)
-    assert best is not None
-    weights = best[1].astype(np.float32)
-    return weights, (y_mean - x_mean @ weights).astype(np.float32)
+        cosines.append(float(np.mean(np.sum(guess * targets[held], axis=1))))
+    # the chosen strength, solved again on every chip
+    x_mean, y_mean = features.mean(axis=0), targets.mean(axis=0)
+    x = (features - x_mean).astype(np.float64)
+    y = (targets - y_mean).astype(np.float64)
+    (weights,) = solve(x, y, (STRENGTHS[int(np.argmax(cosines))],))
+    solved = weights.astype(np.float32)
+    return solved, (y_mean - x_mean @ solved).astype(np.float32)
 
 
 def at_input_size(
@@ -118,8 +110,9 @@ def at_input_size(
     features = embed(trunk, chips[pick].astype(np.float32))
     weights, bias = _ridge(features, targets[pick], seed)
     # The solved layer replaces the Gemm and the normalizations after it.
-    used = {name for node in after for name in node.input[1:]} | set(gemm.input[1:])
-    kept = [i for i in student.graph.initializer if i.name not in used]
+    gone = {name for node in (gemm, *after) for name in node.input[1:]}
+    gone -= {name for node in list(student.graph.node)[: flat + 1] for name in node.input}
+    kept = [i for i in student.graph.initializer if i.name not in gone]
     del student.graph.initializer[:]
     student.graph.initializer.extend(kept)
     student.graph.initializer.extend(

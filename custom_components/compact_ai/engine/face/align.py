@@ -118,7 +118,8 @@ ARCFACE_112: Final = Alignment("arcface_112", 112, ARCFACE_TEMPLATE)
 def arcface(size: int) -> Alignment:
     """Return the ArcFace framing in ``size`` px: the template scaled about pixel corners.
 
-    Chip pixel centres are integers, so a 112 px chip box-resized to ``size`` is this chip.
+    Chip pixel centres are integers, so this chip shows the face where a 112 px chip
+    box-resized to ``size`` shows it (not half a pixel off).
     """
     return Alignment(f"arcface_{size}", size, (ARCFACE_TEMPLATE + 0.5) * size / 112 - 0.5)
 
