@@ -5,8 +5,8 @@ Convolutions do not care how many pixels they see, so a net trained on 112 px ch
 0.35x), where pruning SFace's channels to 0.3x its FLOPs only reached 0.46x. Only the dense
 layer over the last feature map (SFace: Flatten, then Gemm over 7x7 cells) must change size; it
 is solved here by ridge least squares so that the student's embeddings of the training chips
-point where the teacher's do, then distillation trains the whole net. SFace at 80 px with only
-that layer solved told 97.1 % of held-out pairs apart, before any training.
+point where the teacher's do, then distillation trains the whole net. SFace at 80 px told
+96.5 % of held-out pairs apart with only that layer solved, 98.3 % after two epochs.
 """
 
 from __future__ import annotations
@@ -55,12 +55,9 @@ def _ridge(features: np.ndarray, targets: np.ndarray, seed: int) -> tuple[np.nda
 
     The strength is the one whose held-out embeddings point closest to the teacher's.
     """
+    count = max(1, round(len(features) * HELD_OUT))
     held = np.zeros(len(features), bool)
-    held[
-        np.random.default_rng(seed).permutation(len(features))[
-            : max(1, round(len(features) * HELD_OUT))
-        ]
-    ] = True
+    held[np.random.default_rng(seed).permutation(len(features))[:count]] = True
     x_mean, y_mean = features[~held].mean(axis=0), targets[~held].mean(axis=0)
     x = (features[~held] - x_mean).astype(np.float64)
     y = (targets[~held] - y_mean).astype(np.float64)
