@@ -37,19 +37,6 @@ def _tail(model: onnx.ModelProto) -> tuple[int, onnx.NodeProto, list[onnx.NodePr
     return flat, nodes[flat + 1], after
 
 
-def _trunk(model: onnx.ModelProto, flat: int) -> onnx.ModelProto:
-    """Return the graph up to (and with) the Flatten, as a model of its own."""
-    trunk = onnx.ModelProto()
-    trunk.CopyFrom(model)
-    keep = list(model.graph.node)[: flat + 1]
-    del trunk.graph.node[:]
-    trunk.graph.node.extend(keep)
-    del trunk.graph.output[:]
-    output = helper.make_tensor_value_info(keep[-1].output[0], onnx.TensorProto.FLOAT, None)
-    trunk.graph.output.append(output)
-    return trunk
-
-
 def _ridge(features: np.ndarray, targets: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Solve ``targets ~ features @ w + b`` in the dual (fewer chips than features).
 
@@ -91,8 +78,8 @@ def at_input_size(
     ``chips`` (N, 3, size, size) uint8 and ``targets`` (N, D), the teacher's normalized
     embeddings. The BatchNormalization after the Gemm goes: the solved Gemm gives the embedding.
     """
-    from custom_components.compact_ai.engine.runtime.backend_onnxruntime import OnnxruntimeModel
-    from tools.compact.pack.heldout import embed
+    from tools.compact.compress.calibration import batches
+    from tools.compact.compress.graph import run_tensors
 
     flat, gemm, after = _tail(model)
     student = onnx.ModelProto()
@@ -100,18 +87,20 @@ def at_input_size(
     dims = student.graph.input[0].type.tensor_type.shape.dim
     dims[2].dim_value, dims[3].dim_value = size, size
     del student.graph.value_info[:]
+    # The trunk: every node up to the Flatten, without the weights only the tail used.
+    nodes = list(student.graph.node)[: flat + 1]
+    gone = {name for node in (gemm, *after) for name in node.input[1:]}
+    gone -= {name for node in nodes for name in node.input}
+    kept = [i for i in student.graph.initializer if i.name not in gone]
+    del student.graph.node[:], student.graph.initializer[:]
+    student.graph.node.extend(nodes)
+    student.graph.initializer.extend(kept)
+    features_name = nodes[-1].output[0]
     pick = np.random.default_rng(seed).permutation(len(chips))[:FIT_SAMPLES]
-    trunk = OnnxruntimeModel(
-        _trunk(student, flat).SerializeToString(), name="trunk", threads=os.cpu_count() or 1
-    )
-    features = embed(trunk, chips[pick].astype(np.float32))
+    feeds = batches("chip", chips[pick].astype(np.float32), 16)
+    features = run_tensors(student, feeds, [features_name], os.cpu_count() or 1)[features_name]
     weights, bias = _ridge(features, targets[pick], seed)
     # The solved layer replaces the Gemm and the normalizations after it.
-    gone = {name for node in (gemm, *after) for name in node.input[1:]}
-    gone -= {name for node in list(student.graph.node)[: flat + 1] for name in node.input}
-    kept = [i for i in student.graph.initializer if i.name not in gone]
-    del student.graph.initializer[:]
-    student.graph.initializer.extend(kept)
     student.graph.initializer.extend(
         [
             numpy_helper.from_array(weights.T.copy(), "solved_weight"),
@@ -119,13 +108,7 @@ def at_input_size(
         ]
     )
     output = student.graph.output[0].name
-    nodes = list(student.graph.node)[: flat + 1]
-    nodes.append(
-        helper.make_node(
-            "Gemm", [nodes[-1].output[0], "solved_weight", "solved_bias"], [output], transB=1
-        )
-    )
-    del student.graph.node[:]
-    student.graph.node.extend(nodes)
+    inputs = [features_name, "solved_weight", "solved_bias"]
+    student.graph.node.append(helper.make_node("Gemm", inputs, [output], transB=1))
     onnx.checker.check_model(student)
     return student
