@@ -131,7 +131,7 @@ def test_embedder_config_names_a_known_alignment_of_the_right_size() -> None:
         embedder_config({"alignment": "arcface_64", "inputs": [{"shape": [1, 3, 112, 112]}]})
 
 
-@pytest.mark.parametrize("size", [96, 80, 64])
+@pytest.mark.parametrize("size", [96, 80, 72, 64, 56])
 def test_a_smaller_arcface_chip_is_the_112_px_chip_in_fewer_pixels(size: int) -> None:
     """Distillation teaches a small student on 112 px chips box-resized: the engine's own cut
     must be that picture, not one shifted by half a pixel."""

@@ -61,7 +61,7 @@ def test_a_student_is_read_with_its_recipe(teacher: Path, tmp_path: Path) -> Non
         ("{not json", "damaged"),
         ({"source": "mobilefacenet", "flops_target": 0.3}, "damaged"),
         ({"source": "sface"}, "damaged"),
-        ({"source": "sface", "flops_target": 1.0, "input_size": 72}, "damaged"),
+        ({"source": "sface", "flops_target": 1.0, "input_size": 100}, "damaged"),
     ],
 )
 def test_a_file_that_is_no_student_is_refused(
@@ -88,8 +88,8 @@ def test_a_student_of_smaller_chips_is_the_teacher_fed_that_size(
     assert student.source.config() == {"alignment": "arcface_80", "normalize": True}
     assert student.name == "embedder_sface80_100d"
     assert at_size(SOURCES["sface"], 112) is SOURCES["sface"]
-    with pytest.raises(ToolError, match=r"no 72 px framing \(sizes: 64, 80, 96, 112\)"):
-        at_size(SOURCES["sface"], 72)
+    with pytest.raises(ToolError, match=r"no 100 px framing \(sizes: 56, 64, 72, 80, 96, 112\)"):
+        at_size(SOURCES["sface"], 100)
 
 
 def test_garbage_or_a_missing_file_is_refused(tmp_path: Path) -> None:

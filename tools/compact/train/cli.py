@@ -159,7 +159,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--input-size",
         type=int,
         default=None,
-        help="student chip size in px (SFace: 96, 80 or 64; default: the teacher's)",
+        help="student chip size in px (SFace: 96, 80, 72, 64 or 56; default: the teacher's)",
     )
     parser.add_argument("--train", type=Path, required=True, help="folder of face photos")
     parser.add_argument("--limit", type=int, default=None, help="use the first N photos only")

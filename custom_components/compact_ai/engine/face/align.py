@@ -6,12 +6,13 @@ Each embedder names its :class:`Alignment` in the pack (``config.alignment``):
   padding=0.25)`` (dlib's ResNet). Four BlazeFace keypoints (eyes, nose tip, mouth) map onto
   :data:`TEMPLATE`, the place they take on average in dlib's chips.
 - ``arcface_112``: the standard 112x112 five-point ArcFace chip (SFace): eyes, nose tip and
-  mouth corners. ``arcface_96``, ``_80`` and ``_64`` are the same framing in fewer pixels, for
-  students that learned SFace's embedding from smaller chips (an embedder's time falls with
-  its pixels). A face YuNet proposed carries YuNet's five points (``landmarks``), used as
-  they are; otherwise (a close-up only BlazeFace saw) the corners are put at BlazeFace's mouth
-  centre +- half the template's mouth width along the eye line. Measured with SFace on 3,000
-  dev pairs: 99.30 % with YuNet's corners, 99.40 % with the estimated ones (6 pairs apart).
+  mouth corners. ``arcface_96``, ``_80``, ``_72``, ``_64`` and ``_56`` are the same framing in
+  fewer pixels, for students that learned SFace's embedding from smaller chips (an embedder's
+  time falls with its pixels). A face YuNet proposed carries YuNet's five points
+  (``landmarks``), used as they are; otherwise (a close-up only BlazeFace saw) the corners are
+  put at BlazeFace's mouth centre +- half the template's mouth width along the eye line.
+  Measured with SFace on 3,000 dev pairs: 99.30 % with YuNet's corners, 99.40 % with the
+  estimated ones (6 pairs apart).
 
 Both fit a least-squares similarity transform (Umeyama) and warp with bilinear sampling in
 Pillow (no OpenCV: it has no wheels for Home Assistant's musl images).
@@ -131,7 +132,7 @@ def arcface(size: int) -> Alignment:
 _STORED_SCALE: Final = 224 / (112 + 2 * 16)
 STORED: Final = Alignment("stored_224", 224, (ARCFACE_TEMPLATE + 16) * _STORED_SCALE)
 ALIGNMENTS: Final = {
-    a.name: a for a in (DLIB_150, ARCFACE_112, arcface(96), arcface(80), arcface(64))
+    a.name: a for a in (DLIB_150, ARCFACE_112, *(arcface(s) for s in (96, 80, 72, 64, 56)))
 }
 _ANTIALIAS_FROM: Final = 2  # downscale the frame first when a chip pixel spans >= 2 pixels
 
