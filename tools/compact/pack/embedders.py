@@ -86,6 +86,12 @@ SOURCES = {
 }
 
 
+def framing_sizes(source: EmbedderSource) -> list[int]:
+    """Return the chip sizes the engine can cut in ``source``'s framing, smallest first."""
+    family = source.alignment.name.rsplit("_", 1)[0]
+    return sorted(a.size for name, a in ALIGNMENTS.items() if name.startswith(family + "_"))
+
+
 @cache  # one object per size: build-pack groups students by their source's identity
 def at_size(source: EmbedderSource, size: int) -> EmbedderSource:
     """Return ``source`` fed ``size`` px chips of its framing (``distill --input-size``).
@@ -95,9 +101,8 @@ def at_size(source: EmbedderSource, size: int) -> EmbedderSource:
     if size == source.alignment.size:
         return source
     family = source.alignment.name.rsplit("_", 1)[0]
-    if f"{family}_{size}" not in ALIGNMENTS:
-        sizes = sorted(int(n.rsplit("_", 1)[1]) for n in ALIGNMENTS if n.startswith(family + "_"))
-        known = ", ".join(map(str, sizes))
+    if size not in framing_sizes(source):
+        known = ", ".join(map(str, framing_sizes(source)))
         raise ToolError(f"{source.name} has no {size} px framing (sizes: {known})")
     return replace(
         source,

@@ -97,6 +97,8 @@ def _distill(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the train family's subcommands."""
+    from tools.compact.pack.embedders import SOURCES, framing_sizes
+
     parser = add_command(
         subparsers,
         "train-commands",
@@ -159,7 +161,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--input-size",
         type=int,
         default=None,
-        help="student chip size in px (SFace: 96, 80, 72, 64 or 56; default: the teacher's)",
+        help="student chip size in px (SFace: "
+        + ", ".join(map(str, framing_sizes(SOURCES["sface"])))
+        + "; default: the teacher's)",
     )
     parser.add_argument("--train", type=Path, required=True, help="folder of face photos")
     parser.add_argument("--limit", type=int, default=None, help="use the first N photos only")
