@@ -27,11 +27,15 @@ from tools.compact.pack.reference import build_reference_pack
 from tools.compact.pack.sources import source_path
 from tools.compact.train.distill import (
     Recipe,
+    Teacher,
+    blend,
+    blended,
     distill,
     mean_loss,
     normalized,
     require_jax,
     training_set,
+    with_blends,
 )
 from tools.compact.train.distill_run import cached_smaller
 from tools.compact.train.onnx_jax import JaxGraph
@@ -156,6 +160,84 @@ def test_a_student_learns_its_teacher_and_an_interrupted_run_resumes(
     checkpoint.write_bytes(b"damaged")  # a broken checkpoint: training starts again
     again = distill(student, chips, targets, recipe, checkpoint)
     assert again.resumed_from == 0 and len(again.losses) == 2
+
+
+def _box(chip: np.ndarray, size: int) -> np.ndarray:
+    """Box-resize a (3, S, S) chip channel by channel, in float."""
+    return np.stack(
+        [
+            np.asarray(Image.fromarray(c).resize((size, size), Image.Resampling.BOX))
+            for c in chip.astype(np.float32)
+        ]
+    )
+
+
+def test_a_blend_is_the_same_at_the_teachers_and_the_students_size(chips: np.ndarray) -> None:
+    """The student learns the teacher's embedding of a blend: both must see the same blend."""
+    small = np.stack([_box(c, 56) for c in chips])
+    plan = blend(chips, 0.5, np.random.default_rng(3))
+    mixed, partner, weight = plan
+    assert len(mixed) == round(0.5 * len(chips)) and np.all((weight >= 0.5) & (weight <= 1))
+    big = blended(chips, plan)
+    m, p, w = mixed[0], partner[0], weight[0]
+    np.testing.assert_allclose(big[m], w * chips[m] + (1 - w) * chips[p].astype(np.float32))
+    others = np.setdiff1d(np.arange(len(chips)), mixed)
+    np.testing.assert_array_equal(big[others], chips[others])
+    shrunk = np.stack([_box(c, 56) for c in big])
+    np.testing.assert_allclose(blended(small, plan), shrunk, atol=1e-3)
+
+
+def test_a_blend_takes_the_teachers_embedding_of_the_same_faces_blended(
+    teacher: onnx.ModelProto, chips: np.ndarray, small_chips: np.ndarray
+) -> None:
+    """The student's 80 px blend is taught by SFace's 112 px blend; the rest keep their targets."""
+    targets = _targets(teacher, chips)
+    plan = blend(small_chips, 0.5, np.random.default_rng(5))
+    mixed = plan[0]
+    others = np.setdiff1d(np.arange(len(chips)), mixed)
+    x, goal = with_blends(small_chips, targets, chips, plan, lambda c: _targets(teacher, c))
+    np.testing.assert_array_equal(x, blended(small_chips, plan))
+    np.testing.assert_array_equal(goal[others], targets[others])
+    np.testing.assert_allclose(
+        goal[mixed], _targets(teacher, blended(chips, plan)[mixed]), atol=1e-6
+    )
+    real = (plan[1] != mixed) & (plan[2] < 0.9)  # own partner or weight ~1: about itself
+    assert real.any()
+    moved = np.sum(goal[mixed][real] * targets[mixed][real], axis=1)
+    assert np.all(moved < 0.999)  # each blend is a new face, not its larger part's
+
+
+@pytest.mark.parametrize(
+    ("recipe", "message"),
+    [
+        ({"mix": -0.1}, "0 to 1, not -0.1"),
+        ({"mix": 1.5}, "0 to 1, not 1.5"),
+        ({"mix": 0.01}, "--mix 0.01 blends no chip of a batch of 32"),
+    ],
+)
+def test_a_share_of_blended_faces_that_blends_nothing_is_refused(
+    recipe: dict[str, float], message: str
+) -> None:
+    with pytest.raises(ToolError, match=message):
+        Recipe(**recipe)  # type: ignore[arg-type]
+
+
+@needs_jax
+def test_a_student_learns_the_teachers_embedding_of_blended_faces(
+    teacher: onnx.ModelProto, chips: np.ndarray
+) -> None:
+    targets = _targets(teacher, chips)
+    student = _spoiled(teacher)
+    recipe = Recipe(epochs=2, batch=4, learning_rate=1e-3, mix=0.5)
+    with pytest.raises(ToolError, match="needs the teacher"):
+        distill(student, chips, targets, recipe)
+    with pytest.raises(ToolError, match="not the student's faces"):
+        distill(student, chips, targets, recipe, teacher=Teacher(teacher, chips[:-1]))
+    trained = distill(student, chips, targets, recipe, teacher=Teacher(teacher, chips)).model
+    plan = blend(chips, 1.0, np.random.default_rng(7))
+    faces = blended(chips, plan)  # blends of these faces it may not have seen
+    goal = _targets(teacher, faces)
+    assert mean_loss(trained, faces, goal) < 0.75 * mean_loss(student, faces, goal)
 
 
 def test_a_smaller_student_runs_the_teachers_convolutions_with_a_solved_last_layer(

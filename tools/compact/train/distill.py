@@ -5,8 +5,11 @@ embeddings of the same chip, so any face photo teaches (``faces_train``: identit
 evaluation set). The student is an ONNX graph (a pruned copy of the teacher) whose weights are
 trained with JAX (``onnx_jax``); the result is an ONNX graph again. Each photo gives the
 engine's chip and a jittered, mirrored one; the teacher sees those, the student also sees them
-with random brightness, contrast and greyscale (a doorbell's night IR). Training keeps a
-checkpoint after every epoch, so an interrupted run resumes where it stopped.
+with random brightness, contrast and greyscale (a doorbell's night IR). With ``Recipe.mix``
+part of each batch is blended with other faces and the teacher, run alongside, gives its
+embedding of each blend (new inputs every epoch: fixed targets are fitted more closely than
+faces never seen). Training keeps a checkpoint after every epoch, so an interrupted run
+resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -39,6 +42,14 @@ class Recipe:
     seed: int = 0
     per_image: int = 2  # the engine's chip and a jittered, mirrored one
     jitter: float = 0.05
+    mix: float = 0.0  # share of each batch blended with another face; the teacher sees it too
+
+    def __post_init__(self) -> None:
+        """Refuse a share that is no share: blends would be planned for chips not there."""
+        if not 0.0 <= self.mix <= 1.0:
+            raise ToolError(f"--mix is a share of each batch, 0 to 1, not {self.mix}")
+        if self.mix and round(self.mix * self.batch) == 0:
+            raise ToolError(f"--mix {self.mix} blends no chip of a batch of {self.batch}")
 
 
 @dataclass
@@ -50,6 +61,14 @@ class TrainingSet:
     unreadable: list[str] = field(default_factory=list)
     without_face: list[str] = field(default_factory=list)
     data_sha256: str = ""  # of the sorted "path sha256" lines of every file read
+
+
+@dataclass
+class Teacher:
+    """The teacher net and its chips of the same faces and jitters as the student's."""
+
+    model: onnx.ModelProto
+    chips: np.ndarray
 
 
 @dataclass
@@ -120,6 +139,68 @@ def augment(chips: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def blend(
+    chips: np.ndarray, share: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return which chips to blend, with which partner and weight (the partner's is 1 - w).
+
+    A partner is any chip of the batch: now and then the chip itself (no blend) or its
+    mirrored copy. A blend of two chips is the same blend at any chip size (resampling is
+    linear), so the teacher's embedding of its blend is a target for the student's, and every
+    epoch brings faces neither has seen: the fixed targets of the same chips let the student
+    fit them more closely than it generalizes.
+    """
+    n = len(chips)
+    count = round(share * n)  # always as many: the teacher's compiled step keeps its shape
+    mixed = np.sort(rng.permutation(n)[:count])
+    partner = rng.permutation(n)[:count]
+    weight = rng.uniform(0.5, 1.0, count).astype(np.float32)
+    return mixed, partner, weight
+
+
+def blended(chips: np.ndarray, plan: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Return ``chips`` (float32) with the planned blends applied."""
+    mixed, partner, weight = plan
+    x = chips.astype(np.float32)
+    w = weight[:, None, None, None]
+    x[mixed] = w * x[mixed] + (1 - w) * x[partner]
+    return x
+
+
+def with_blends(
+    chips: np.ndarray,
+    targets: np.ndarray,
+    teacher_chips: np.ndarray,
+    plan: tuple[np.ndarray, np.ndarray, np.ndarray],
+    embed: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``chips`` blended as planned, and their targets.
+
+    A blend's target is ``embed`` of the teacher's chips of the same faces blended alike; the
+    other chips keep ``targets``.
+    """
+    mixed = plan[0]
+    goal = targets.copy()
+    if len(mixed):  # a batch smaller than one blend's share (a tiny training set)
+        goal[mixed] = embed(blended(teacher_chips, plan)[mixed])
+    return blended(chips, plan), goal
+
+
+def _embedding(model: onnx.ModelProto) -> Callable[[np.ndarray], np.ndarray]:
+    """Return the compiled net giving ``model``'s normalized embeddings of chips."""
+    jax = require_jax()
+    import jax.numpy as jnp
+
+    graph = JaxGraph(model)
+
+    @jax.jit  # type: ignore[untyped-decorator,unused-ignore]
+    def embed(x: Any) -> Any:
+        e = graph.apply(graph.params, x)
+        return e / jnp.linalg.norm(e, axis=1, keepdims=True)
+
+    return lambda x: np.asarray(embed(x))
+
+
 def _checkpoint_key(student: onnx.ModelProto, targets: np.ndarray, recipe: Recipe) -> str:
     digest = hashlib.sha256(student.SerializeToString())
     digest.update(targets.tobytes())
@@ -162,11 +243,20 @@ def distill(
     recipe: Recipe,
     checkpoint: Path | None = None,
     say: Callable[[str], None] = lambda line: None,
+    teacher: Teacher | None = None,
 ) -> Distilled:
-    """Train ``student`` so that its normalized embeddings of ``chips`` match ``targets``."""
+    """Train ``student`` so that its normalized embeddings of ``chips`` match ``targets``.
+
+    With ``recipe.mix`` a share of each batch is blended with other faces and ``teacher``
+    gives the targets of those blends as training goes.
+    """
     jax = require_jax()
     import jax.numpy as jnp
 
+    if recipe.mix and teacher is None:
+        raise ToolError("blending faces needs the teacher's net and chips")
+    if teacher is not None and len(teacher.chips) != len(chips):
+        raise ToolError("the teacher's chips are not the student's faces: delete the distill cache")
     graph = JaxGraph(student)
     key = _checkpoint_key(student, targets, recipe)
     steps_per_epoch = max(1, len(chips) // recipe.batch)
@@ -190,6 +280,7 @@ def distill(
         )  # fmt: skip
         return {"params": params, "m": m, "v": v}, value
 
+    embed_teacher = _embedding(teacher.model) if teacher is not None and recipe.mix else None
     zeros = {name: np.zeros_like(value) for name, value in graph.params.items()}
     state: dict[str, Any] = {"params": dict(graph.params), "m": zeros, "v": dict(zeros)}
     first, losses = 0, list[float]()
@@ -203,8 +294,12 @@ def distill(
         started, values = time.perf_counter(), []
         for s in range(steps_per_epoch):
             batch = order[s * recipe.batch : (s + 1) * recipe.batch]
-            x = augment(chips[batch], rng)
-            state, value = step(state, epoch * steps_per_epoch + s, x, targets[batch])
+            x, goal = chips[batch], targets[batch]
+            if teacher is not None and embed_teacher is not None:
+                plan = blend(x, recipe.mix, rng)
+                x, goal = with_blends(x, goal, teacher.chips[batch], plan, embed_teacher)
+            x = augment(x, rng)
+            state, value = step(state, epoch * steps_per_epoch + s, x, goal)
             values.append(float(value))
         losses.append(float(np.mean(values)))
         if checkpoint:

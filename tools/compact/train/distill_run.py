@@ -27,6 +27,7 @@ from tools.compact.errors import ToolError
 from tools.compact.paths import cache_dir
 from tools.compact.train.distill import (
     Recipe,
+    Teacher,
     TrainingSet,
     distill,
     normalized,
@@ -206,7 +207,8 @@ def run(
         student = cached_smaller(student, small.alignment.size, chips, targets, recipe.seed)
         before["solved"] = (own, student)
     checkpoint = _folder() / f"checkpoint-{_digest(out.resolve().as_posix())}.npz"
-    result = distill(student, chips, targets, recipe, checkpoint, say=_say)
+    guide = Teacher(onnx.load_from_string(teacher), found.chips) if recipe.mix else None
+    result = distill(student, chips, targets, recipe, checkpoint, say=_say, teacher=guide)
     about = {
         "source": source.name,
         "input_size": small.alignment.size,
