@@ -86,10 +86,11 @@ SOURCES = {
 }
 
 
-def framing_sizes(source: EmbedderSource) -> list[int]:
-    """Return the chip sizes the engine can cut in ``source``'s framing, smallest first."""
+def framings(source: EmbedderSource) -> dict[int, Alignment]:
+    """Return the alignments the engine can cut in ``source``'s framing, by chip size."""
     family = source.alignment.name.rsplit("_", 1)[0]
-    return sorted(a.size for name, a in ALIGNMENTS.items() if name.startswith(family + "_"))
+    found = (a for name, a in ALIGNMENTS.items() if name.startswith(family + "_"))
+    return {a.size: a for a in sorted(found, key=lambda a: a.size)}
 
 
 @cache  # one object per size: build-pack groups students by their source's identity
@@ -100,14 +101,14 @@ def at_size(source: EmbedderSource, size: int) -> EmbedderSource:
     """
     if size == source.alignment.size:
         return source
-    family = source.alignment.name.rsplit("_", 1)[0]
-    if size not in framing_sizes(source):
-        known = ", ".join(map(str, framing_sizes(source)))
+    found = framings(source)
+    if size not in found:
+        known = ", ".join(map(str, found))
         raise ToolError(f"{source.name} has no {size} px framing (sizes: {known})")
     return replace(
         source,
         name=f"{source.name}{size}",
-        alignment=ALIGNMENTS[f"{family}_{size}"],
+        alignment=found[size],
         changes=f"fed {size} px chips, its last layer solved again and the whole net distilled "
         f"on unlabeled faces (distill --input-size); {source.changes}",
     )

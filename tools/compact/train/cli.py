@@ -97,7 +97,7 @@ def _distill(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the train family's subcommands."""
-    from tools.compact.pack.embedders import SOURCES, framing_sizes
+    from tools.compact.pack.embedders import SOURCES, framings
 
     parser = add_command(
         subparsers,
@@ -162,7 +162,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         default=None,
         help="student chip size in px (SFace: "
-        + ", ".join(map(str, framing_sizes(SOURCES["sface"])))
+        + ", ".join(map(str, framings(SOURCES["sface"])))
         + "; default: the teacher's)",
     )
     parser.add_argument("--train", type=Path, required=True, help="folder of face photos")

@@ -207,7 +207,8 @@ def run(
         student = cached_smaller(student, small.alignment.size, chips, targets, recipe.seed)
         before["solved"] = (own, student)
     checkpoint = _folder() / f"checkpoint-{_digest(out.resolve().as_posix())}.npz"
-    guide = Teacher(onnx.load_from_string(teacher), found.chips) if recipe.mix else None
+    teacher_model = onnx.load_from_string(teacher)
+    guide = Teacher(teacher_model, found.chips) if recipe.mix else None
     result = distill(student, chips, targets, recipe, checkpoint, say=_say, teacher=guide)
     about = {
         "source": source.name,
@@ -227,9 +228,7 @@ def run(
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out) + ".tmp")
     os.replace(str(out) + ".tmp", out)
-    rows = measure(
-        {"teacher": (builder, onnx.load_from_string(teacher)), **before, "distilled": (own, model)}
-    )
+    rows = measure({"teacher": (builder, teacher_model), **before, "distilled": (own, model)})
     return rows, about
 
 
