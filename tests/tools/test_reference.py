@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import onnx
@@ -64,3 +67,18 @@ def test_every_importer_file_counts_in_the_fingerprint(tmp_path: Path) -> None:
     before = code_fingerprint(tmp_path)
     (tmp_path / "importers/tflite/reader.py").write_text("# changed\n")  # in a subpackage
     assert code_fingerprint(tmp_path) != before
+
+
+def test_two_commands_building_at_once_both_get_the_whole_pack(tmp_path: Path) -> None:
+    # Two toolkit commands started on a cold cache (e.g. distill beside commands-recordings):
+    # the second once deleted the first one's files mid-build. Each now builds aside.
+    root = tmp_path / "pack"
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        first = pool.submit(build_reference_pack, root)
+        deadline = time.monotonic() + 120
+        while not any(tmp_path.rglob("*.onnx")) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the second starts once the first is writing
+        second = pool.submit(build_reference_pack, root)
+        assert [first.result(), second.result()] == [root, root]
+    ModelPack.load(root).verify(REFERENCE_TIER)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pack"]  # nothing left aside

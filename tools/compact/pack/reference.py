@@ -8,6 +8,7 @@ manifest format as the shipped pack, so evaluation commands treat it like any ti
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,15 +135,40 @@ def reference_pack_dir() -> Path:
 
 def build_reference_pack(root: Path | None = None, *, force: bool = False) -> Path:
     """Import every source model into ``root`` (default: the cache); return the folder."""
+    root = root or reference_pack_dir()
+    fingerprint = code_fingerprint()
+    if not force and _built(root, fingerprint):
+        return root
+    # Built aside, then moved in: a second command starting on a cold cache builds its own
+    # copy instead of deleting files under the first one's feet.
+    root.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f"{root.name}.building-", dir=root.parent))
+    _import_all(building)
+    (building / "fingerprint.txt").write_text(fingerprint)
+    if not force and _built(root, fingerprint):
+        shutil.rmtree(building)  # another command finished first: keep its pack
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    try:
+        building.rename(root)
+    except OSError:
+        if not _built(root, fingerprint):
+            raise
+        shutil.rmtree(building)  # another command moved its pack in just now
+    return root
+
+
+def _built(root: Path, fingerprint: str) -> bool:
+    """Whether ``root`` holds a finished pack of this code."""
+    stamp = root / "fingerprint.txt"
+    return stamp.exists() and stamp.read_text() == fingerprint
+
+
+def _import_all(root: Path) -> None:
+    """Import every reference model into ``root`` and write its manifest."""
     from tools.compact.ncnn.export import export_ncnn, io_config
     from tools.compact.pack.writer import add_model
 
-    root = root or reference_pack_dir()
-    stamp = root / "fingerprint.txt"
-    fingerprint = code_fingerprint()
-    if not force and stamp.exists() and stamp.read_text() == fingerprint:
-        return root
-    shutil.rmtree(root, ignore_errors=True)
     for model in REFERENCE_MODELS:
         folder = root / model.tier
         folder.mkdir(parents=True, exist_ok=True)
@@ -167,8 +193,6 @@ def build_reference_pack(root: Path | None = None, *, force: bool = False) -> Pa
         entry = pack.model(REFERENCE_TIER, task)
         files = {b: [root / f.path for f in fs] for b, fs in entry.files.items()}
         add_model(root, SFACE_TIER, task, files, config=entry.config, metrics=entry.metrics)
-    stamp.write_text(fingerprint)
-    return root
 
 
 def load_pack(tier: str, pack_dir: Path | None = None) -> ModelPack:
