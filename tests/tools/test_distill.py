@@ -213,9 +213,10 @@ def test_a_blend_takes_the_teachers_embedding_of_the_same_faces_blended(
         ({"mix": -0.1}, "0 to 1, not -0.1"),
         ({"mix": 1.5}, "0 to 1, not 1.5"),
         ({"mix": 0.01}, "--mix 0.01 blends no chip of a batch of 32"),
+        ({"per_image": 0}, "--per-image is how many chips each photo gives, not 0"),
     ],
 )
-def test_a_share_of_blended_faces_that_blends_nothing_is_refused(
+def test_a_recipe_that_trains_on_nothing_is_refused(
     recipe: dict[str, float], message: str
 ) -> None:
     with pytest.raises(ToolError, match=message):

@@ -79,7 +79,9 @@ def _distill(args: argparse.Namespace) -> int:
     from tools.compact.train.distill import Recipe
     from tools.compact.train.distill_run import run
 
-    recipe = Recipe(args.epochs, args.batch, args.learning_rate, args.seed, mix=args.mix)
+    recipe = Recipe(
+        args.epochs, args.batch, args.learning_rate, args.seed, args.per_image, mix=args.mix
+    )
     photos = files(args.train, IMAGE_SUFFIXES)[: args.limit]
     source = SOURCES[args.source]
     rows, about = run(
@@ -173,6 +175,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--batch", type=int, default=Recipe.batch)
     parser.add_argument("--learning-rate", type=float, default=Recipe.learning_rate)
     parser.add_argument("--seed", type=int, default=Recipe.seed)
+    parser.add_argument(
+        "--per-image",
+        type=int,
+        default=Recipe.per_image,
+        help="chips per photo: the engine's, then jittered ones, every other one mirrored",
+    )
     parser.add_argument(
         "--mix",
         type=float,

@@ -45,7 +45,9 @@ class Recipe:
     mix: float = 0.0  # share of each batch blended with another face; the teacher sees it too
 
     def __post_init__(self) -> None:
-        """Refuse a share that is no share: blends would be planned for chips not there."""
+        """Refuse a share that is no share (blends planned for chips not there) and no chips."""
+        if self.per_image < 1:
+            raise ToolError(f"--per-image is how many chips each photo gives, not {self.per_image}")
         if not 0.0 <= self.mix <= 1.0:
             raise ToolError(f"--mix is a share of each batch, 0 to 1, not {self.mix}")
         if self.mix and round(self.mix * self.batch) == 0:
