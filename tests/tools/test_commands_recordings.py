@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from custom_components.compact_ai.engine.voice.commands import UNKNOWN
+from custom_components.compact_ai.engine.voice.commands import SILENCE, UNKNOWN
 from custom_components.compact_ai.engine.voice.training.texts import (
     negative_words,
     spoken_negatives,
     spoken_texts,
     spread,
 )
+from tools.compact.errors import ToolError
 from tools.compact.evaluate.commands import Clip
-from tools.compact.evaluate.recordings import speaker, split
+from tools.compact.evaluate.recordings import Options, score, speaker, split
 
 PHRASES = ("lights on", "stop", "good night")
 
@@ -41,7 +43,8 @@ def test_voices_and_speakers_are_picked_over_the_whole_list() -> None:
     assert spread(speakers, 0) == spread([], 3) == []
 
 
-def test_no_test_speaker_was_recorded() -> None:
+@pytest.mark.parametrize(("fold", "recorders"), [(0, {"a1", "b2"}), (1, {"c3", "d4"})])
+def test_no_test_speaker_was_recorded(fold: int, recorders: set[str]) -> None:
     silence = np.zeros(16_000, np.int16)
     clips = [
         Clip(f"{word}/{who}_nohash_{n}.wav", word if word != "cat" else UNKNOWN, silence)
@@ -49,13 +52,28 @@ def test_no_test_speaker_was_recorded() -> None:
         for who in ("a1", "b2", "c3", "d4")
         for n in range(3)
     ]
-    recorded, test = split(clips, ("stop", "go"), per_phrase=2)
+    recorded, test = split(clips, ("stop", "go"), per_phrase=2, fold=fold)
+    first = sorted(recorders)[0]
     assert [c.source for c in recorded] == [
-        "stop/a1_nohash_0.wav", "stop/a1_nohash_1.wav", "go/a1_nohash_0.wav", "go/a1_nohash_1.wav",
-    ]  # fmt: skip
-    recorders = {speaker(c) for c in clips if c.truth != UNKNOWN} - {
-        speaker(c) for c in test if c.truth != UNKNOWN
-    }
-    assert recorders == {"a1", "b2"}
+        f"{word}/{first}_nohash_{n}.wav" for word in ("stop", "go") for n in range(2)
+    ]
+    tested = {speaker(c) for c in test if c.truth != UNKNOWN}
+    assert tested == {"a1", "b2", "c3", "d4"} - recorders
     assert {speaker(c) for c in recorded} <= recorders
     assert sum(c.truth == UNKNOWN for c in test) == 12  # every other word is test
+
+
+def test_a_third_fold_is_refused() -> None:
+    with pytest.raises(ToolError, match="--folds is 1 or 2"):
+        Options(audio=(), folds=3)
+
+
+def test_folds_pool_their_decisions_clip_by_clip() -> None:
+    first = [("stop", "stop"), ("go", UNKNOWN), (UNKNOWN, UNKNOWN), (SILENCE, SILENCE)]
+    second = [("stop", "go"), ("go", "go"), ("go", "go"), (UNKNOWN, "stop")]
+    pooled = score(first + second, ("stop", "go"))
+    assert pooled["command_clips"] == 5
+    assert pooled["commands"] == 3 / 5
+    assert pooled["unknown_rejected"] == 1 / 2
+    assert pooled["noise_rejected"] == 1.0
+    assert (pooled["weakest"], pooled["weakest_rate"]) == ("stop", 1 / 2)

@@ -216,9 +216,7 @@ def test_a_blend_takes_the_teachers_embedding_of_the_same_faces_blended(
         ({"per_image": 0}, "--per-image is how many chips each photo gives, not 0"),
     ],
 )
-def test_a_recipe_that_trains_on_nothing_is_refused(
-    recipe: dict[str, float], message: str
-) -> None:
+def test_a_recipe_that_trains_on_nothing_is_refused(recipe: dict[str, float], message: str) -> None:
     with pytest.raises(ToolError, match=message):
         Recipe(**recipe)  # type: ignore[arg-type]
 

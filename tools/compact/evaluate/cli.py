@@ -79,7 +79,7 @@ def _commands_recordings(args: argparse.Namespace) -> int:
         audio=tuple(args.audio), silence=tuple(args.silence), per_phrase=args.per_phrase,
         synthetic=args.synthetic, negatives=args.negatives, seed=args.seed,
         threads=args.threads, cache=args.cache, tier=args.tier, pack=args.pack,
-        tts_voices=args.tts_voices, tts_speakers=args.tts_speakers,
+        tts_voices=args.tts_voices, tts_speakers=args.tts_speakers, folds=args.folds,
     )  # fmt: skip
     summary = run(options)
     print(json.dumps(summary, indent=2) if args.json else "\n".join(report_lines(summary)))
@@ -234,6 +234,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--tts-speakers", type=int, default=1, help="speakers of each of those voices (default 1)"
+    )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=1,
+        help="2: also record from the second half of the speakers and pool both tests",
     )
     add_json_option(parser)
 

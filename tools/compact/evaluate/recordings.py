@@ -4,7 +4,9 @@ Protocol (issue 21): the speakers of the phrase clips in ``--audio`` (Speech Com
 files ``<speaker>_nohash_<n>.wav``) are sorted by id and split in half. Up to ``--per-phrase``
 clips per phrase from the first half are the user's recordings; the phrase clips of the
 second half, every clip of the other words and 1 s cuts of ``--silence`` are the test, so no
-test speaker was recorded. Every row is trained from the same features in one run:
+test speaker was recorded. ``--folds 2`` also swaps the halves and pools both tests (twice the
+command clips; the other words and noise are test in both folds). Every row is trained from
+the same features in one run:
 
 - text only: the host training plan (synthesized speech), as Home Assistant trains it;
 - text + recordings: the same plus the recordings (each with its augmented copies);
@@ -73,11 +75,12 @@ def speaker(clip: Clip) -> str:
 
 
 def split(
-    clips: list[Clip], phrases: tuple[str, ...], per_phrase: int
+    clips: list[Clip], phrases: tuple[str, ...], per_phrase: int, fold: int = 0
 ) -> tuple[list[Clip], list[Clip]]:
-    """Return (recordings, test): see the module docstring."""
+    """Return (recordings, test): see the module docstring (fold 1 swaps the halves)."""
     speakers = sorted({speaker(c) for c in clips if c.truth in phrases})
-    recorders = set(speakers[: len(speakers) // 2])
+    half = len(speakers) // 2
+    recorders = set(speakers[:half] if fold == 0 else speakers[half:])
     recordings: list[Clip] = []
     for phrase in phrases:
         mine = [c for c in clips if c.truth == phrase and speaker(c) in recorders]
@@ -150,17 +153,20 @@ def logistic_regression(
     )
 
 
-def score(
+def decisions(
     command_set: CommandSet, x: np.ndarray, truths: list[str], silent: list[str]
-) -> dict[str, Any]:
-    """Return command accuracy, unknown and noise rejection of ``command_set`` on the test."""
+) -> list[tuple[str, str]]:
+    """Return (truth, what ``command_set`` decided) for every test clip."""
     probabilities = command_set.head.probabilities(x)
     if command_set.threshold <= 0:  # argmax over every class, unknown included
         labels = [command_set.labels[int(np.argmax(p))] for p in probabilities]
     else:
         labels = [decide(command_set, p)[0] for p in probabilities]
-    pairs = list(zip(truths, labels, strict=True)) + [(t, SILENCE) for t in silent]
-    phrases = command_set.phrases
+    return list(zip(truths, labels, strict=True)) + [(t, SILENCE) for t in silent]
+
+
+def score(pairs: list[tuple[str, str]], phrases: tuple[str, ...]) -> dict[str, Any]:
+    """Return command accuracy, unknown and noise rejection of (truth, decision) pairs."""
     commands = [t == g for t, g in pairs if t in phrases]
     per_phrase = {p: float(np.mean([g == p for t, g in pairs if t == p])) for p in phrases}
     return {
@@ -257,6 +263,12 @@ class Options:
     pack: Path | None = None
     tts_voices: int = 0  # stand-ins for a Home Assistant TTS entity's voices (0: no such rows)
     tts_speakers: int = 1  # voices of each stand-in family (a multi-speaker voice's speakers)
+    folds: int = 1  # 2: also the halves swapped, both tests pooled
+
+    def __post_init__(self) -> None:
+        """Refuse a fold count the split does not have."""
+        if self.folds not in (1, 2):
+            raise ToolError(f"--folds is 1 or 2 (the two halves of the speakers), not {self.folds}")
 
 
 def run(options: Options) -> dict[str, Any]:
@@ -280,27 +292,35 @@ def run(options: Options) -> dict[str, Any]:
         clips += labelled_clips(folder, PHRASES)
     for folder in options.silence:
         clips += silence_clips(folder)
-    recorded, test = split(clips, PHRASES, options.per_phrase)
-    if not recorded:
+    folds = [split(clips, PHRASES, options.per_phrase, fold) for fold in range(options.folds)]
+    if not all(recorded for recorded, _ in folds):
         raise ToolError("no phrase clips to record from in --audio")
     text = synthetic(plan, embedder, options.cache)
     built = time.perf_counter()
-    real = Dataset()
-    rng = np.random.default_rng(options.seed)
-    index = {phrase: i for i, phrase in enumerate(PHRASES)}
-    add_clips([(c.samples, index[c.truth]) for c in recorded], embedder, NoiseSource(), rng, real)
     spoken = (
         tts_voices(plan, embedder, options.tts_voices, options.seed, options.tts_speakers)
         if options.tts_voices
         else None
     )
-    x, truths, silent = test_features(embedder, test)
+    pooled: dict[str, tuple[list[float], list[tuple[str, str]]]] = {}
+    index = {phrase: i for i, phrase in enumerate(PHRASES)}
+    for recorded, test in folds:
+        real = Dataset()
+        rng = np.random.default_rng(options.seed)
+        clips_of = [(c.samples, index[c.truth]) for c in recorded]
+        add_clips(clips_of, embedder, NoiseSource(), rng, real)
+        x, truths, silent = test_features(embedder, test)
+        for name, command_set in rows(plan, text, real, spoken):
+            thresholds, pairs = pooled.setdefault(name, ([], []))
+            thresholds.append(command_set.threshold)
+            pairs += decisions(command_set, x, truths, silent)
     results = [
-        {"row": name, "threshold": command_set.threshold, **score(command_set, x, truths, silent)}
-        for name, command_set in rows(plan, text, real, spoken)
+        {"row": name, "threshold": float(np.mean(t)), "thresholds": t, **score(pairs, PHRASES)}
+        for name, (t, pairs) in pooled.items()
     ]
     return {
-        "recordings": len(recorded),
+        "folds": options.folds,
+        "recordings": sum(len(recorded) for recorded, _ in folds),
         "test_commands": results[0]["command_clips"],
         "synthetic_clips": len(text.labels),
         "tts_voice_clips": 0 if spoken is None else len(spoken.labels),
@@ -314,7 +334,7 @@ def report_lines(summary: dict[str, Any]) -> list[str]:
     """Return the table of a :func:`run` summary."""
     lines = [
         f"{summary['recordings']} recordings, {summary['test_commands']} test command clips, "
-        f"{summary['synthetic_clips']} synthetic clips",
+        f"{summary['synthetic_clips']} synthetic clips, {summary['folds']} fold(s)",
         f"{'row':<42}{'commands':>9}{'unknown':>9}{'noise':>8}  threshold  weakest",
     ]
     for r in summary["rows"]:
