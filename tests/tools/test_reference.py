@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import multiprocessing
+import stat
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import onnx
+import pytest
 
 from custom_components.compact_ai.engine.runtime.pack import ModelPack
+from tools.compact.pack import reference
 from tools.compact.pack.reference import (
     REFERENCE_TIER,
     build_reference_pack,
@@ -52,6 +55,25 @@ def test_reference_pack_holds_every_task(tmp_path: Path) -> None:
 def test_load_pack_with_explicit_folder(tmp_path: Path) -> None:
     root = build_reference_pack(tmp_path / "pack")
     assert load_pack("reference", root).root == root
+    assert stat.S_IMODE(root.stat().st_mode) == 0o755  # readable where the cache is shared
+
+
+def test_a_failed_rebuild_keeps_the_pack_and_leaves_nothing_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = build_reference_pack(tmp_path / "pack")
+    manifest = (root / "manifest.json").read_bytes()
+
+    def interrupted(folder: Path) -> None:
+        (folder / "half.onnx").write_bytes(b"x")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reference, "_import_all", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_reference_pack(root, force=True)
+    assert (root / "manifest.json").read_bytes() == manifest
+    ModelPack.load(root).verify(REFERENCE_TIER)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pack"]
 
 
 def test_every_importer_file_counts_in_the_fingerprint(tmp_path: Path) -> None:

@@ -140,28 +140,49 @@ def build_reference_pack(root: Path | None = None, *, force: bool = False) -> Pa
     if not force and _built(root, fingerprint):
         return root
     # Built aside, then moved in: a second command starting on a cold cache builds its own
-    # copy instead of deleting files under the first one's feet.
+    # copy instead of deleting files under the first one's feet; a failed build leaves nothing.
     root.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f"{root.name}.building-", dir=root.parent))
-    _import_all(building)
-    (building / "fingerprint.txt").write_text(fingerprint)
-    if not force and _built(root, fingerprint):
-        shutil.rmtree(building)  # another command finished first: keep its pack
-        return root
-    shutil.rmtree(root, ignore_errors=True)
     try:
-        building.rename(root)
-    except OSError:
-        if not _built(root, fingerprint):
-            raise
-        shutil.rmtree(building)  # another command moved its pack in just now
+        building.chmod(0o755)  # as mkdir makes it: the cache may be shared
+        _import_all(building)
+        (building / "fingerprint.txt").write_text(fingerprint)
+        _move_in(building, root, fingerprint, force)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
     return root
 
 
 def _built(root: Path, fingerprint: str) -> bool:
     """Whether ``root`` holds a finished pack of this code."""
-    stamp = root / "fingerprint.txt"
-    return stamp.exists() and stamp.read_text() == fingerprint
+    try:
+        return (root / "fingerprint.txt").read_text() == fingerprint
+    except FileNotFoundError:
+        return False
+
+
+def _move_in(building: Path, root: Path, fingerprint: str, force: bool) -> None:
+    """Rename ``building`` to ``root``, never deleting a finished pack another command uses.
+
+    A rename is atomic and fails on a folder that is not empty: a pack of this code that
+    another command moved in first is kept; an outdated one is moved aside, then deleted.
+    """
+    try:
+        building.rename(root)
+    except OSError:
+        if not force and _built(root, fingerprint):
+            return
+    else:
+        return
+    stale = Path(tempfile.mkdtemp(prefix=f"{root.name}.stale-", dir=root.parent))
+    try:
+        root.rename(stale / "old")
+        building.rename(root)
+    except OSError:
+        if not _built(root, fingerprint):
+            raise
+    finally:
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _import_all(root: Path) -> None:
