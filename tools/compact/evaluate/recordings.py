@@ -90,16 +90,24 @@ def split(
 
 
 def test_features(
-    embedder: SpeechEmbedder, clips: list[Clip]
+    embedder: SpeechEmbedder, clips: list[Clip], seen: dict[int, np.ndarray | None]
 ) -> tuple[np.ndarray, list[str], list[str]]:
-    """Featurize the test clips as recognition does; return features, truths, silence truths."""
+    """Featurize the test clips as recognition does; return features, truths, silence truths.
+
+    ``seen`` keeps each clip's features (None: no speech), so a clip tested in both folds is
+    featurized once.
+    """
     rows, truths, silent = [], [], []
     for clip in clips:
-        segment = speech_segment(clip.samples)
-        if segment is None:
+        if id(clip) not in seen:
+            segment = speech_segment(clip.samples)
+            window = None if segment is None else command_window(clip.samples, segment)
+            seen[id(clip)] = None if window is None else pool(embedder.embeddings(window[None]))
+        row = seen[id(clip)]
+        if row is None:
             silent.append(clip.truth)
             continue
-        rows.append(pool(embedder.embeddings(command_window(clip.samples, segment)[None])))
+        rows.append(row)
         truths.append(clip.truth)
     return np.concatenate(rows), truths, silent
 
@@ -304,12 +312,13 @@ def run(options: Options) -> dict[str, Any]:
     )
     pooled: dict[str, tuple[list[float], list[tuple[str, str]]]] = {}
     index = {phrase: i for i, phrase in enumerate(PHRASES)}
+    seen: dict[int, np.ndarray | None] = {}
     for recorded, test in folds:
         real = Dataset()
         rng = np.random.default_rng(options.seed)
         clips_of = [(c.samples, index[c.truth]) for c in recorded]
         add_clips(clips_of, embedder, NoiseSource(), rng, real)
-        x, truths, silent = test_features(embedder, test)
+        x, truths, silent = test_features(embedder, test, seen)
         for name, command_set in rows(plan, text, real, spoken):
             thresholds, pairs = pooled.setdefault(name, ([], []))
             thresholds.append(command_set.threshold)
